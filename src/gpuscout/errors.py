@@ -1,0 +1,41 @@
+"""Errors the user can act on. Each carries a one-line ``hint`` with the fix.
+
+The CLI prints ``message`` and ``hint`` on one line each and exits with ``exit_code``;
+it never shows a traceback for these.
+"""
+
+from __future__ import annotations
+
+
+class GpuscoutError(Exception):
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class UsageError(GpuscoutError):
+    """Bad input from the user: an unknown name, an impossible option. Exit 2."""
+
+    exit_code = 2
+
+
+class UnknownNameError(UsageError):
+    """A name (GPU, model, benchmark) that is not known; ``suggestions`` are close matches."""
+
+    def __init__(self, kind: str, name: str, suggestions: list[str]) -> None:
+        hint = f"did you mean {', '.join(suggestions)}?" if suggestions else ""
+        super().__init__(f"unknown {kind} {name!r}", hint)
+        self.suggestions = suggestions
+
+
+class StoreError(GpuscoutError):
+    """The results database is unusable (corrupted, foreign, newer schema). Exit 2."""
+
+    exit_code = 2
+
+
+class CatalogError(GpuscoutError):
+    """The shipped catalog data is malformed (a bug in gpuscout, not the user's fault)."""
