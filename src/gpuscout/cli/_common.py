@@ -1,0 +1,44 @@
+"""What every command shares: the console, JSON output and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from gpuscout._types import to_jsonable
+from gpuscout.errors import GpuscoutError
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+JSON_HELP = "Print machine-readable JSON instead of tables."
+DB_HELP = "Results database (default: gpuscout.db in the user's data directory)."
+
+JsonOpt = typer.Option(False, "--json", help=JSON_HELP)
+DbOpt = typer.Option(None, "--db", help=DB_HELP, dir_okay=False)
+
+
+def print_json(obj: Any) -> None:
+    """JSON on stdout, nothing else: safe to pipe into ``jq``."""
+    sys.stdout.write(json.dumps(to_jsonable(obj), indent=2, sort_keys=False) + "\n")
+
+
+def fail(message: str, hint: str = "", code: int = 2) -> NoReturn:
+    """One clear line (and the fix on a second), then exit; never a traceback."""
+    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    if hint:
+        err_console.print(f"  {hint}", soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def fail_from(exc: GpuscoutError) -> NoReturn:
+    fail(exc.message, exc.hint, exc.exit_code)
+
+
+def db_path(db: Path | None) -> Path | None:
+    return db
