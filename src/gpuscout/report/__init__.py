@@ -1,0 +1,1 @@
+"""Rendering: terminal tables now; Markdown and HTML reports later."""

@@ -1,0 +1,78 @@
+"""The doctor's terminal output: the machine in a few lines, then one line per finding.
+
+Findings that are not a pass show their detail and fix underneath, so the first thing a
+user reads is what is wrong and what to paste.
+"""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from gpuscout._types import Finding, Status, SystemInfo
+
+_MARK = {
+    Status.PASS: ("ok", "green"),
+    Status.SKIP: ("--", "dim"),
+    Status.WARN: ("WARN", "yellow"),
+    Status.FAIL: ("FAIL", "bold red"),
+}
+
+
+def machine_summary(system: SystemInfo) -> Table:
+    t = Table.grid(padding=(0, 2))
+    t.add_column(style="bold")
+    t.add_column()
+    h = system.host
+    cores = f"{h.physical_cores or '?'}C/{h.logical_cores or '?'}T"
+    ram = f"{h.ram_total_bytes / 2**30:.0f} GiB" if h.ram_total_bytes else "n/a"
+    t.add_row("host", f"{h.cpu_model} ({cores}), {ram} RAM, {h.os_pretty or h.os_name}")
+    nv = system.nvidia
+    if nv.driver_version:
+        t.add_row("driver", f"NVIDIA {nv.driver_version}, CUDA up to {nv.cuda_driver_version_str}")
+    for g in nv.gpus:
+        if g.lost:
+            t.add_row(f"gpu {g.index}", f"{g.name or '?'} (lost: {g.error})")
+            continue
+        cc = f"cc {g.compute_capability[0]}.{g.compute_capability[1]}" if g.compute_capability else "cc n/a"
+        mem = f"{g.memory_total_bytes / 1e9:.0f} GB" if g.memory_total_bytes else "n/a"
+        pcie = (
+            f"PCIe gen{g.pcie_gen_current}/{g.pcie_gen_max} x{g.pcie_width_current}/{g.pcie_width_max}"
+            if g.pcie_gen_current is not None
+            else "PCIe n/a"
+        )
+        row = g.catalog_id or "not in catalog"
+        t.add_row(f"gpu {g.index}", f"{g.name}, {mem}, {cc}, {pcie}, catalog: {row}")
+    for fw in system.frameworks:
+        if not fw.installed:
+            continue
+        build = f"CUDA {fw.cuda_build}" if fw.cuda_build else f"HIP {fw.hip_build}" if fw.hip_build else "CPU build"
+        archs = f", arch {' '.join(fw.arch_list)}" if fw.arch_list else ""
+        t.add_row(fw.name, f"{fw.version or 'broken'} ({build}{archs})")
+    return t
+
+
+def findings_view(findings: list[Finding]) -> RenderableType:
+    rows: list[RenderableType] = []
+    for f in findings:
+        mark, style = _MARK[f.status]
+        line = Text()
+        line.append(f"{mark:>4} ", style=style)
+        line.append(f"{f.id:<20}", style="bold")
+        if f.subject:
+            line.append(f"[{f.subject}] ", style="cyan")
+        line.append(f.summary)
+        rows.append(line)
+        if f.status in (Status.WARN, Status.FAIL):
+            if f.detail:
+                rows.append(Text(f"       {f.detail}", style="dim"))
+            if f.fix:
+                rows.append(Text(f"       fix: {f.fix}", style="bold"))
+    counts = {s: sum(1 for f in findings if f.status is s) for s in Status}
+    tail = Text(
+        f"\n{counts[Status.PASS]} ok, {counts[Status.WARN]} warnings, "
+        f"{counts[Status.FAIL]} failed, {counts[Status.SKIP]} skipped"
+    )
+    rows.append(tail)
+    return Group(*rows)
