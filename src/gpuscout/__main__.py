@@ -1,0 +1,5 @@
+"""`python -m gpuscout` runs the CLI (useful where the console script is not on PATH)."""
+
+from gpuscout.cli.main import main
+
+main()
