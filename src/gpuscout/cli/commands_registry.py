@@ -6,4 +6,9 @@ from collections.abc import Callable
 
 import typer
 
-REGISTRARS: list[Callable[[typer.Typer], None]] = []
+from gpuscout.cli import doctor, history
+
+REGISTRARS: list[Callable[[typer.Typer], None]] = [
+    doctor.register,
+    history.register,
+]
