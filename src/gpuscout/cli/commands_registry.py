@@ -6,9 +6,10 @@ from collections.abc import Callable
 
 import typer
 
-from gpuscout.cli import doctor, history
+from gpuscout.cli import doctor, gpus, history
 
 REGISTRARS: list[Callable[[typer.Typer], None]] = [
     doctor.register,
+    gpus.register,
     history.register,
 ]

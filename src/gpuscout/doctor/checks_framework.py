@@ -27,11 +27,11 @@ def _first_cc(system: SystemInfo) -> tuple[int, int] | None:
     return min(ccs) if ccs else None  # the oldest GPU constrains the wheel most
 
 
-def _wheel_fix(system: SystemInfo) -> str:
+def _wheel_fix(system: SystemInfo, reinstall: bool = True) -> str:
     wheel = recommend_torch_wheel(
         cuda_from_nvml(system.nvidia.cuda_driver_version), _first_cc(system)
     )
-    return torch_install_command(wheel)
+    return torch_install_command(wheel, reinstall)
 
 
 def _broken(fw: FrameworkInfo) -> Finding:
@@ -49,7 +49,7 @@ def _broken(fw: FrameworkInfo) -> Finding:
 def installed(system: SystemInfo) -> Iterator[Finding]:
     present = [f for f in system.frameworks if f.installed]
     if not present:
-        fix = _wheel_fix(system) if _has_nvidia_gpu(system) else _CPU_TORCH
+        fix = _wheel_fix(system, reinstall=False) if _has_nvidia_gpu(system) else _CPU_TORCH
         yield Finding(
             "framework.installed",
             Status.WARN,

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from gpuscout._types import Finding, GpuInfo, Status, SystemInfo
 from gpuscout.doctor.registry import check
-from gpuscout.probe.nvml import CLOCK_EVENT_NAMES, THROTTLE_MASK
+from gpuscout.probe.clock_events import THROTTLE_MASK, throttle_reasons
 
 _IDLE = 0x1
 _SW_POWER_CAP = 0x4
@@ -103,7 +103,7 @@ def throttle(system: SystemInfo) -> Iterator[Finding]:
         if gpu.lost or reasons is None:
             continue
         active = reasons & THROTTLE_MASK
-        names = [n for bit, n in CLOCK_EVENT_NAMES.items() if active & bit]
+        names = throttle_reasons(active)
         temp = f"{gpu.temperature_c} C" if gpu.temperature_c is not None else "n/a"
         power = (
             f"{gpu.power_draw_w:.0f} W of {gpu.power_limit_w:.0f} W"

@@ -118,7 +118,8 @@ def recommend_torch_wheel(
     return None
 
 
-def torch_install_command(wheel: TorchWheel | None) -> str:
+def torch_install_command(wheel: TorchWheel | None, reinstall: bool = True) -> str:
     if wheel is None:
         return "pip install torch  # no CUDA wheel matches this driver and GPU: upgrade the driver"
-    return f"pip install --force-reinstall torch --index-url https://download.pytorch.org/whl/{wheel.tag}"
+    flag = " --force-reinstall" if reinstall else ""
+    return f"pip install{flag} torch --index-url https://download.pytorch.org/whl/{wheel.tag}"

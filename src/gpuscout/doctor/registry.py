@@ -7,6 +7,7 @@ gpuscout, and it becomes a finding of its own instead of hiding the other checks
 
 from __future__ import annotations
 
+import importlib
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ class Check:
 
 
 _CHECKS: dict[str, Check] = {}
+_MODULES = ("checks_host", "checks_gpu", "checks_framework")
 
 
 def check(check_id: str, title: str) -> Callable[[CheckFn], CheckFn]:
@@ -40,9 +42,10 @@ def check(check_id: str, title: str) -> Callable[[CheckFn], CheckFn]:
 
 def all_checks() -> tuple[Check, ...]:
     # Importing the check modules registers them; done here, not at package import, so
-    # the registry is filled exactly once and only when the doctor is used.
-    from gpuscout.doctor import checks_framework, checks_gpu, checks_host  # noqa: F401
-
+    # the registry is filled only when the doctor is used. The module order is the output
+    # order: the host and driver first, then each GPU, then the frameworks on top.
+    for module in _MODULES:
+        importlib.import_module(f"gpuscout.doctor.{module}")
     return tuple(_CHECKS.values())
 
 

@@ -54,25 +54,27 @@ def machine_summary(system: SystemInfo) -> Table:
 
 
 def findings_view(findings: list[Finding]) -> RenderableType:
-    rows: list[RenderableType] = []
+    """One row per finding; detail and fix wrap under the summary, never under the mark."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(justify="right", no_wrap=True)
+    grid.add_column(no_wrap=True)
+    grid.add_column(overflow="fold")
     for f in findings:
         mark, style = _MARK[f.status]
-        line = Text()
-        line.append(f"{mark:>4} ", style=style)
-        line.append(f"{f.id:<20}", style="bold")
+        text = Text()
         if f.subject:
-            line.append(f"[{f.subject}] ", style="cyan")
-        line.append(f.summary)
-        rows.append(line)
+            text.append(f"[{f.subject}] ", style="cyan")
+        text.append(f.summary, style="dim" if f.status is Status.SKIP else "")
         if f.status in (Status.WARN, Status.FAIL):
             if f.detail:
-                rows.append(Text(f"       {f.detail}", style="dim"))
+                text.append(f"\n{f.detail}", style="dim")
             if f.fix:
-                rows.append(Text(f"       fix: {f.fix}", style="bold"))
+                text.append("\nfix: ", style="bold")
+                text.append(f.fix)
+        grid.add_row(Text(mark, style=style), Text(f.id, style="bold"), text)
     counts = {s: sum(1 for f in findings if f.status is s) for s in Status}
     tail = Text(
-        f"\n{counts[Status.PASS]} ok, {counts[Status.WARN]} warnings, "
+        f"{counts[Status.PASS]} ok, {counts[Status.WARN]} warnings, "
         f"{counts[Status.FAIL]} failed, {counts[Status.SKIP]} skipped"
     )
-    rows.append(tail)
-    return Group(*rows)
+    return Group(grid, Text(), tail)
