@@ -66,7 +66,9 @@ TORCH = FrameworkInfo(
 )
 
 
-def system(gpus: tuple[GpuInfo, ...] = (GPU,), torch: FrameworkInfo | None = TORCH, **env: str) -> SystemInfo:
+def system(
+    gpus: tuple[GpuInfo, ...] = (GPU,), torch: FrameworkInfo | None = TORCH, **env: str
+) -> SystemInfo:
     nv = NvidiaInfo(NvmlState.OK, driver_version="580.95.05", cuda_driver_version=13000, gpus=gpus)
     return SystemInfo(
         host=HOST,
@@ -121,7 +123,9 @@ def test_other_process_holding_memory_warns_with_pids() -> None:
 
 
 def test_cpu_only_torch_on_gpu_machine_prints_cuda_install_command() -> None:
-    cpu_torch = FrameworkInfo("torch", True, version="2.11.0+cpu", gpu_available=False, device_count=0)
+    cpu_torch = FrameworkInfo(
+        "torch", True, version="2.11.0+cpu", gpu_available=False, device_count=0
+    )
     f = by_id(diagnose(system(torch=cpu_torch)), "torch.build")[0]
     assert f.status is Status.FAIL
     assert "download.pytorch.org/whl/cu130" in f.fix

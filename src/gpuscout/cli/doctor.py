@@ -12,9 +12,7 @@ from gpuscout.cli._common import DbOpt, JsonOpt, console, err_console, fail_from
 from gpuscout.errors import GpuscoutError, UsageError
 
 
-def probe(
-    machine: Path | None, mem_mts: int | None, mem_channels: int | None
-) -> SystemInfo:
+def probe(machine: Path | None, mem_mts: int | None, mem_channels: int | None) -> SystemInfo:
     """The live machine, or a recorded one replayed (for bug reports and tests)."""
     from gpuscout import probe as probe_mod
 
@@ -75,10 +73,15 @@ def doctor(
 
     try:
         if record is not None:
-            from gpuscout.probe.recorded import record_machine
+            # Record once and diagnose the recording, so the file is exactly what was seen.
+            from gpuscout.probe import probe_host
+            from gpuscout.probe.recorded import probe_recorded, record_machine
 
-            record.write_text(_dumps(record_machine()))
-        system = probe(machine, mem_mts, mem_channels)
+            raw = record_machine(host=probe_host(mem_mts, mem_channels))
+            record.write_text(_dumps(raw))
+            system = probe_recorded(raw)
+        else:
+            system = probe(machine, mem_mts, mem_channels)
         findings = diagnose(system)
         run_id = None if no_store else store_findings(db, system, findings)
     except GpuscoutError as exc:

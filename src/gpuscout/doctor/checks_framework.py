@@ -95,7 +95,9 @@ def torch_build(system: SystemInfo) -> Iterator[Finding]:
             yield Finding("torch.build", Status.PASS, f"torch {fw.version} (CPU build)")
         return
     if fw.hip_build:
-        yield Finding("torch.build", Status.PASS, f"torch {fw.version} built for ROCm/HIP {fw.hip_build}")
+        yield Finding(
+            "torch.build", Status.PASS, f"torch {fw.version} built for ROCm/HIP {fw.hip_build}"
+        )
         return
     arch = " ".join(fw.arch_list) or "n/a"
     yield Finding(
@@ -112,7 +114,9 @@ def torch_driver(system: SystemInfo) -> Iterator[Finding]:
     build = parse_version(fw.cuda_build) if fw else None
     driver = cuda_from_nvml(system.nvidia.cuda_driver_version)
     if fw is None or build is None or driver is None or len(build) < 2:
-        yield Finding("torch.driver", Status.SKIP, "no CUDA build of torch with a driver to compare")
+        yield Finding(
+            "torch.driver", Status.SKIP, "no CUDA build of torch with a driver to compare"
+        )
         return
     build2 = (build[0], build[1])
     need = min_driver_for(build2) or "a newer driver"
@@ -150,7 +154,12 @@ def torch_arch(system: SystemInfo) -> Iterator[Finding]:
             continue
         subject = f"GPU {gpu.index}"
         if arch_supports(fw.arch_list, cc):
-            yield Finding("torch.arch", Status.PASS, f"sm_{cc[0]}{cc[1]} is in torch's arch list", subject=subject)
+            yield Finding(
+                "torch.arch",
+                Status.PASS,
+                f"sm_{cc[0]}{cc[1]} is in torch's arch list",
+                subject=subject,
+            )
             continue
         yield Finding(
             "torch.arch",
@@ -166,7 +175,10 @@ def torch_arch(system: SystemInfo) -> Iterator[Finding]:
 @check("torch.kernel", "A tiny kernel runs on each GPU")
 def torch_kernel(system: SystemInfo) -> Iterator[Finding]:
     fw = system.framework("torch")
-    if fw is None or fw.kernel_ok is None:
+    # A CUDA wheel on a machine without an NVIDIA GPU also fails its launch: that is no
+    # fault, and torch.build / nvidia.driver already say what it means.
+    no_gpu = not _has_nvidia_gpu(system) and not (fw and fw.hip_build)
+    if fw is None or fw.kernel_ok is None or no_gpu:
         yield Finding("torch.kernel", Status.SKIP, "no GPU for torch to launch a kernel on")
         return
     if fw.kernel_ok:
@@ -194,6 +206,12 @@ def _kernel_fix(err: str, system: SystemInfo) -> str:
         return "use a container image whose CUDA the host driver supports (drop cuda-compat)"
     if "busy or unavailable" in e:
         return "another process holds a GPU in exclusive mode: nvidia-smi -c DEFAULT (as root)"
+    if any(g.mig_enabled for g in system.nvidia.gpus):
+        return (
+            "MIG is on: export CUDA_VISIBLE_DEVICES=MIG-<uuid>  # one instance, from nvidia-smi -L"
+        )
+    if "no cuda gpus are available" in e and system.env.cuda_visible_devices is not None:
+        return "unset CUDA_VISIBLE_DEVICES  # it hides every GPU from this process"
     if "uncorrectable ecc" in e:
         return "reset the GPU (nvidia-smi -r as root) or reboot; if it recurs, RMA the card"
     return "run `python -c \"import torch; torch.ones(1, device='cuda')\"` to see the full error"
@@ -209,6 +227,9 @@ def visibility(system: SystemInfo) -> Iterator[Finding]:
         return
     if any(g.mig_enabled for g in system.nvidia.gpus):
         yield Finding("gpu.visibility", Status.SKIP, "MIG is enabled: see gpu.mig")
+        return
+    if fw.kernel_ok is False and fw.device_count == 0:
+        yield Finding("gpu.visibility", Status.SKIP, "torch cannot start CUDA: see torch.kernel")
         return
     if fw.device_count == nv_count:
         yield Finding("gpu.visibility", Status.PASS, f"torch and NVML both see {nv_count} GPU(s)")
@@ -257,7 +278,8 @@ def other_frameworks(system: SystemInfo) -> Iterator[Finding]:
             yield Finding(
                 f"{fw.name}.build",
                 Status.WARN,
-                f"{fw.name} {fw.version} does not see the GPU (CPU-only build or missing libraries)",
+                f"{fw.name} {fw.version} does not see the GPU "
+                "(CPU-only build or missing libraries)",
                 fw.extra.get("note", "") if isinstance(fw.extra.get("note"), str) else "",
                 fix=fix,
             )

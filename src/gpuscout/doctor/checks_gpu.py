@@ -37,8 +37,10 @@ def identity(system: SystemInfo) -> Iterator[Finding]:
             )
             continue
         cc = gpu.compute_capability
-        mem = f"{gpu.memory_total_bytes / 1e9:.0f} GB" if gpu.memory_total_bytes else "n/a"
-        summary = f"{gpu.name}, {mem}, compute capability {cc[0]}.{cc[1]}" if cc else f"{gpu.name}, {mem}"
+        mem = f"{gpu.memory_total_bytes / 2**30:.0f} GiB" if gpu.memory_total_bytes else "n/a"
+        summary = (
+            f"{gpu.name}, {mem}, compute capability {cc[0]}.{cc[1]}" if cc else f"{gpu.name}, {mem}"
+        )
         if gpu.pcie_gen_current is not None:
             summary += f", PCIe gen{gpu.pcie_gen_current} x{gpu.pcie_width_current}"
         detail = f"uuid {gpu.uuid}, bus {gpu.bus_id}"
@@ -131,7 +133,9 @@ def throttle(system: SystemInfo) -> Iterator[Finding]:
                 subject=subject,
             )
         else:
-            yield Finding("gpu.throttle", Status.PASS, f"no throttling ({readings})", subject=subject)
+            yield Finding(
+                "gpu.throttle", Status.PASS, f"no throttling ({readings})", subject=subject
+            )
 
 
 @check("gpu.ecc", "No uncorrectable memory errors")
@@ -161,15 +165,17 @@ def ecc(system: SystemInfo) -> Iterator[Finding]:
                 Status.FAIL,
                 "; ".join(problems),
                 "Results computed on this GPU may be wrong until it is reset.",
-                fix="sudo nvidia-smi -r -i {0}  # reset the GPU (no process may use it), or reboot;"
-                " if errors recur, RMA the card".format(gpu.index),
+                fix=f"sudo nvidia-smi -r -i {gpu.index}  # reset the GPU (no process may use it), "
+                "or reboot; if errors recur, RMA the card",
                 subject=subject,
             )
         elif gpu.ecc_enabled is None:
             yield Finding("gpu.ecc", Status.SKIP, "ECC not supported on this GPU", subject=subject)
         else:
             state = "on" if gpu.ecc_enabled else "off"
-            yield Finding("gpu.ecc", Status.PASS, f"ECC {state}, no uncorrectable errors", subject=subject)
+            yield Finding(
+                "gpu.ecc", Status.PASS, f"ECC {state}, no uncorrectable errors", subject=subject
+            )
 
 
 @check("gpu.mig", "MIG mode")
@@ -206,7 +212,7 @@ def memory(system: SystemInfo) -> Iterator[Finding]:
                 Status.FAIL,
                 "the GPU is in exclusive-process mode and another process holds it",
                 procs,
-                fix="stop that process, or (as root) nvidia-smi -i {0} -c DEFAULT".format(gpu.index),
+                fix=f"stop that process, or (as root) nvidia-smi -i {gpu.index} -c DEFAULT",
                 subject=subject,
             )
         elif share >= _BUSY_FRACTION:

@@ -23,7 +23,9 @@ def cpu(system: SystemInfo) -> Iterator[Finding]:
     detail = f"ISA features: {isa}."
     bw = h.mem_bandwidth_theoretical_gbs
     if bw is not None:
-        detail += f" Theoretical memory bandwidth {bw:.1f} GB/s ({h.mem_mts} MT/s x {h.mem_channels} ch)."
+        detail += (
+            f" Theoretical memory bandwidth {bw:.1f} GB/s ({h.mem_mts} MT/s x {h.mem_channels} ch)."
+        )
     if "amx_bf16" in h.isa:
         detail += " AMX: bf16 matrix work on this CPU is fast; gpuscout's tuned CPU paths use it."
     yield Finding("host.cpu", Status.PASS, f"{h.cpu_model}: {cores}, {ram}", detail)

@@ -35,10 +35,15 @@ def machine_summary(system: SystemInfo) -> Table:
         if g.lost:
             t.add_row(f"gpu {g.index}", f"{g.name or '?'} (lost: {g.error})")
             continue
-        cc = f"cc {g.compute_capability[0]}.{g.compute_capability[1]}" if g.compute_capability else "cc n/a"
-        mem = f"{g.memory_total_bytes / 1e9:.0f} GB" if g.memory_total_bytes else "n/a"
+        cc = (
+            f"cc {g.compute_capability[0]}.{g.compute_capability[1]}"
+            if g.compute_capability
+            else "cc n/a"
+        )
+        mem = f"{g.memory_total_bytes / 2**30:.0f} GiB" if g.memory_total_bytes else "n/a"
         pcie = (
-            f"PCIe gen{g.pcie_gen_current}/{g.pcie_gen_max} x{g.pcie_width_current}/{g.pcie_width_max}"
+            f"PCIe gen{g.pcie_gen_current}/{g.pcie_gen_max} "
+            f"x{g.pcie_width_current}/{g.pcie_width_max}"
             if g.pcie_gen_current is not None
             else "PCIe n/a"
         )
@@ -47,7 +52,13 @@ def machine_summary(system: SystemInfo) -> Table:
     for fw in system.frameworks:
         if not fw.installed:
             continue
-        build = f"CUDA {fw.cuda_build}" if fw.cuda_build else f"HIP {fw.hip_build}" if fw.hip_build else "CPU build"
+        build = (
+            f"CUDA {fw.cuda_build}"
+            if fw.cuda_build
+            else f"HIP {fw.hip_build}"
+            if fw.hip_build
+            else "CPU build"
+        )
         archs = f", arch {' '.join(fw.arch_list)}" if fw.arch_list else ""
         t.add_row(fw.name, f"{fw.version or 'broken'} ({build}{archs})")
     return t
