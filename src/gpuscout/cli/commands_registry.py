@@ -6,10 +6,11 @@ from collections.abc import Callable
 
 import typer
 
-from gpuscout.cli import doctor, gpus, history
+from gpuscout.cli import bench, doctor, gpus, history
 
 REGISTRARS: list[Callable[[typer.Typer], None]] = [
     doctor.register,
     gpus.register,
+    bench.register,
     history.register,
 ]

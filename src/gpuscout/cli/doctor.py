@@ -35,9 +35,20 @@ def store_findings(db: Path | None, system: SystemInfo, findings: list[Finding])
             run.summary["exit_code"] = exit_code(findings)
             run.summary["failed"] = sum(1 for f in findings if f.status.value == "fail")
             run.summary["warnings"] = sum(1 for f in findings if f.status.value == "warn")
+            run.summary["headline"] = headline(findings)
             return run.id
     finally:
         store.close()
+
+
+def headline(findings: list[Finding]) -> str:
+    """The worst finding in a few words, for `gpuscout history`."""
+    worst = max(findings, key=lambda f: f.status.severity, default=None)
+    if worst is None or worst.status.severity == 0:
+        return "all checks passed"
+    n_fail = sum(1 for f in findings if f.status.value == "fail")
+    n_warn = sum(1 for f in findings if f.status.value == "warn")
+    return f"{n_fail} failed, {n_warn} warnings: {worst.summary}"
 
 
 def render(system: SystemInfo, findings: list[Finding]) -> None:

@@ -1,0 +1,320 @@
+"""``run_micro``: every requested micro-benchmark on every requested device.
+
+The runner validates names before anything heavy runs (a typo costs nothing), looks up
+each device's ceilings (catalog for GPUs, the ISA formula for the CPU), gives the CPU all
+its physical cores, samples NVML while a GPU works, and turns a benchmark that blows up
+as a whole into a "failed" Result so the other benchmarks and devices still run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import os
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from gpuscout._types import HostInfo, Result, SystemInfo
+from gpuscout.bench import registry
+from gpuscout.bench.context import BenchContext, Ceilings
+from gpuscout.bench.cpu_peak import flops_per_cycle, host_peak_tflops, isa_class
+from gpuscout.errors import GpuscoutError, UsageError
+
+# (label, done, total): called before each benchmark and each case, and once at the end.
+Progress = Callable[[str, int, int], None]
+
+# GB/s per lane after line coding, by PCIe generation (gen 3+ use 128b/130b).
+PCIE_GBS_PER_LANE = {1: 0.25, 2: 0.5, 3: 0.985, 4: 1.969, 5: 3.938, 6: 7.563}
+# Other processes using more than this share of all CPUs make a run untrustworthy: on a
+# small machine one busy neighbour stalls every OpenMP barrier (we saw matmul drop 50x).
+HOST_BUSY_PCT = 20.0
+_CUDA_RE = re.compile(r"^cuda:(\d+)$")
+DEVICE_HINT = "use cpu, cuda, cuda:N or all (comma-separated for several)"
+
+
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError as exc:
+        raise GpuscoutError(
+            f"micro-benchmarks need PyTorch, which cannot be imported ({exc})",
+            "pip install torch  (see https://pytorch.org/get-started/locally/)",
+        ) from None
+    return torch
+
+
+def available_devices() -> list[str]:
+    torch = _torch()
+    cuda = [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    return ["cpu", *cuda] if torch.cuda.is_available() else ["cpu"]
+
+
+def resolve_devices(spec: str | Sequence[str] | None) -> list[str]:
+    """Device words (cpu, cuda, cuda:N, all; comma lists) -> device strings, or UsageError."""
+    items = [spec] if isinstance(spec, str) else list(spec or ["all"])
+    words = [w.strip().lower() for item in items for w in item.split(",") if w.strip()]
+    for w in words:  # syntax first, so a typo is reported without importing torch
+        if w not in ("all", "cpu", "cuda") and not _CUDA_RE.match(w):
+            raise UsageError(f"unknown device {w!r}", DEVICE_HINT)
+    have = available_devices()
+    gpus = [d for d in have if d != "cpu"]
+    out: list[str] = []
+    for w in words or ["all"]:
+        if w == "all":
+            wanted = have
+        elif w == "cuda":
+            if not gpus:
+                raise UsageError("no CUDA GPU is visible to PyTorch", "run `gpuscout doctor`")
+            wanted = gpus
+        else:
+            wanted = [w]
+            if w != "cpu" and w not in have:
+                where = f"this machine has {', '.join(gpus)}" if gpus else "no CUDA GPU is visible"
+                raise UsageError(f"no such device {w!r}: {where}", DEVICE_HINT)
+        out.extend(d for d in wanted if d not in out)
+    return out
+
+
+def resolve_benchmarks(only: str | Sequence[str] | None) -> list[str]:
+    """Benchmark names in registry order; UnknownNameError (exit 2) for a wrong one."""
+    if not only:
+        return list(registry.names())
+    items = [only] if isinstance(only, str) else list(only)
+    wanted = [w.strip().lower() for item in items for w in item.split(",") if w.strip()]
+    for w in wanted:
+        registry.get(w)
+    return [n for n in registry.names() if n in wanted]
+
+
+def _probe_host() -> HostInfo | None:
+    try:
+        from gpuscout.probe.host import probe_host
+
+        return probe_host()
+    except Exception:  # the probe is fail-soft already; this guards a missing module
+        return None
+
+
+def cpu_ceilings(host: HostInfo | None) -> Ceilings:
+    if host is None:
+        return Ceilings(source="no host probe")
+    tflops = {p: v for p in ("fp32", "bf16") if (v := host_peak_tflops(host, p)) is not None}
+    clock = host.max_clock_mhz or host.base_clock_mhz
+    cls = isa_class(host.isa, host.arch)
+    per = ", ".join(f"{p} {flops_per_cycle(host.isa, p, host.arch)}" for p in tflops)
+    source = (
+        f"CPU formula: {host.physical_cores} cores x {clock:.0f} MHz x FLOP/cycle ({per}; {cls})"
+        if tflops and clock
+        else "CPU peak unknown (cores or clock not readable)"
+    )
+    return Ceilings(
+        tflops=tflops, mem_bandwidth_gbs=host.mem_bandwidth_theoretical_gbs, source=source
+    )
+
+
+def _norm_uuid(u: object) -> str:
+    return str(u).lower().removeprefix("gpu-")
+
+
+def _nvml_gpu(torch: Any, index: int, system: SystemInfo | None) -> Any:
+    """The probed GpuInfo for torch device ``index``, matched by UUID."""
+    if system is None:
+        return None
+    uuid = getattr(torch.cuda.get_device_properties(index), "uuid", None)
+    if uuid is None:
+        return None
+    return next(
+        (g for g in system.nvidia.gpus if g.uuid and _norm_uuid(g.uuid) == _norm_uuid(uuid)),
+        None,
+    )
+
+
+def nvml_index(torch: Any, index: int, system: SystemInfo | None) -> int | None:
+    """NVML's index for torch's ``index``: by UUID, else equal when no remapping is set."""
+    gpu = _nvml_gpu(torch, index, system)
+    if gpu is not None:
+        return int(gpu.index)
+    if os.environ.get("CUDA_VISIBLE_DEVICES") is None:
+        return index
+    return None
+
+
+def gpu_ceilings(torch: Any, index: int, system: SystemInfo | None) -> Ceilings:
+    props = torch.cuda.get_device_properties(index)
+    pcie = None
+    gpu = _nvml_gpu(torch, index, system)
+    if gpu is not None and gpu.pcie_gen_max and gpu.pcie_width_max:
+        lane = PCIE_GBS_PER_LANE.get(int(gpu.pcie_gen_max))
+        pcie = lane * int(gpu.pcie_width_max) if lane else None
+    spec: Any = None
+    try:
+        from gpuscout import catalog
+
+        if gpu is not None and gpu.catalog_id:  # the probe already matched it
+            try:
+                spec = catalog.find_gpu(gpu.catalog_id)
+            except GpuscoutError:
+                spec = None
+        if spec is None:
+            name = gpu.name if gpu is not None and gpu.name else props.name
+            mem = gpu.memory_total_bytes if gpu is not None else None
+            spec = catalog.match_local_gpu(name, int(mem or props.total_memory))
+    except Exception:  # no catalog or no match: figures without a denominator
+        spec = None
+    if spec is None:
+        return Ceilings(pcie_gbs=pcie, source=f"{props.name}: not in the catalog")
+    tflops = {}
+    for p in ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8"):
+        v = spec.peak_tflops(p)
+        if v is not None:
+            tflops[p] = float(v)
+    return Ceilings(
+        tflops=tflops,
+        mem_bandwidth_gbs=float(spec.memory_bandwidth_gbs),
+        pcie_gbs=pcie,
+        source=f"catalog:{spec.id}",
+    )
+
+
+@contextmanager
+def _cpu_threads(torch: Any, cores: int | None) -> Iterator[None]:
+    """All physical cores for the CPU benchmarks (hyper-threads add nothing to FMA or
+    memory throughput and make timings noisier); the old setting is restored."""
+    old = torch.get_num_threads()
+    if cores:
+        torch.set_num_threads(cores)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _busy_s(t: Any) -> float:
+    # As psutil.cpu_percent counts it: all time but idle and iowait; guest time is already
+    # inside user time on Linux. Steal counts as busy: another VM had our CPU.
+    total = sum(t) - getattr(t, "guest", 0.0) - getattr(t, "guest_nice", 0.0)
+    return float(total - t.idle - getattr(t, "iowait", 0.0))
+
+
+def host_busy_pct(interval_s: float = 0.25) -> float | None:
+    """CPU use (%) of all cores by *other* processes over ``interval_s``; None if
+    unreadable. Our own process is subtracted (OpenMP workers may still be spinning)."""
+    try:
+        psutil = importlib.import_module("psutil")  # untyped, as in the probe
+        me = psutil.Process()
+        t0, m0, w0 = psutil.cpu_times(), me.cpu_times(), time.monotonic()
+        time.sleep(interval_s)
+        t1, m1, w1 = psutil.cpu_times(), me.cpu_times(), time.monotonic()
+        own = (m1.user + m1.system) - (m0.user + m0.system)
+        others = max(0.0, _busy_s(t1) - _busy_s(t0) - own)
+        cpus = int(psutil.cpu_count() or 1)
+        return min(100.0, 100.0 * float(others) / ((w1 - w0) * cpus))
+    except Exception:
+        return None
+
+
+def mark_busy(results: list[Result], busy_pct: float | None) -> list[Result]:
+    """Record the host's background load on each result; flag it when it was high."""
+    if busy_pct is None:
+        return results
+    out = []
+    for r in results:
+        extra = {**r.extra, "host_busy_pct": round(busy_pct, 1)}
+        if r.status == "ok" and busy_pct > HOST_BUSY_PCT:
+            extra["flags"] = [*extra.get("flags", []), "host-busy"]
+        out.append(dataclasses.replace(r, extra=extra))
+    return out
+
+
+@contextmanager
+def _current_gpu(torch: Any, index: int | None) -> Iterator[None]:
+    """Make ``index`` the current CUDA device (cuBLAS handles, default streams) and create
+    its context here, so no benchmark's cold call pays for it; the old device returns."""
+    if index is None:
+        yield
+        return
+    with torch.cuda.device(index):
+        torch.zeros(1, device=f"cuda:{index}").add_(1)
+        torch.cuda.synchronize(index)
+        yield
+
+
+@contextmanager
+def _monitor(torch: Any, device: str, system: SystemInfo | None) -> Iterator[Any]:
+    if not device.startswith("cuda"):
+        yield None
+        return
+    from gpuscout.bench.monitor import NvmlMonitor
+
+    idx = nvml_index(torch, int(device.split(":")[1]), system)
+    if idx is None:
+        yield None
+        return
+    with NvmlMonitor(idx) as mon:
+        yield mon
+
+
+def run_micro(
+    devices: str | Sequence[str] | None = None,
+    only: str | Sequence[str] | None = None,
+    quick: bool = False,
+    progress: Progress | None = None,
+    *,
+    system: SystemInfo | None = None,
+) -> list[Result]:
+    """Run the micro-benchmarks ``only`` (default all) on ``devices`` (default all).
+
+    ``system`` (from ``probe_system``) lets the runner match GPUs to NVML by UUID and
+    read PCIe link widths; without it the host is probed here and NVML indices are
+    assumed equal to torch's. Raises UsageError/UnknownNameError for bad names, and
+    GpuscoutError when PyTorch is missing; failures of a benchmark become Results.
+    """
+    names = resolve_benchmarks(only)
+    devs = resolve_devices(devices)
+    torch = _torch()
+    total = len(devs) * len(names)
+    done = 0
+    results: list[Result] = []
+
+    def report(label: str) -> None:
+        if progress is not None:
+            progress(label, done, total)
+
+    def case_reporter(device: str) -> Callable[[str], None]:
+        return lambda case: report(f"{device} {case}")
+
+    for device in devs:
+        gpu_index: int | None = None
+        if device == "cpu":
+            host = system.host if system is not None else _probe_host()
+            ceilings = cpu_ceilings(host)
+            cores = host.physical_cores if host is not None else None
+        else:
+            gpu_index = int(device.split(":")[1])
+            ceilings = gpu_ceilings(torch, gpu_index, system)
+            cores = None
+        with (
+            _current_gpu(torch, gpu_index),
+            _cpu_threads(torch, cores),
+            _monitor(torch, device, system) as mon,
+        ):
+            ctx = BenchContext(ceilings=ceilings, monitor=mon, on_case=case_reporter(device))
+            busy_before = host_busy_pct()
+            device_results: list[Result] = []
+            for name in names:
+                report(f"{device} {name}")
+                try:
+                    device_results.extend(registry.get(name)(device, quick, ctx))
+                except Exception as exc:  # a bug or a broken device: record it, go on
+                    error = f"{type(exc).__name__}: {exc}"
+                    device_results.append(Result(name, device, None, "", "failed", error=error))
+                done += 1
+            # Sampled before and after (not during: we would measure ourselves); the
+            # larger catches a neighbour that started or stopped mid-run.
+            busy = [b for b in (busy_before, host_busy_pct()) if b is not None]
+            results.extend(mark_busy(device_results, max(busy) if busy else None))
+    report("done")
+    return results
