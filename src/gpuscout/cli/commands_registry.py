@@ -6,9 +6,10 @@ from collections.abc import Callable
 
 import typer
 
-from gpuscout.cli import bench, doctor, gpus, history
+from gpuscout.cli import bench, doctor, gpus, history, run
 
 REGISTRARS: list[Callable[[typer.Typer], None]] = [
+    run.register,
     doctor.register,
     gpus.register,
     bench.register,

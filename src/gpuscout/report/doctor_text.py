@@ -64,13 +64,18 @@ def machine_summary(system: SystemInfo) -> Table:
     return t
 
 
-def findings_view(findings: list[Finding]) -> RenderableType:
-    """One row per finding; detail and fix wrap under the summary, never under the mark."""
+def findings_view(findings: list[Finding], problems_only: bool = False) -> RenderableType:
+    """One row per finding; detail and fix wrap under the summary, never under the mark.
+
+    ``problems_only`` shows just warnings and failures (the counts still cover all).
+    """
     grid = Table.grid(padding=(0, 1))
     grid.add_column(justify="right", no_wrap=True)
     grid.add_column(no_wrap=True)
     grid.add_column(overflow="fold")
     for f in findings:
+        if problems_only and f.status not in (Status.WARN, Status.FAIL):
+            continue
         mark, style = _MARK[f.status]
         text = Text()
         if f.subject:

@@ -1,0 +1,83 @@
+"""`gpuscout run`: the main job. Doctor, quick ceilings, the seed experiment, a verdict.
+
+Everything lands in one stored run, so `gpuscout show` gives the whole picture later.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from gpuscout._types import Finding, Result, Status, SystemInfo
+from gpuscout.cli._common import DbOpt, JsonOpt, console, err_console, fail_from, print_json
+from gpuscout.errors import GpuscoutError
+
+
+def _doctor(json_out: bool) -> tuple[SystemInfo, list[Finding]]:
+    from gpuscout.doctor import diagnose
+    from gpuscout.probe import probe_system
+    from gpuscout.report.doctor_text import findings_view, machine_summary
+
+    system = probe_system()
+    findings = diagnose(system)
+    if not json_out:
+        console.rule("[bold]1. Readiness (gpuscout doctor)")
+        console.print(machine_summary(system))
+        console.print(findings_view(findings, problems_only=True))
+    return system, findings
+
+
+def _micro(system: SystemInfo, json_out: bool) -> list[Result]:
+    from gpuscout.bench import run_micro
+    from gpuscout.cli.bench import _progress, render
+
+    if not json_out:
+        console.rule("[bold]2. Ceilings (gpuscout bench micro --quick)")
+    with _progress(not json_out) as progress:
+        results = run_micro(None, None, True, progress, system=system)
+    if not json_out:
+        render(results)
+    return results
+
+
+def run(
+    json_out: bool = JsonOpt,
+    db: Path | None = DbOpt,
+    skip_bench: bool = typer.Option(False, "--skip-bench", help="Only run the doctor."),
+) -> None:
+    """The main job: check this machine, measure every CPU and GPU, and say what it means."""
+    from gpuscout.store import Store
+    from gpuscout.store.fingerprint import fingerprint
+
+    try:
+        system, findings = _doctor(json_out)
+        results: list[Result] = [] if skip_bench else _micro(system, json_out)
+        store = Store.open(db)
+        try:
+            with store.run("run", fingerprint(system)) as handle:
+                handle.add_findings(findings)
+                handle.add_results(results)
+                handle.summary["headline"] = _headline(findings, results)
+                run_id = handle.id
+        finally:
+            store.close()
+    except GpuscoutError as exc:
+        fail_from(exc)
+    if json_out:
+        print_json({"run_id": run_id, "system": system, "findings": findings, "results": results})
+        return
+    console.rule("[bold]Verdict")
+    console.print(_headline(findings, results))
+    err_console.print(f"[dim]saved as run {run_id} (gpuscout show {run_id})[/]")
+
+
+def _headline(findings: list[Finding], results: list[Result]) -> str:
+    fails = [f for f in findings if f.status is Status.FAIL]
+    ok = sum(1 for r in results if r.status == "ok")
+    state = f"{len(fails)} readiness problem(s)" if fails else "ready"
+    return f"{state}; {ok} measurements"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)
