@@ -153,7 +153,9 @@ def test_peak_tflops_precisions_and_aliases() -> None:
         assert gpu.peak_tflops(precision) is not None
     assert gpu.peak_tflops("bfloat16") == gpu.peak_tflops("BF16") == gpu.bf16_tensor_tflops
     assert gpu.peak_tflops("torch.float16") == gpu.fp16_tensor_tflops
-    assert gpu.peak_tflops("float64") == gpu.fp64_tflops
+    # fp64 matmul runs on the FP64 tensor cores where they exist (H100: 67, vector 34)
+    assert gpu.peak_tflops("float64") == gpu.fp64_tensor_tflops == 66.9
+    assert by_id("rtx-4090").peak_tflops("fp64") == by_id("rtx-4090").fp64_tflops
     assert gpu.peak_tflops("int8") == gpu.int8_tensor_tops
     # Unsupported is None, not zero: Turing has no BF16.
     assert by_id("rtx-2080-ti").peak_tflops("bf16") is None

@@ -51,6 +51,7 @@ _GPU_FIELDS: Final[dict[str, tuple[str, bool, _NUM | None]]] = {
     "memory_bandwidth_gbs": ("float", True, (10, 50_000)),
     "fp32_tflops": ("float", True, (0.1, 2_000)),
     "fp64_tflops": ("float", False, (0.01, 1_000)),
+    "fp64_tensor_tflops": ("float", False, (0.01, 1_000)),
     "tf32_tensor_tflops": ("float", False, (1, 20_000)),
     "fp16_tensor_tflops": ("float", False, (1, 40_000)),
     "bf16_tensor_tflops": ("float", False, (1, 40_000)),

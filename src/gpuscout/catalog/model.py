@@ -69,6 +69,7 @@ class GpuSpec:
     source: tuple[str, ...]
     compute_capability: str | None = None  # "9.0"; None for non-NVIDIA GPUs
     fp64_tflops: float | None = None
+    fp64_tensor_tflops: float | None = None  # FP64 tensor cores (A100, H100, H200)
     tf32_tensor_tflops: float | None = None  # dense
     fp16_tensor_tflops: float | None = None  # dense
     bf16_tensor_tflops: float | None = None  # dense
@@ -104,12 +105,13 @@ class GpuSpec:
     def peak_tflops(self, precision: str) -> float | None:
         """Published peak for ``precision`` in TFLOPS (TOPS for int8); None if unsupported.
 
-        fp64 and fp32 are the vector rates; tf32, fp16, bf16, fp8 and int8 are the dense
-        tensor-core (matrix) rates, the ones a matmul in that dtype can reach.
+        fp32 is the vector rate; fp64 is the FP64 tensor-core rate where the GPU has one
+        (A100, H100, H200: what an fp64 matmul reaches) and the vector rate otherwise; tf32,
+        fp16, bf16, fp8 and int8 are the dense tensor-core (matrix) rates.
         """
         key = normalize_precision(precision)
         return {
-            "fp64": self.fp64_tflops,
+            "fp64": self.fp64_tensor_tflops or self.fp64_tflops,
             "fp32": self.fp32_tflops,
             "tf32": self.tf32_tensor_tflops,
             "fp16": self.fp16_tensor_tflops,
