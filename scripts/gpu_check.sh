@@ -36,4 +36,5 @@ if [ "$QUICK" != "--quick" ]; then
   $GS bench micro --device cuda:0 --json >"$OUT/bench_full.json" 2>"$OUT/bench_full.stderr"
   echo "bench micro (full, cuda:0) wall: $(echo "$(date +%s.%N) - $start" | bc) s" >>"$OUT/versions.txt"
 fi
+python scripts/workload_goals.py >"$OUT/workload_goals.json" 2>"$OUT/workload_goals.stderr"
 echo "done; results in $OUT"

@@ -131,6 +131,10 @@ def micro(
 
 
 def register(app: typer.Typer) -> None:
+    from gpuscout.cli.workload import register_workload
+
     if "micro" not in {c.name for c in bench_app.registered_commands}:
         bench_app.command("micro")(micro)
+    if "workload" not in {c.name for c in bench_app.registered_commands}:
+        register_workload(bench_app)
     app.add_typer(bench_app, name="bench")

@@ -41,6 +41,26 @@ def _micro(system: SystemInfo, json_out: bool) -> list[Result]:
     return results
 
 
+def _workloads(micro: list[Result], db: Path | None, json_out: bool) -> tuple[list[Result], str]:
+    from gpuscout.cli.bench import _progress
+    from gpuscout.workloads import QUICK_WORKLOADS, run_workloads, verdict
+    from gpuscout.workloads.ceilings import from_results
+
+    if not json_out:
+        console.rule("[bold]3. Real work: the Fashion-MNIST MLP and a small CNN, per device")
+    # Efficiencies are measured against the ceilings this same run just measured.
+    ceilings = {d: from_results(micro, d, "this run") for d in sorted({r.device for r in micro})}
+    with _progress(not json_out) as progress:
+        results = run_workloads(
+            QUICK_WORKLOADS, "all", "both", quick=True, db=db, ceilings=ceilings, progress=progress
+        )
+    if not json_out:
+        from gpuscout.cli.workload import render as render_workloads
+
+        render_workloads(results)
+    return results, verdict(results)
+
+
 def run(
     json_out: bool = JsonOpt,
     db: Path | None = DbOpt,
@@ -53,22 +73,34 @@ def run(
     try:
         system, findings = _doctor(json_out)
         results: list[Result] = [] if skip_bench else _micro(system, json_out)
+        work, said = ([], "") if skip_bench else _workloads(results, db, json_out)
+        results += work
         store = Store.open(db)
         try:
             with store.run("run", fingerprint(system)) as handle:
                 handle.add_findings(findings)
                 handle.add_results(results)
-                handle.summary["headline"] = _headline(findings, results)
+                handle.summary["headline"] = said or _headline(findings, results)
                 run_id = handle.id
         finally:
             store.close()
     except GpuscoutError as exc:
         fail_from(exc)
     if json_out:
-        print_json({"run_id": run_id, "system": system, "findings": findings, "results": results})
+        print_json(
+            {
+                "run_id": run_id,
+                "verdict": said,
+                "system": system,
+                "findings": findings,
+                "results": results,
+            }
+        )
         return
     console.rule("[bold]Verdict")
     console.print(_headline(findings, results))
+    if said:
+        console.print(said)
     err_console.print(f"[dim]saved as run {run_id} (gpuscout show {run_id})[/]")
 
 

@@ -1,0 +1,244 @@
+"""A Llama-shaped decoder with random weights (RMSNorm, rotary embeddings, grouped-query
+attention, SwiGLU), and the two KV caches the llm workload compares.
+
+Shapes are data (gpt-fast's ``transformer_configs``); weights are never downloaded: a
+model is built on the ``meta`` device, materialised on the target device in the target
+dtype, and filled with N(0, 0.02), so an 8B model costs its memory and no download.
+
+- ``GrowingCache``: what a first generate loop does, ``torch.cat`` of each new key and
+  value onto the cache (a reallocation and a full copy per token).
+- ``StaticCache``: preallocated to the final length, written in place at the token's
+  position; registered as buffers, so torch.compile and CUDA graphs see fixed addresses.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+from gpuscout.errors import UnknownNameError
+from gpuscout.workloads.flops import attention_flops
+
+
+@dataclass(frozen=True)
+class LlamaShape:
+    layers: int
+    dim: int
+    heads: int
+    kv_heads: int
+    ffn: int
+    vocab: int
+    rope_theta: float = 10_000.0
+    norm_eps: float = 1e-5
+    tie_embeddings: bool = False
+
+    @property
+    def head_dim(self) -> int:
+        return self.dim // self.heads
+
+
+PRESETS = {
+    "llama-tiny": LlamaShape(2, 64, 4, 2, 176, 256),
+    "llama-125m": LlamaShape(12, 768, 12, 12, 2048, 32000),
+    "llama-1.1b": LlamaShape(22, 2048, 32, 4, 5632, 32000),  # TinyLlama-1.1B
+    "llama-3b": LlamaShape(28, 3072, 24, 8, 8192, 128256, 500_000.0, 1e-5, True),  # Llama-3.2-3B
+    "llama-8b": LlamaShape(32, 4096, 32, 8, 14336, 128256, 500_000.0),  # Llama-3-8B
+}
+
+
+def check_model(name: str) -> LlamaShape:
+    if name not in PRESETS:
+        raise UnknownNameError("model", name, difflib.get_close_matches(name, list(PRESETS), 3))
+    return PRESETS[name]
+
+
+@functools.cache
+def _classes() -> SimpleNamespace:
+    import torch
+    import torch.nn.functional as F
+    from torch import Tensor, nn
+
+    gqa = "enable_gqa" in (F.scaled_dot_product_attention.__doc__ or "")
+
+    class RMSNorm(nn.Module):
+        def __init__(self, dim: int, eps: float) -> None:
+            super().__init__()
+            self.eps = eps
+            self.weight = nn.Parameter(torch.ones(dim))
+
+        def forward(self, x: Tensor) -> Tensor:
+            xf = x.float()
+            out: Tensor = (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)).type_as(x)
+            return out * self.weight
+
+    def rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+        xf = x.float()
+        half = xf.shape[-1] // 2
+        rotated = torch.cat((-xf[..., half:], xf[..., :half]), dim=-1)
+        return (xf * cos + rotated * sin).type_as(x)
+
+    class GrowingCache:
+        def __init__(self) -> None:
+            self.k: Tensor | None = None
+            self.v: Tensor | None = None
+
+        def update(self, k: Tensor, v: Tensor, pos: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+            self.k = k if self.k is None else torch.cat([self.k, k], dim=2)
+            self.v = v if self.v is None else torch.cat([self.v, v], dim=2)
+            keys = torch.arange(self.k.shape[2], device=k.device)
+            return self.k, self.v, keys[None, :] <= pos[:, None]
+
+    class StaticCache(nn.Module):
+        k: Tensor
+        v: Tensor
+        causal: Tensor
+
+        def __init__(self, b: int, kv_heads: int, max_len: int, hd: int, dtype: Any) -> None:
+            super().__init__()
+            shape = (b, kv_heads, max_len, hd)
+            self.register_buffer("k", torch.zeros(shape, dtype=dtype), persistent=False)
+            self.register_buffer("v", torch.zeros(shape, dtype=dtype), persistent=False)
+            causal = torch.ones(max_len, max_len, dtype=torch.bool).tril()
+            self.register_buffer("causal", causal, persistent=False)
+
+        def update(self, k: Tensor, v: Tensor, pos: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+            self.k.index_copy_(2, pos, k)
+            self.v.index_copy_(2, pos, v)
+            return self.k, self.v, self.causal[pos]
+
+    class Attention(nn.Module):
+        def __init__(self, s: LlamaShape, sdpa: bool) -> None:
+            super().__init__()
+            self.s, self.sdpa = s, sdpa
+            self.wq = nn.Linear(s.dim, s.heads * s.head_dim, bias=False)
+            self.wk = nn.Linear(s.dim, s.kv_heads * s.head_dim, bias=False)
+            self.wv = nn.Linear(s.dim, s.kv_heads * s.head_dim, bias=False)
+            self.wo = nn.Linear(s.heads * s.head_dim, s.dim, bias=False)
+            self.kv: Any = None
+            self._kv_len = 0
+
+        def forward(self, x: Tensor, cos: Tensor, sin: Tensor, pos: Tensor) -> Tensor:
+            b, n, _ = x.shape
+            s = self.s
+            q = self.wq(x).view(b, n, s.heads, s.head_dim).transpose(1, 2)
+            k = self.wk(x).view(b, n, s.kv_heads, s.head_dim).transpose(1, 2)
+            v = self.wv(x).view(b, n, s.kv_heads, s.head_dim).transpose(1, 2)
+            q, k = rope(q, cos, sin), rope(k, cos, sin)
+            if self.kv is None:
+                mask = torch.ones(n, n, dtype=torch.bool, device=x.device).tril()
+            else:
+                k, v, mask = self.kv.update(k, v, pos)
+            if x.is_meta:  # only FLOP counting reads it; compiled decoding never writes it
+                self._kv_len = k.shape[2]
+            groups = s.heads // s.kv_heads
+            if self.sdpa and gqa:
+                a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=True)
+            else:
+                k, v = k.repeat_interleave(groups, 1), v.repeat_interleave(groups, 1)
+                if self.sdpa:
+                    a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+                else:
+                    scores = (q @ k.transpose(-2, -1)) * s.head_dim**-0.5
+                    scores = scores.masked_fill(~mask, float("-inf"))
+                    a = scores.float().softmax(-1).type_as(q) @ v
+            out: Tensor = self.wo(a.transpose(1, 2).reshape(b, n, -1))
+            return out
+
+        def extra_flops(self, inputs: tuple[Tensor, ...], output: Tensor) -> int:
+            b, n, _ = inputs[0].shape
+            return attention_flops(b, self.s.heads, n, self._kv_len, self.s.head_dim)
+
+    class Block(nn.Module):
+        def __init__(self, s: LlamaShape, sdpa: bool) -> None:
+            super().__init__()
+            self.attn_norm, self.ffn_norm = RMSNorm(s.dim, s.norm_eps), RMSNorm(s.dim, s.norm_eps)
+            self.attn = Attention(s, sdpa)
+            self.w1 = nn.Linear(s.dim, s.ffn, bias=False)  # gate
+            self.w3 = nn.Linear(s.dim, s.ffn, bias=False)  # up
+            self.w2 = nn.Linear(s.ffn, s.dim, bias=False)  # down
+
+        def forward(self, x: Tensor, cos: Tensor, sin: Tensor, pos: Tensor) -> Tensor:
+            x = x + self.attn(self.attn_norm(x), cos, sin, pos)
+            h = self.ffn_norm(x)
+            out: Tensor = x + self.w2(F.silu(self.w1(h)) * self.w3(h))
+            return out
+
+    class Llama(nn.Module):
+        def __init__(self, s: LlamaShape, sdpa: bool) -> None:
+            super().__init__()
+            self.s = s
+            self.tok = nn.Embedding(s.vocab, s.dim)
+            self.layers = nn.ModuleList(Block(s, sdpa) for _ in range(s.layers))
+            self.norm = RMSNorm(s.dim, s.norm_eps)
+            self.output = None if s.tie_embeddings else nn.Linear(s.dim, s.vocab, bias=False)
+
+        def init_weights(self, max_len: int) -> None:
+            """N(0, 0.02) weights, unit norms, and the rotary tables up to ``max_len``."""
+            with torch.no_grad():
+                for name, p in self.named_parameters():
+                    p.fill_(1.0) if name.endswith("norm.weight") else p.normal_(0.0, 0.02)
+            dev = self.tok.weight.device
+            hd = self.s.head_dim
+            inv = 1.0 / self.s.rope_theta ** (torch.arange(0, hd, 2, device=dev).float() / hd)
+            angles = torch.outer(torch.arange(max_len, device=dev).float(), inv)
+            angles = torch.cat([angles, angles], dim=-1)
+            self.register_buffer("cos", angles.cos(), persistent=False)
+            self.register_buffer("sin", angles.sin(), persistent=False)
+
+        def set_caches(self, make: Any) -> None:
+            layer: Any
+            for layer in self.layers:
+                layer.attn.kv = make()
+
+        cos: Tensor
+        sin: Tensor
+
+        def forward(self, tokens: Tensor, pos: Tensor) -> Tensor:
+            """Logits for the last position only: generation needs nothing else."""
+            x = self.tok(tokens)
+            cos, sin = self.cos[pos], self.sin[pos]
+            for layer in self.layers:
+                x = layer(x, cos, sin, pos)
+            x = self.norm(x[:, -1:])
+            out = self.output(x) if self.output is not None else F.linear(x, self.tok.weight)
+            logits: Tensor = out
+            return logits
+
+        def extra_flops(self, inputs: tuple[Tensor, ...], output: Tensor) -> int:
+            # A tied output layer is F.linear on the embedding, invisible to Linear hooks.
+            return 2 * inputs[0].shape[0] * self.s.dim * self.s.vocab if self.output is None else 0
+
+    return SimpleNamespace(
+        Llama=Llama, GrowingCache=GrowingCache, StaticCache=StaticCache, RMSNorm=RMSNorm
+    )
+
+
+def make_llama(shape: LlamaShape, device: Any, dtype: Any, *, sdpa: bool, max_len: int) -> Any:
+    """Random-weight model on ``device`` in ``dtype`` (call torch.manual_seed first)."""
+    import torch
+
+    with torch.device("meta"):
+        model = _classes().Llama(shape, sdpa)
+    model = model.to(dtype).to_empty(device=device)
+    model.init_weights(max_len)
+    return model.eval()
+
+
+def growing_cache() -> Any:
+    return _classes().GrowingCache()
+
+
+def static_cache(shape: LlamaShape, b: int, max_len: int, dtype: Any, device: Any) -> Any:
+    return _classes().StaticCache(b, shape.kv_heads, max_len, shape.head_dim, dtype).to(device)
+
+
+def weight_bytes(model: Any) -> int:
+    """Bytes one decode step must read: every weight, except an untied embedding table,
+    of which a step reads only its tokens' rows."""
+    total = sum(p.numel() * p.element_size() for p in model.parameters())
+    if model.output is not None:
+        total -= model.tok.weight.numel() * model.tok.weight.element_size()
+    return int(total)

@@ -1,0 +1,296 @@
+"""Llama-shaped text generation with random weights: prefill tokens/s, time to first
+token, decode tokens/s at batch 1 and at a larger batch, and "bandwidth achieved".
+
+Decoding one token must read every weight once, so at batch 1 its speed is bounded by
+memory bandwidth: weight bytes x tokens/s, as a share of the device's bandwidth, says
+how close a program gets (gpt-fast's metric; it reaches ~75-80% on an A100/H100).
+
+- reference: the first generate loop anyone writes. Eager fp32, a KV cache grown with
+  ``torch.cat`` every token, attention written out, and an end-of-sequence check that
+  reads the token back to the host each step.
+- tuned: a static preallocated KV cache written in place, bf16 where supported, SDPA,
+  no host synchronisation while decoding, and on a GPU the decode step compiled with
+  ``mode="reduce-overhead"`` (CUDA graphs), or, without a compiler, captured by hand
+  in a CUDA graph that advances its own position and token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+from gpuscout._types import to_jsonable
+from gpuscout.workloads.base import WorkloadConfig, amp_dtype, dtype_name, synchronize
+from gpuscout.workloads.flops import attention_flops, count_forward_flops
+from gpuscout.workloads.instruments import Instruments, section_extra
+from gpuscout.workloads.llama import (
+    PRESETS,
+    LlamaShape,
+    check_model,
+    growing_cache,
+    make_llama,
+    static_cache,
+    weight_bytes,
+)
+
+NAME = "llm"
+DESCRIPTION = "Llama-shaped decoder (random weights): prefill, TTFT, decode tokens/s"
+MODELS = tuple(PRESETS)
+NEVER = -1  # the reference's end-of-sequence id: checked every step, never produced
+
+
+def settings(cfg: WorkloadConfig) -> dict[str, Any]:
+    gpu = cfg.on_gpu
+    default = "llama-1.1b" if gpu else ("llama-tiny" if cfg.quick else "llama-125m")
+    return {
+        "model": cfg.model or default,
+        "prompt": cfg.seq_len or (128 if gpu else 32),
+        "new": int(cfg.option("new_tokens", 128 if gpu else 16)),
+        "batches": (1, cfg.batch_size or 8) if (cfg.batch_size or 8) > 1 else (1,),
+        "reps": int(cfg.option("reps", 3 if gpu else 1)),
+    }
+
+
+class Reference:
+    def __init__(self, model: Any, b: int, prompt_len: int, new: int) -> None:
+        self.model, self.new = model, new
+
+    def generate(self, prompt: Any) -> tuple[Any, float, float]:
+        import torch
+
+        dev = prompt.device
+        self.model.set_caches(growing_cache)
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            tok = self.model(prompt, torch.arange(prompt.shape[1], device=dev)).argmax(-1)
+            synchronize(dev)
+            t1 = time.perf_counter()
+            out = [tok]
+            for i in range(self.new - 1):
+                pos = torch.tensor([prompt.shape[1] + i], device=dev)
+                tok = self.model(tok, pos).argmax(-1)
+                out.append(tok)
+                if bool((tok == NEVER).all()):  # the tutorial's EOS check: a sync per token
+                    break
+            synchronize(dev)
+        return torch.cat(out, 1), t1 - t0, time.perf_counter() - t1
+
+
+class Tuned:
+    def __init__(self, model: Any, b: int, prompt_len: int, new: int, compile: bool) -> None:
+        import torch
+
+        self.model, self.new, self.p = model, new, prompt_len
+        dev = model.tok.weight.device
+        dtype = model.tok.weight.dtype
+        shape = model.s
+        model.set_caches(lambda: static_cache(shape, b, prompt_len + new, dtype, dev))
+        self.gpu = dev.type == "cuda"
+        self.mode = "eager"
+        self.compile_error: str | None = None
+        self.compiled: Any = None
+        if self.gpu and compile:
+            self.compiled = torch.compile(self._decode, mode="reduce-overhead", fullgraph=True)
+            self.mode = "compile"
+        elif self.gpu:
+            self.mode = "cuda_graph"
+        self.graph: Any = None
+        self.tok = torch.zeros(b, 1, dtype=torch.long, device=dev)
+        self.pos = torch.zeros(1, dtype=torch.long, device=dev)
+        self.out = torch.zeros(b, new, dtype=torch.long, device=dev)
+
+    def _decode(self, tok: Any, pos: Any) -> Any:
+        return self.model(tok, pos).argmax(-1)
+
+    def _graph_body(self) -> None:
+        """One decode step that reads and advances its own state (for CUDA graphs)."""
+        nxt = self._decode(self.tok, self.pos)
+        self.out.index_copy_(1, self.pos - self.p + 1, nxt)
+        self.tok.copy_(nxt)
+        self.pos.add_(1)
+
+    def _capture(self) -> None:
+        import torch
+
+        stream: Any = torch.cuda.Stream  # untyped in torch's stubs
+        side = stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(2):
+                self.pos.fill_(self.p)  # warm-up writes cache rows that decoding overwrites
+                self._graph_body()
+        torch.cuda.current_stream().wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self._graph_body()
+
+    def generate(self, prompt: Any) -> tuple[Any, float, float]:
+        import torch
+
+        dev = prompt.device
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            first = self.model(prompt, torch.arange(self.p, device=dev)).argmax(-1)
+            synchronize(dev)
+            t1 = time.perf_counter()
+            self.out[:, :1] = first
+            self.tok.copy_(first)
+            self.pos.fill_(self.p)
+            if self.mode == "compile":
+                try:
+                    self._decode_compiled()
+                except Exception as exc:  # no compiler here: fall back to a hand-made graph
+                    self.mode, self.compiled = "cuda_graph", None
+                    self.compile_error = f"{type(exc).__name__}: {str(exc)[:200]}"
+                    self.tok.copy_(first)
+                    self.pos.fill_(self.p)
+            if self.mode == "cuda_graph":
+                if self.graph is None:
+                    self._capture()
+                    self.tok.copy_(first)
+                    self.pos.fill_(self.p)
+                for _ in range(self.new - 1):
+                    self.graph.replay()
+            elif self.mode == "eager":
+                for _ in range(self.new - 1):
+                    self._graph_body()
+            synchronize(dev)
+        return self.out.clone(), t1 - t0, time.perf_counter() - t1
+
+    def _decode_compiled(self) -> None:
+        tok = self.tok
+        for i in range(1, self.new):
+            nxt = self.compiled(tok, self.pos)
+            self.out[:, i : i + 1] = nxt
+            tok = nxt.clone()  # the graph's output buffer is reused by its next replay
+            self.pos += 1
+
+
+def _flops(shape: LlamaShape, prompt: int, context: float) -> tuple[int, float]:
+    """(prefill FLOPs of one sequence, decode FLOPs of one token at mean ``context``),
+    counted on a meta-device model, so even 8B parameters cost nothing to count."""
+    import torch
+
+    with torch.device("meta"):
+        meta = make_meta(shape, prompt)
+
+    def forward(n: int) -> None:
+        meta(torch.zeros(1, n, dtype=torch.long, device="meta"), torch.arange(n, device="meta"))
+
+    pre = count_forward_flops(meta, lambda: forward(prompt))
+    one = count_forward_flops(meta, lambda: forward(1))  # attention over 1 key per layer
+    per_key = attention_flops(1, shape.heads, 1, 1, shape.head_dim)
+    return pre, one + shape.layers * per_key * (context - 1)
+
+
+def make_meta(shape: LlamaShape, max_len: int) -> Any:
+    from gpuscout.workloads.llama import _classes
+
+    model = _classes().Llama(shape, False)
+    model.init_weights(max_len)
+    return model
+
+
+def build(cfg: WorkloadConfig, device: Any = None, batch: int = 1, model: Any = None) -> Any:
+    """A generator (``generate(prompt) -> (tokens, prefill_s, decode_s)``) and its prompt;
+    ``model`` reuses one built before (for another batch size)."""
+    import torch
+
+    s = settings(cfg)
+    shape = check_model(s["model"])
+    dev = torch.device(cfg.device) if device is None else device
+    if model is None:
+        dtype = amp_dtype(cfg) or torch.float32
+        torch.manual_seed(cfg.seed)
+        model = make_llama(shape, dev, dtype, sdpa=cfg.tuned, max_len=s["prompt"] + s["new"])
+    gen = torch.Generator().manual_seed(cfg.seed + 3)
+    prompt = torch.randint(0, shape.vocab, (batch, s["prompt"]), generator=gen).to(dev)
+    if cfg.tuned:
+        from gpuscout.workloads.base import use_compile
+
+        return Tuned(model, batch, s["prompt"], s["new"], use_compile(cfg)), prompt
+    return Reference(model, batch, s["prompt"], s["new"]), prompt
+
+
+def run(cfg: WorkloadConfig, inst: Instruments) -> list[dict[str, Any]]:
+    from gpuscout.timing import summarise
+
+    s = settings(cfg)
+    shape = check_model(s["model"])
+    prefill_flops, token_flops = _flops(shape, s["prompt"], s["prompt"] + s["new"] / 2)
+    results: list[dict[str, Any]] = []
+    model = None
+    for b in s["batches"]:
+        gen, prompt = build(cfg, inst.device, b, model)
+        model = gen.model
+        gen.generate(prompt)  # warm-up: compile, CUDA graph capture, allocator growth
+        with inst.section() as sec:
+            runs = [gen.generate(prompt) for _ in range(s["reps"])]
+        tokens = runs[-1][0]
+        steps = s["new"] - 1
+        pre = summarise([r[1] for r in runs])
+        dec = summarise([r[2] / steps for r in runs])
+        wbytes = weight_bytes(model)
+        elem = model.tok.weight.element_size()
+        kv_bytes = 2 * shape.layers * b * shape.kv_heads * shape.head_dim * elem
+        kv_bytes *= s["prompt"] + s["new"] / 2
+        common = section_extra(sec) | {
+            "model": s["model"],
+            "batch_size": b,
+            "prompt_len": s["prompt"],
+            "new_tokens": s["new"],
+            "dtype": dtype_name(amp_dtype(cfg)),
+            "decode_mode": getattr(gen, "mode", "eager-growing-cache"),
+            "compile": getattr(gen, "mode", "") == "compile",
+            "compile_error": getattr(gen, "compile_error", None),
+            "kv_cache": "static" if cfg.tuned else "growing (torch.cat)",
+            "synthetic_data": True,
+            "generated_digest": hashlib.sha256(str(tokens.tolist()).encode()).hexdigest()[:16],
+            "params": sum(p.numel() for p in model.parameters()),
+        }
+        step_s = dec.median_s
+        decode = common | {
+            "ms_per_token": step_s * 1e3,
+            "weight_bytes": wbytes,
+            "kv_bytes_per_step": kv_bytes,
+            "bandwidth_achieved_gbs": wbytes / step_s / 1e9,
+            "bandwidth_with_kv_gbs": (wbytes + kv_bytes) / step_s / 1e9,
+            "flops_per_step": token_flops * b,
+            "achieved_tflops": token_flops * b / step_s / 1e12,
+        }
+        results.append(
+            {
+                "variant": f"decode-b{b}",
+                "figure": b / step_s,
+                "unit": "tokens/s",
+                "stats": to_jsonable(dec),
+                "extra": decode,
+            }
+        )
+        if b == 1:
+            prefill = common | {
+                "flops_per_step": prefill_flops,
+                "achieved_tflops": prefill_flops / pre.median_s / 1e12,
+                "ttft_s": pre.median_s,
+            }
+            results.append(
+                {
+                    "variant": "prefill",
+                    "figure": s["prompt"] / pre.median_s,
+                    "unit": "tokens/s",
+                    "stats": to_jsonable(pre),
+                    "extra": prefill,
+                }
+            )
+            results.append(
+                {
+                    "variant": "ttft",
+                    "figure": pre.median_s,
+                    "unit": "s",
+                    "stats": to_jsonable(pre),
+                    "extra": prefill,
+                }
+            )
+        del gen  # its KV cache; the model is reused for the next batch size
+    return results

@@ -1,0 +1,112 @@
+"""Workloads on a real CUDA GPU: the tuned paths (CUDA graphs, bf16, compile, static KV
+cache) compute what the tutorial-style paths compute. No speed is asserted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+]
+
+from gpuscout.workloads import cnn, encoder, llm, mlp, run_workloads, verdict  # noqa: E402
+from gpuscout.workloads.base import WorkloadConfig  # noqa: E402
+from gpuscout.workloads.instruments import Instruments, nvml_reader_for  # noqa: E402
+
+DEV = torch.device("cuda:0")
+
+
+@pytest.fixture(autouse=True)
+def _offline_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GPUSCOUT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("GPUSCOUT_OFFLINE", "1")
+
+
+def cfg(name: str, impl: str, **kw: object) -> WorkloadConfig:
+    return WorkloadConfig(name, "cuda:0", impl, **kw)  # type: ignore[arg-type]
+
+
+def test_mlp_cuda_graph_training_matches_the_tutorial_loop() -> None:
+    out = {}
+    # 2,100 samples: 65 full batches (one 64-step graph, one 1-step graph replay) and a
+    # short last batch run eagerly: every path of the tuned epoch is exercised.
+    for impl in ("reference", "tuned"):
+        with Instruments(DEV) as inst:
+            out[impl] = mlp.run(cfg("mlp", impl, epochs=2, limit_samples=2100), inst)[0]["extra"]
+    assert out["tuned"]["cuda_graphs"] is True
+    assert abs(out["tuned"]["accuracy"] - out["reference"]["accuracy"]) <= 0.02
+    assert out["tuned"]["loss"] == pytest.approx(out["reference"]["loss"], rel=2e-2)
+    assert out["tuned"]["epoch_losses"][1] < out["tuned"]["epoch_losses"][0]
+    assert out["tuned"]["peak_mem_bytes"] > 0
+
+
+def test_mlp_graph_capture_leaves_the_model_untouched() -> None:
+    wl = mlp.build(cfg("mlp", "tuned", limit_samples=512), DEV)
+    before = [p.detach().clone() for p in wl.model.parameters()]
+    wl._capture((4, 1))
+    for p, b in zip(wl.model.parameters(), before, strict=True):
+        assert torch.equal(p, b)
+    assert all(float(v.abs().sum()) == 0 for s in wl.opt.state.values() for v in s.values())
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_cnn_bf16_channels_last_matches_fp32_reference(compiled: bool) -> None:
+    kw = {
+        "model": "resnet-tiny",
+        "batch_size": 8,
+        "options": {"image_size": 64},
+        "compile": compiled,
+    }
+    losses = {}
+    for impl in ("reference", "tuned"):
+        wl = cnn.build(cfg("cnn", impl, **kw), DEV)
+        losses[impl] = [float(wl.step(wl.make_batch())) for _ in range(5)]
+    assert wl.channels_last and wl.amp == torch.bfloat16 and wl.fused
+    assert losses["tuned"] == pytest.approx(losses["reference"], rel=0.05)  # bf16 vs fp32
+
+
+def test_encoder_sdpa_bf16_matches_fp32_reference() -> None:
+    kw = {"model": "bert-tiny", "batch_size": 8, "seq_len": 64, "compile": False}
+    losses = {}
+    for impl in ("reference", "tuned"):
+        wl = encoder.build(cfg("encoder", impl, **kw), DEV)
+        losses[impl] = [float(wl.step(wl.make_batch())) for _ in range(4)]
+    assert losses["tuned"] == pytest.approx(losses["reference"], rel=0.05)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_llm_tuned_decoding_generates_the_reference_tokens(compiled: bool) -> None:
+    # fp32 on both sides, so greedy decoding must agree token for token.
+    kw = {
+        "model": "llama-tiny",
+        "seq_len": 16,
+        "compile": compiled,
+        "options": {"new_tokens": 12, "dtype": "fp32"},
+    }
+    for b in (1, 4):
+        ref, prompt = llm.build(cfg("llm", "reference", **kw), DEV, b)
+        tuned, _ = llm.build(cfg("llm", "tuned", **kw), DEV, b)
+        want, _, _ = ref.generate(prompt)
+        for _ in range(2):  # the first call compiles or captures; the second replays
+            got, _, _ = tuned.generate(prompt)
+            assert torch.equal(got, want)
+        assert tuned.mode == ("compile" if compiled else "cuda_graph") or tuned.compile_error
+
+
+def test_quick_suite_on_the_gpu_with_energy() -> None:
+    results = run_workloads(
+        ["mlp", "cnn"], "cuda:0", "both", quick=True, options={"min_time_s": 0.2}
+    )
+    assert all(r.status == "ok" for r in results), [(r.name, r.error) for r in results]
+    for r in results:
+        assert r.extra["peak_mem_bytes"] > 0
+        assert r.extra["device_name"]
+    with nvml_reader_for(0) as reader:
+        if reader is not None and reader.energy_mj() is not None:
+            assert all(r.extra["energy_j"] is not None for r in results)
+    assert "on mlp" in verdict(results)
