@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import os
-import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -21,7 +20,9 @@ from gpuscout._types import HostInfo, Result, SystemInfo
 from gpuscout.bench import registry
 from gpuscout.bench.context import BenchContext, Ceilings
 from gpuscout.bench.cpu_peak import flops_per_cycle, host_peak_tflops, isa_class
-from gpuscout.errors import GpuscoutError, UsageError
+from gpuscout.errors import GpuscoutError
+from gpuscout.probe.devices import DEVICE_HINT as DEVICE_HINT
+from gpuscout.probe.devices import resolve_devices as _resolve_devices
 
 # (label, done, total): called before each benchmark and each case, and once at the end.
 Progress = Callable[[str, int, int], None]
@@ -31,8 +32,6 @@ PCIE_GBS_PER_LANE = {1: 0.25, 2: 0.5, 3: 0.985, 4: 1.969, 5: 3.938, 6: 7.563}
 # Other processes using more than this share of all CPUs make a run untrustworthy: on a
 # small machine one busy neighbour stalls every OpenMP barrier (we saw matmul drop 50x).
 HOST_BUSY_PCT = 20.0
-_CUDA_RE = re.compile(r"^cuda:(\d+)$")
-DEVICE_HINT = "use cpu, cuda, cuda:N or all (comma-separated for several)"
 
 
 def _torch() -> Any:
@@ -54,28 +53,8 @@ def available_devices() -> list[str]:
 
 def resolve_devices(spec: str | Sequence[str] | None) -> list[str]:
     """Device words (cpu, cuda, cuda:N, all; comma lists) -> device strings, or UsageError."""
-    items = [spec] if isinstance(spec, str) else list(spec or ["all"])
-    words = [w.strip().lower() for item in items for w in item.split(",") if w.strip()]
-    for w in words:  # syntax first, so a typo is reported without importing torch
-        if w not in ("all", "cpu", "cuda") and not _CUDA_RE.match(w):
-            raise UsageError(f"unknown device {w!r}", DEVICE_HINT)
-    have = available_devices()
-    gpus = [d for d in have if d != "cpu"]
-    out: list[str] = []
-    for w in words or ["all"]:
-        if w == "all":
-            wanted = have
-        elif w == "cuda":
-            if not gpus:
-                raise UsageError("no CUDA GPU is visible to PyTorch", "run `gpuscout doctor`")
-            wanted = gpus
-        else:
-            wanted = [w]
-            if w != "cpu" and w not in have:
-                where = f"this machine has {', '.join(gpus)}" if gpus else "no CUDA GPU is visible"
-                raise UsageError(f"no such device {w!r}: {where}", DEVICE_HINT)
-        out.extend(d for d in wanted if d not in out)
-    return out
+    # A lambda, so the lookup of available_devices happens at call time (tests replace it).
+    return _resolve_devices(spec, lambda: available_devices())
 
 
 def resolve_benchmarks(only: str | Sequence[str] | None) -> list[str]:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from gpuscout._types import Result, Stats
 from gpuscout.errors import GpuscoutError, UsageError
+from gpuscout.probe.devices import DEVICE_HINT as DEVICE_HINT
+from gpuscout.probe.devices import resolve_devices as _resolve_devices
 from gpuscout.workloads import registry
 from gpuscout.workloads.base import IMPLS, WorkloadConfig
 from gpuscout.workloads.ceilings import Ceiling, attach, from_catalog, from_store
@@ -32,8 +33,6 @@ QUICK_WORKLOADS = ("mlp", "cnn")
 # On a CPU the quick MLP trains 1 epoch on 20,000 images instead of 5 on 60,000, to keep
 # `gpuscout run` near a minute on two cores; the GPU keeps the tutorial's full run.
 QUICK_CPU_MLP = {"epochs": 1, "limit_samples": 20_000}
-_CUDA_RE = re.compile(r"^cuda:(\d+)$")
-DEVICE_HINT = "use cpu, cuda, cuda:N or all (comma-separated for several)"
 
 
 def available_devices() -> list[str]:
@@ -51,28 +50,9 @@ def resolve_devices(
     spec: str | Sequence[str] | None, available: Sequence[str] | None = None
 ) -> list[str]:
     """cpu, cuda, cuda:N, all (and comma lists) -> device strings, or UsageError."""
-    items = [spec] if isinstance(spec, str) else list(spec or ["all"])
-    words = [w.strip().lower() for item in items for w in item.split(",") if w.strip()]
-    for w in words:
-        if w not in ("all", "cpu", "cuda") and not _CUDA_RE.match(w):
-            raise UsageError(f"unknown device {w!r}", DEVICE_HINT)
-    have = list(available) if available is not None else available_devices()
-    gpus = [d for d in have if d != "cpu"]
-    out: list[str] = []
-    for w in words or ["all"]:
-        if w == "all":
-            wanted = have
-        elif w == "cuda":
-            if not gpus:
-                raise UsageError("no CUDA GPU is visible to PyTorch", "run `gpuscout doctor`")
-            wanted = gpus
-        elif w != "cpu" and w not in have:
-            where = f"this machine has {', '.join(gpus)}" if gpus else "no CUDA GPU is visible"
-            raise UsageError(f"no such device {w!r}: {where}", DEVICE_HINT)
-        else:
-            wanted = [w]
-        out.extend(d for d in wanted if d not in out)
-    return out
+    return _resolve_devices(
+        spec, (lambda: available) if available is not None else available_devices
+    )
 
 
 def resolve_names(names: str | Sequence[str]) -> list[str]:
