@@ -37,4 +37,22 @@ if [ "$QUICK" != "--quick" ]; then
   echo "bench micro (full, cuda:0) wall: $(echo "$(date +%s.%N) - $start" | bc) s" >>"$OUT/versions.txt"
 fi
 python scripts/workload_goals.py >"$OUT/workload_goals.json" 2>"$OUT/workload_goals.stderr"
+# --- bench dist (issue 7): the single-GPU NCCL path, and two ranks sharing one GPU ------
+# NCCL will not put two ranks on one GPU, so the shared run uses gloo with CUDA tensors.
+# (tests/gpu/test_dist_gpu.py, run above, records what NCCL itself says about sharing.)
+start=$(date +%s.%N)
+$GS bench dist --nproc-per-node 1 --backend nccl --quick --workload cnn,encoder,llm --json \
+  >"$OUT/dist_nccl_1rank_quick.json" 2>"$OUT/dist_nccl_1rank_quick.stderr"
+echo "bench dist nccl 1 rank --quick: exit $?, wall $(echo "$(date +%s.%N) - $start" | bc) s" >>"$OUT/versions.txt"
+start=$(date +%s.%N)
+$GS bench dist --nproc-per-node 2 --backend gloo --device cuda --quick --workload cnn --json \
+  >"$OUT/dist_gloo_cuda_2ranks_quick.json" 2>"$OUT/dist_gloo_cuda_2ranks_quick.stderr"
+echo "bench dist gloo+cuda 2 ranks --quick: exit $?, wall $(echo "$(date +%s.%N) - $start" | bc) s" >>"$OUT/versions.txt"
+if [ "$QUICK" != "--quick" ]; then
+  start=$(date +%s.%N)
+  COLUMNS=120 $GS bench dist --nproc-per-node 1 --backend nccl --workload cnn,encoder,llm \
+    >"$OUT/dist_nccl_1rank_full.txt" 2>"$OUT/dist_nccl_1rank_full.stderr"
+  echo "bench dist nccl 1 rank (full, 1 KiB-1 GiB): exit $?, wall $(echo "$(date +%s.%N) - $start" | bc) s" >>"$OUT/versions.txt"
+fi
+# --- end bench dist -------------------------------------------------------------------
 echo "done; results in $OUT"

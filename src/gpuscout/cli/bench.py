@@ -131,10 +131,13 @@ def micro(
 
 
 def register(app: typer.Typer) -> None:
+    from gpuscout.cli.dist import register_dist
     from gpuscout.cli.workload import register_workload
 
     if "micro" not in {c.name for c in bench_app.registered_commands}:
         bench_app.command("micro")(micro)
     if "workload" not in {c.name for c in bench_app.registered_commands}:
         register_workload(bench_app)
+    if "dist" not in {c.name for c in bench_app.registered_commands}:
+        register_dist(bench_app)
     app.add_typer(bench_app, name="bench")

@@ -1,0 +1,362 @@
+"""Data-parallel scaling: throughput on 1, 2, 4 ... N processes, inside one job.
+
+Runs inside every rank of a torch.distributed job. For each process count k (powers
+of two up to the world size, and the world size itself), ranks 0..k-1 train together
+on a process group of their own while the others wait at a barrier; so one job of N
+ranks measures every point, on the same machine, with the same start-up.
+
+- ``cnn`` and ``encoder``: the gpuscout workloads (tuned implementation, eager, no
+  torch.compile: compiling per point would cost more than it measures), wrapped in
+  DistributedDataParallel. ``broadcast_buffers=False``: the communication measured is
+  the gradient all-reduce, not BatchNorm statistics.
+- ``llm``: a Llama-shaped decoder trained with FSDP2 (``fully_shard`` per block): each
+  rank holds 1/k of the parameters, gradients and optimizer state.
+
+Weak scaling, as Lambda and MLPerf report it: every rank keeps its batch, so k ranks
+process k batches a step. Throughput(k) = k x batch / step time (the slowest rank's
+median); scaling efficiency(k) = throughput(k) / (k x throughput(1)).
+
+Communication share: the same step timed twice, with the gradient synchronisation
+(normal DDP) and without it (``DDP.no_sync()``; for FSDP
+``set_requires_gradient_sync(False)``, which drops the gradient reduce-scatter but not
+the parameter all-gathers, so its share is a lower bound). share = 1 - t_local / t_sync:
+the part of a step that synchronising gradients adds, after whatever overlap with the
+backward pass DDP achieves. A CPU rank gets cores / ranks-per-node threads at every
+point, so adding ranks adds cores, as adding GPUs adds GPUs.
+
+Before timing, replicas are checked: after two synchronised steps from the same start
+every DDP rank must hold bit-identical parameters (the all-reduced gradients are the
+same everywhere), and every loss must be finite.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from gpuscout.errors import UnknownNameError
+from gpuscout.launch.rank import RankContext
+
+WORKLOADS = ("cnn", "encoder", "llm")
+DEFAULT_WORKLOADS = ("cnn", "encoder")
+PARALLEL = {"cnn": "ddp", "encoder": "ddp", "llm": "fsdp"}
+UNITS = {"cnn": "images/s", "encoder": "sequences/s", "llm": "tokens/s"}
+
+# (model, per-rank batch, image size or sequence length, timed steps)
+_SETTINGS: dict[tuple[str, bool, bool], tuple[str, int, int, int]] = {
+    # (workload, gpu, quick)
+    ("cnn", True, False): ("resnet50", 128, 224, 20),
+    ("cnn", True, True): ("resnet18", 64, 224, 10),
+    ("cnn", False, False): ("resnet18", 16, 64, 5),
+    ("cnn", False, True): ("resnet-tiny", 8, 32, 3),
+    ("encoder", True, False): ("bert-base", 32, 128, 20),
+    ("encoder", True, True): ("bert-base", 16, 128, 10),
+    ("encoder", False, False): ("bert-tiny", 8, 128, 5),
+    ("encoder", False, True): ("bert-tiny", 4, 64, 3),
+    ("llm", True, False): ("llama-1.1b", 4, 512, 10),
+    ("llm", True, True): ("llama-125m", 8, 256, 5),
+    ("llm", False, False): ("llama-tiny", 4, 128, 5),
+    ("llm", False, True): ("llama-tiny", 2, 64, 3),
+}
+
+
+def check_workloads(names: Sequence[str]) -> tuple[str, ...]:
+    import difflib
+
+    out = []
+    for name in names:
+        key = name.strip().lower()
+        if key not in WORKLOADS:
+            close = difflib.get_close_matches(key, list(WORKLOADS), 3, 0.5)
+            raise UnknownNameError("scaling workload", name, close)
+        if key not in out:
+            out.append(key)
+    return tuple(out)
+
+
+def process_counts(world: int) -> list[int]:
+    """1, 2, 4 ... below ``world``, then ``world`` itself (6 ranks: 1, 2, 4, 6)."""
+    if world < 1:
+        raise ValueError("world size must be at least 1")
+    counts, k = [], 1
+    while k < world:
+        counts.append(k)
+        k *= 2
+    return [*counts, world]
+
+
+def scaling_efficiency(throughput_n: float, throughput_1: float, n: int) -> float:
+    """throughput(n) / (n x throughput(1)): 1.0 is perfect linear scaling."""
+    if throughput_1 <= 0 or n < 1:
+        raise ValueError("throughput(1) must be > 0 and n >= 1")
+    return throughput_n / (n * throughput_1)
+
+
+def comm_share(step_sync_s: float, step_local_s: float) -> float:
+    """Share of the synchronised step that gradient synchronisation adds (0 when the
+    step without it is not faster: noise, or communication fully overlapped)."""
+    if step_sync_s <= 0:
+        raise ValueError("step time must be > 0")
+    return max(0.0, 1.0 - step_local_s / step_sync_s)
+
+
+def settings(
+    workload: str, *, gpu: bool, quick: bool, overrides: Mapping[str, Any]
+) -> dict[str, Any]:
+    model, batch, size, steps = _SETTINGS[(workload, gpu, quick)]
+    return {
+        "model": overrides.get("model") or model,
+        "batch": int(overrides.get("batch_size") or batch),
+        "size": int(overrides.get("size") or size),
+        "steps": int(overrides.get("steps") or steps),
+    }
+
+
+def _clock(device: Any) -> Any:
+    from gpuscout.timing import CudaEventClock, PerfCounterClock
+
+    return CudaEventClock(device) if device.type == "cuda" else PerfCounterClock()
+
+
+def _timed(fn: Any, device: Any, steps: int) -> Any:
+    from gpuscout.timing import measure
+
+    # A fixed count on every rank: a time target read from each rank's own clock
+    # would give different counts and leave one rank in a collective alone.
+    return measure(
+        fn,
+        clock=_clock(device),
+        warmup=1,
+        min_iters=steps,
+        max_iters=steps,
+        min_time_s=0.0,
+        max_time_s=1e9,
+    )
+
+
+class _DdpPoint:
+    """A gpuscout workload (cnn, encoder) under DDP on ``group``."""
+
+    def __init__(
+        self, ctx: RankContext, workload: str, s: dict[str, Any], group: Any, quick: bool
+    ) -> None:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        from gpuscout.workloads import get
+        from gpuscout.workloads.base import WorkloadConfig
+
+        device = ctx.torch_device()
+        opts = {"image_size": s["size"]} if workload == "cnn" else {}
+        cfg = WorkloadConfig(
+            workload,
+            device=ctx.device,
+            impl="tuned",
+            model=s["model"],
+            batch_size=s["batch"],
+            seq_len=s["size"] if workload == "encoder" else None,
+            seed=ctx.rank,
+            compile=False,
+            quick=quick,
+            options=opts,
+        )
+        self.wl = get(workload).build(cfg, device)
+        self.ddp = DDP(
+            self.wl.eager,
+            process_group=group,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            broadcast_buffers=False,
+        )
+        self.wl.model = self.ddp
+        self.samples = int(self.wl.samples_per_step)
+        self.params = list(self.wl.eager.parameters())
+        self.last: Any = None
+
+    def step(self) -> None:
+        self.last = self.wl.step(self.wl.make_batch())
+
+    def local(self) -> Any:
+        return self.ddp.no_sync()
+
+    def fingerprint(self) -> float | None:
+        """Sum of all parameters in fp64: equal on every replica when they are in sync."""
+        import torch
+
+        with torch.no_grad():
+            return float(sum(p.detach().double().sum() for p in self.params))
+
+
+class _FsdpPoint:
+    """A Llama-shaped decoder trained with FSDP2 on ``group``."""
+
+    def __init__(self, ctx: RankContext, s: dict[str, Any], group: Any) -> None:
+        import torch
+        from torch.distributed.device_mesh import DeviceMesh
+        from torch.distributed.fsdp import fully_shard
+
+        from gpuscout.workloads.llama import check_model, make_llama
+
+        device = ctx.torch_device()
+        shape = check_model(s["model"])
+        torch.manual_seed(0)  # FSDP shards each rank's copy: every rank must start alike
+        self.model = make_llama(shape, device, torch.float32, sdpa=True, max_len=s["size"]).train()
+        mesh = DeviceMesh.from_group(group, device.type) if group is not None else None
+        for block in self.model.layers:
+            fully_shard(block, mesh=mesh)
+        fully_shard(self.model, mesh=mesh)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-4)
+        gen = torch.Generator().manual_seed(1000 + ctx.rank)
+        self.tokens = torch.randint(0, shape.vocab, (s["batch"], s["size"]), generator=gen).to(
+            device
+        )
+        self.pos = torch.arange(s["size"], device=device)
+        self.amp = device.type == "cuda" and torch.cuda.is_bf16_supported()
+        self.device = device
+        self.samples = s["batch"] * s["size"]  # tokens
+        self.last: Any = None
+
+    def step(self) -> None:
+        import torch
+        import torch.nn.functional as F
+
+        with torch.autocast(self.device.type, torch.bfloat16, enabled=self.amp):
+            logits = self.model(self.tokens, self.pos)
+        # The model returns the last position's logits (it is built for generation);
+        # the blocks, which hold the parameters FSDP shards, run on every position.
+        loss: Any = F.cross_entropy(logits[:, -1].float(), self.tokens[:, 0])
+        loss.backward()
+        self.opt.step()
+        self.opt.zero_grad(set_to_none=True)
+        self.last = loss.detach()
+
+    def local(self) -> Any:
+        import contextlib
+
+        model = self.model
+
+        @contextlib.contextmanager
+        def no_grad_sync() -> Any:
+            model.set_requires_gradient_sync(False)
+            try:
+                yield
+            finally:
+                model.set_requires_gradient_sync(True)
+
+        return no_grad_sync()
+
+    def fingerprint(self) -> float | None:
+        return None  # parameters are sharded: no rank holds a full replica to compare
+
+
+def _point(
+    ctx: RankContext, workload: str, k: int, group: Any, s: dict[str, Any], quick: bool
+) -> dict[str, Any]:
+    device = ctx.torch_device()
+    base: dict[str, Any] = {
+        "workload": workload,
+        "parallel": PARALLEL[workload],
+        "processes": k,
+        "model": s["model"],
+        "per_rank_batch": s["batch"],
+        "unit": UNITS[workload],
+        "backend": ctx.backend,
+        ("image_size" if workload == "cnn" else "seq_len"): s["size"],
+    }
+    point: Any = (
+        _FsdpPoint(ctx, s, group)
+        if workload == "llm"
+        else _DdpPoint(ctx, workload, s, group, quick)
+    )
+    for _ in range(2):
+        point.step()
+    loss = float(point.last)
+    fp = point.fingerprint()
+    fps = ctx.gather_json(fp, group)
+    problems = []
+    if not math.isfinite(loss):
+        problems.append(f"rank {ctx.rank}: loss is {loss}")
+    if fp is not None and len(set(fps)) > 1:
+        problems.append(f"replicas differ after two synchronised steps (parameter sums {fps})")
+    if not ctx.all_true(not problems, group):
+        found = [p for ps in ctx.gather_json(problems, group) for p in ps]
+        return base | {"status": "failed", "error": "; ".join(dict.fromkeys(found))}
+    sync = _timed(point.step, device, s["steps"])
+    with point.local():
+        local = _timed(point.step, device, s["steps"])
+    t_sync = ctx.all_reduce_max(sync.stats.median_s, group)
+    t_local = ctx.all_reduce_max(local.stats.median_s, group)
+    stats = ctx.gather_json({"median_s": sync.stats.median_s, "stats": sync.stats}, group)
+    return base | {
+        "status": "ok",
+        "throughput": k * point.samples / t_sync,
+        "step_time_s": t_sync,
+        "step_time_local_s": t_local,
+        "comm_share": comm_share(t_sync, t_local),
+        "loss": loss,
+        "stats": max(stats, key=lambda d: float(d["median_s"]))["stats"],
+        "clock": sync.clock,
+        "verified": True,
+    }
+
+
+def _skip_reason(workload: str) -> str | None:
+    """Why a workload cannot run here at all (the same answer on every rank)."""
+    if workload != "llm":
+        return None
+    try:
+        from torch.distributed.fsdp import fully_shard  # noqa: F401
+    except ImportError:
+        import torch
+
+        return f"torch {torch.__version__} has no FSDP2 (torch.distributed.fsdp.fully_shard)"
+    return None
+
+
+def run_scaling(
+    ctx: RankContext,
+    *,
+    workloads: Sequence[str],
+    quick: bool,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    step_total: int | None = None,
+) -> list[dict[str, Any]]:
+    """Every (workload, process count); rank 0 returns the points, the others []."""
+    import torch
+    import torch.distributed as dist
+
+    world = ctx.world_size
+    counts = process_counts(world)
+    # Every rank creates every group, in the same order (a collective call).
+    groups = {k: (None if k == world else dist.new_group(list(range(k)))) for k in counts}
+    gpu = ctx.device.startswith("cuda")
+    out: list[dict[str, Any]] = []
+    for workload in workloads:
+        s = settings(workload, gpu=gpu, quick=quick, overrides=(overrides or {}).get(workload, {}))
+        reason = _skip_reason(workload)
+        points: list[dict[str, Any]] = []
+        for k in counts:
+            ctx.progress(f"scaling: {workload} on {k} process{'es' if k > 1 else ''}", step_total)
+            if reason is not None:
+                points.append(
+                    {
+                        "workload": workload,
+                        "processes": k,
+                        "status": "skipped",
+                        "error": reason,
+                        "parallel": PARALLEL[workload],
+                    }
+                )
+                continue
+            if ctx.rank < k:
+                points.append(_point(ctx, workload, k, groups[k], s, quick))
+            if gpu:
+                torch.cuda.empty_cache()
+            ctx.barrier()
+        one = next((p for p in points if p["processes"] == 1 and p["status"] == "ok"), None)
+        for p in points:
+            if p["status"] == "ok" and one is not None:
+                p["efficiency"] = scaling_efficiency(
+                    p["throughput"], one["throughput"], p["processes"]
+                )
+        out.extend(points)
+    return out if ctx.rank == 0 else []

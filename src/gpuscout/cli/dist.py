@@ -1,0 +1,219 @@
+"""`gpuscout bench dist`: collective bandwidth and data-parallel scaling on N processes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.markup import escape
+
+from gpuscout._types import Result
+from gpuscout.cli._common import DbOpt, JsonOpt, console, err_console, fail_from, print_json
+from gpuscout.errors import GpuscoutError
+
+
+def _gbs(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:,.2f}" if value >= 0.1 else f"{value:.3g}"
+
+
+def _time(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value * 1e3:,.2f} ms" if value >= 1e-3 else f"{value * 1e6:,.1f} µs"
+
+
+def _pct(value: Any) -> str:
+    return "n/a" if value is None else f"{value * 100:.0f}%"
+
+
+def render(results: Sequence[Result], summary: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    coll = [r for r in results if not r.name.startswith("dist/scaling/")]
+    scal = [r for r in results if r.name.startswith("dist/scaling/")]
+    head = (
+        f"{summary.get('world_size')} ranks ({summary.get('nnodes')} node(s) x "
+        f"{summary.get('nproc_per_node')}), {summary.get('backend')} on "
+        f"{summary.get('device')}, launched by {summary.get('launcher')}"
+    )
+    console.print(head)
+    if coll:
+        t = Table(title="Collectives (nccl-tests' algbw and busbw, GB/s)", title_justify="left")
+        for col in ("collective", "size", "time", "algbw", "busbw", "check"):
+            t.add_column(col, justify="left" if col in ("collective", "check") else "right")
+        for r in coll:
+            e = r.extra
+            size = r.name.rsplit("/", 1)[-1]
+            if r.status != "ok":
+                t.add_row(
+                    str(e.get("op")),
+                    size,
+                    "",
+                    "",
+                    "",
+                    f"[red]{r.status}[/]: " + escape(r.error or ""),
+                )
+                continue
+            t.add_row(
+                str(e.get("op")),
+                size,
+                _time(e.get("time_s")),
+                _gbs(e.get("algbw_gbs")),
+                _gbs(r.figure),
+                "verified",
+            )
+        console.print(t)
+    if scal:
+        t = Table(
+            title="Data-parallel scaling (weak: every rank keeps its batch)", title_justify="left"
+        )
+        for col in (
+            "workload",
+            "procs",
+            "throughput",
+            "efficiency",
+            "comm share",
+            "step",
+            "model, batch/rank",
+        ):
+            t.add_column(col, justify="left" if col.startswith(("workload", "model")) else "right")
+        for r in scal:
+            e = r.extra
+            if r.status != "ok":
+                t.add_row(
+                    f"{e.get('workload')} ({e.get('parallel')})",
+                    str(e.get("processes")),
+                    f"[dim]{r.status}[/]" if r.status == "skipped" else f"[red]{r.status}[/]",
+                    "",
+                    "",
+                    "",
+                    escape(r.error or ""),
+                )
+                continue
+            fig = r.figure or 0.0
+            t.add_row(
+                f"{e.get('workload')} ({e.get('parallel')})",
+                str(e.get("processes")),
+                f"{fig:,.0f} {r.unit}" if fig >= 100 else f"{fig:.3g} {r.unit}",
+                _pct(e.get("efficiency")),
+                _pct(e.get("comm_share")),
+                _time(e.get("step_time_s")),
+                f"{e.get('model')} / {e.get('per_rank_batch')}",
+            )
+        console.print(t)
+
+
+def _run_with_progress(json_out: bool, runner: Any, plan: Any) -> Any:
+    if json_out or not err_console.is_terminal:
+        return runner(plan)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("starting the ranks", total=None)
+
+        def progress(label: str, done: int, total: int) -> None:
+            bar.update(task, description=label, completed=done, total=total or None)
+
+        return runner(plan, progress=progress)
+
+
+def dist(
+    nproc_per_node: int | None = typer.Option(
+        None, "--nproc-per-node", help="Ranks on this node (default: the GPU count, or 2 on CPU)."
+    ),
+    nnodes: int | None = typer.Option(None, "--nnodes", help="Nodes (run this on each one)."),
+    rdzv_endpoint: str | None = typer.Option(
+        None, "--rdzv-endpoint", help="HOST:PORT of the c10d rendezvous (needed with --nnodes)."
+    ),
+    backend: str | None = typer.Option(
+        None, "--backend", help="nccl or gloo (default: nccl with CUDA GPUs, else gloo)."
+    ),
+    device: str | None = typer.Option(
+        None, "--device", help="cpu or cuda tensors (default: cuda with nccl, cpu with gloo)."
+    ),
+    only: str | None = typer.Option(
+        None, "--only", help="Comma-separated parts: collectives, scaling (default: both)."
+    ),
+    workload: str | None = typer.Option(
+        None, "--workload", help="Scaling workloads: cnn, encoder (DDP), llm (FSDP)."
+    ),
+    ops: str | None = typer.Option(
+        None, "--ops", help="Collectives: all_reduce, all_gather, broadcast (default: all)."
+    ),
+    max_size: str | None = typer.Option(
+        None, "--max-size", help="Largest collective size, e.g. 64M or 1G (default by device)."
+    ),
+    quick: bool = typer.Option(False, "--quick", help="Fewer sizes, smaller models."),
+    timeout: float | None = typer.Option(
+        None, "--timeout", min=1, help="Seconds before a hung job is stopped (600 quick/1800)."
+    ),
+    fault: str | None = typer.Option(
+        None, "--fault", hidden=True, envvar="GPUSCOUT_DIST_FAULT", help="Testing: exit:1 ..."
+    ),
+    json_out: bool = JsonOpt,
+    db: Path | None = DbOpt,
+    no_store: bool = typer.Option(False, "--no-store", help="Do not save this run."),
+) -> None:
+    """Collective bandwidth (all-reduce, all-gather, broadcast) and DDP/FSDP scaling.
+
+    Starts N ranks with torchrun (or uses Slurm's tasks inside srun); every collective
+    is verified before it is timed. A rank that dies or hangs stops the whole job
+    within --timeout with one line naming it, and nothing is stored.
+    Exit code: 0 ok, 1 a failed job or check, 2 a usage error.
+    """
+    from gpuscout.bench import dist as bench_dist
+
+    try:
+        plan = bench_dist.plan(
+            nproc_per_node=nproc_per_node,
+            nnodes=nnodes,
+            rdzv_endpoint=rdzv_endpoint,
+            backend=backend,
+            device=device,
+            only=only,
+            workloads=workload,
+            ops=ops,
+            max_size=max_size,
+            quick=quick,
+            timeout_s=timeout,
+            fault=fault,
+        )
+        run = _run_with_progress(json_out, bench_dist.run_dist, plan)
+        run_id = None if no_store else bench_dist.save(run, db=db)
+    except GpuscoutError as exc:
+        fail_from(exc)
+    code = 1 if any(r.status not in ("ok", "skipped") for r in run.results) else 0
+    if json_out:
+        print_json(
+            {
+                "run_id": run_id,
+                "exit_code": code,
+                "has_rank0": run.has_rank0,
+                "summary": run.summary,
+                "results": run.results,
+            }
+        )
+        raise typer.Exit(code)
+    if not run.has_rank0:
+        ranks = ", ".join(map(str, run.local_ranks))
+        console.print(f"done: this node ran rank(s) {ranks}; the node with rank 0 stores the run")
+        raise typer.Exit(code)
+    render(run.results, run.summary)
+    if run_id is not None:
+        err_console.print(f"[dim]saved as run {run_id} (gpuscout show {run_id})[/]")
+    raise typer.Exit(code)
+
+
+def register_dist(bench_app: typer.Typer) -> None:
+    """Add `dist` to the `bench` sub-app (cli/bench.py owns that app)."""
+    bench_app.command("dist")(dist)

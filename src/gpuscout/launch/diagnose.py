@@ -1,0 +1,244 @@
+"""After a multi-process job failed: which rank was it, and what happened to it?
+
+The evidence is what each rank left in the job directory (progress, result, error
+files: see ``launch.rank``) and torchrun's own failure summary (exit codes per rank).
+When one rank fails, the others fail too, one step later: they lose their peer inside a
+collective ("Connection reset by peer") or time out waiting for it. The rules below
+look past those secondary failures to the first cause:
+
+1. a rank that raised an error of its own (not a lost-peer or timeout error): the
+   earliest such rank;
+2. a hang (the launcher's timeout fired, or a collective timed out): the rank(s) whose
+   progress is behind the others, which waited for them one phase further on;
+3. a rank that died without a word (``os._exit``, a signal, the OOM killer): named by
+   its exit code from torchrun's summary;
+4. only lost-peer errors: the earliest one (the cause is on another node);
+5. nothing at all: torchrun's own exit (a rendezvous that never completed ...).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_SECONDARY_TYPES = ("DistBackendError", "DistNetworkError", "DistStoreError", "DistError")
+_SECONDARY_TEXT = (
+    "connection reset",
+    "connection closed",
+    "connection refused",
+    "broken pipe",
+    "timed out",
+    "timeout",
+    "communicator was aborted",
+    "watchdog",
+    "remote worker",
+    "socket",
+)
+_TIMEOUT_TEXT = ("timed out", "timeout", "watchdog")
+
+
+@dataclass(frozen=True)
+class RankState:
+    """What one rank left behind. ``step`` -1: it never started."""
+
+    rank: int
+    step: int = -1
+    phase: str | None = None
+    host: str | None = None
+    pid: int | None = None
+    finished: bool = False
+    error_type: str | None = None
+    error_message: str | None = None
+    error_time: float | None = None
+    exitcode: int | None = None  # from torchrun's summary, when it lists the rank
+
+    @property
+    def errored(self) -> bool:
+        return self.error_type is not None
+
+    @property
+    def secondary(self) -> bool:
+        """An error that reports a failure elsewhere: a lost peer, a timeout."""
+        if self.error_type in _SECONDARY_TYPES:
+            return True
+        text = (self.error_message or "").lower()
+        return any(t in text for t in _SECONDARY_TEXT)
+
+    @property
+    def timed_out(self) -> bool:
+        text = (self.error_message or "").lower()
+        return any(t in text for t in _TIMEOUT_TEXT)
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    culprits: tuple[int, ...]
+    message: str  # one line, naming the rank(s)
+
+
+def _load(path: Path) -> dict[str, Any] | None:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def read_states(out_dir: Path, ranks: Sequence[int] = ()) -> dict[int, RankState]:
+    """Every rank with a file in ``out_dir``, plus ``ranks`` (expected, maybe silent)."""
+    found = {int(m.group(1)) for p in out_dir.glob("rank-*.json") if (m := _RANK.match(p.name))}
+    states = {}
+    for r in sorted(found | set(ranks)):
+        prog = _load(out_dir / f"rank-{r}.progress.json") or {}
+        err = _load(out_dir / f"rank-{r}.error.json")
+        states[r] = RankState(
+            rank=r,
+            step=int(prog.get("step", -1)),
+            # The error file knows the phase the rank failed in; progress, the last mark.
+            phase=(err or {}).get("phase") or prog.get("phase"),
+            host=prog.get("host"),
+            pid=prog.get("pid"),
+            finished=(out_dir / f"rank-{r}.json").is_file(),
+            error_type=None if err is None else str(err.get("type")),
+            error_message=None if err is None else str(err.get("message", "")),
+            error_time=None if err is None else float(err.get("time", 0.0)),
+        )
+    return states
+
+
+_RANK = re.compile(r"rank-(\d+)(?:\.progress|\.error)?\.json$")
+_FAILURE = re.compile(r"rank\s*:\s*(\d+)\s*\(local_rank:\s*\d+\)\s*\n\s*exitcode\s*:\s*(-?\d+)")
+
+
+def parse_torchrun_log(text: str) -> tuple[dict[int, int], int | None]:
+    """torchrun's failure summary: exit code per rank, and its "first observed" rank."""
+    codes = {int(r): int(c) for r, c in _FAILURE.findall(text)}
+    root = None
+    _, sep, tail = text.partition("Root Cause (first observed failure):")
+    if sep and (m := _FAILURE.search(tail)):
+        root = int(m.group(1))
+    return codes, root
+
+
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "died without a result or an error"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        oom = " (the kernel's out-of-memory killer sends SIGKILL)" if name == "SIGKILL" else ""
+        return f"was killed by {name}{oom}"
+    return f"exited with code {code} without a result"
+
+
+def ranks_text(ranks: Sequence[int]) -> str:
+    ranks = sorted(ranks)
+    return f"rank {ranks[0]}" if len(ranks) == 1 else "ranks " + ", ".join(map(str, ranks))
+
+
+def _at(s: RankState, word: str = "during") -> str:
+    """Where the rank was: "during" the phase its error file names, "after" the last
+    phase its progress file names (a silent rank may be anywhere past that mark)."""
+    where = f" {word} {s.phase!r}" if s.phase else " before it started"
+    return where + (f" on {s.host}" if s.host else "")
+
+
+def diagnose(
+    states: Mapping[int, RankState],
+    *,
+    timed_out: bool = False,
+    timeout_s: float | None = None,
+    exitcodes: Mapping[int, int] | None = None,
+    root_rank: int | None = None,
+    returncode: int | None = None,
+) -> Diagnosis:
+    """The one-line verdict on a failed job (see the module docstring for the rules)."""
+    codes = dict(exitcodes or {})
+    st = {
+        r: (s if s.exitcode is not None or r not in codes else _with_code(s, codes[r]))
+        for r, s in states.items()
+    }
+    unfinished = [s for s in st.values() if not s.finished]
+
+    primary = sorted(
+        (s for s in unfinished if s.errored and not s.secondary),
+        key=lambda s: (s.error_time or 0.0, s.rank),
+    )
+    if primary:
+        s = primary[0]
+        return Diagnosis(
+            (s.rank,), f"rank {s.rank} failed{_at(s)}: {s.error_type}: {s.error_message}"
+        )
+
+    hang = timed_out or any(s.errored and s.timed_out for s in unfinished)
+    if hang and unfinished:
+        low = min(s.step for s in unfinished)
+        laggards = [s for s in unfinished if s.step == low]
+        stopped = (
+            f"the job was stopped after the {timeout_s:g} s timeout"
+            if timed_out and timeout_s is not None
+            else "the other ranks timed out waiting for it"
+        )
+        if len(laggards) < len(unfinished):
+            ahead = max(unfinished, key=lambda s: s.step)
+            lag = laggards[0]
+            what = "never started" if low < 0 else f"stopped making progress{_at(lag, 'after')}"
+            return Diagnosis(
+                tuple(s.rank for s in laggards),
+                f"{ranks_text([s.rank for s in laggards])} hung: {what} while "
+                f"rank {ahead.rank} waited at {ahead.phase!r}; {stopped}",
+            )
+        if timed_out and low >= 0:
+            phases = sorted({str(s.phase) for s in unfinished})
+            return Diagnosis(
+                tuple(s.rank for s in unfinished),
+                f"{ranks_text([s.rank for s in unfinished])} made no progress past "
+                f"{' / '.join(repr(p) for p in phases)}; {stopped}",
+            )
+
+    silent = [s for s in unfinished if not s.errored and s.step >= 0]
+    if silent:
+        # torchrun stops the survivors with SIGTERM: those are not the cause.
+        own = [s for s in silent if s.exitcode is not None and s.exitcode != -signal.SIGTERM]
+        pick = own or [s for s in silent if s.rank == root_rank] or silent
+        s = pick[0]
+        return Diagnosis(
+            tuple(x.rank for x in pick),
+            f"{ranks_text([x.rank for x in pick])} {describe_exit(s.exitcode)}{_at(s, 'after')}",
+        )
+
+    secondary = sorted(
+        (s for s in unfinished if s.errored), key=lambda s: (s.error_time or 0.0, s.rank)
+    )
+    if secondary:
+        s = secondary[0]
+        return Diagnosis(
+            (s.rank,),
+            f"rank {s.rank} lost its peers{_at(s)}: {s.error_type}: {s.error_message} "
+            "(the cause is on another rank; see that node's output)",
+        )
+    never = [s.rank for s in unfinished if s.step < 0]
+    if timed_out:
+        return Diagnosis(
+            tuple(never),
+            f"no rank started within the {timeout_s:g} s timeout "
+            "(a rendezvous that never completed: are all nodes running the same command?)",
+        )
+    return Diagnosis(
+        tuple(never),
+        f"the launcher exited with code {returncode} before "
+        + (f"{ranks_text(never)} started" if never else "any rank reported"),
+    )
+
+
+def _with_code(s: RankState, code: int) -> RankState:
+    from dataclasses import replace
+
+    return replace(s, exitcode=code)

@@ -1,0 +1,372 @@
+"""The arithmetic and the decisions of `bench dist`, without starting a process:
+nccl-tests' bandwidth formulas, sizes, scaling efficiency, Slurm's environment and node
+lists, the torchrun command line, and naming the failed rank from what ranks left."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from gpuscout.bench import collectives, scaling
+from gpuscout.errors import UnknownNameError, UsageError
+from gpuscout.launch import diagnose
+from gpuscout.launch.diagnose import RankState
+from gpuscout.launch.rank import Fault, parse_fault, write_json
+from gpuscout.launch.slurm import (
+    detect_slurm,
+    expand_nodelist,
+    first_host,
+    job_port,
+    tasks_per_node,
+)
+from gpuscout.launch.torchrun import (
+    LaunchSpec,
+    parse_endpoint,
+    plan_launch,
+    rank_environment,
+    torchrun_command,
+)
+
+# -- nccl-tests' formulas ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("op", "n", "factor"),
+    [
+        ("all_reduce", 2, 1.0),
+        ("all_reduce", 8, 1.75),
+        ("all_reduce", 1, 0.0),
+        ("all_gather", 8, 0.875),
+        ("all_gather", 2, 0.5),
+        ("broadcast", 8, 1.0),
+        ("broadcast", 1, 1.0),
+    ],
+)
+def test_bus_factor_is_nccl_tests_definition(op: str, n: int, factor: float) -> None:
+    assert collectives.bus_factor(op, n) == pytest.approx(factor)
+
+
+def test_bandwidths_in_gb_of_1e9_bytes() -> None:
+    # 1 GiB all-reduced in 10 ms on 8 ranks: algbw 107.37 GB/s, busbw x 1.75
+    size = 2**30
+    assert collectives.algbw_gbs(size, 0.01) == pytest.approx(107.374182, rel=1e-6)
+    assert collectives.busbw_gbs("all_reduce", size, 0.01, 8) == pytest.approx(
+        107.374182 * 1.75, rel=1e-6
+    )
+    with pytest.raises(ValueError):
+        collectives.bus_factor("all_to_all", 4)
+    with pytest.raises(ValueError):
+        collectives.algbw_gbs(size, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("1K", 1024), ("64M", 64 * 2**20), ("1G", 2**30), ("1GiB", 2**30), ("4096", 4096)],
+)
+def test_parse_size(text: str, size: int) -> None:
+    assert collectives.parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["12Q", "", "1.5M", "512"])
+def test_parse_size_rejects(text: str) -> None:
+    with pytest.raises(UsageError):
+        collectives.parse_size(text)
+
+
+def test_default_sizes() -> None:
+    gpu = collectives.default_sizes(gpu=True, quick=False)
+    assert gpu[0] == 1024 and gpu[-1] == 2**30 and len(gpu) == 21  # 1 KiB..1 GiB doubling
+    cpu = collectives.default_sizes(gpu=False, quick=False)
+    assert cpu[-1] == 64 * 2**20 and all(b == 4 * a for a, b in itertools.pairwise(cpu))
+    assert collectives.default_sizes(gpu=False, quick=True)[-1] == 4 * 2**20
+    assert collectives.default_sizes(gpu=True, quick=False, max_size=16 * 1024) == [
+        1024,
+        2048,
+        4096,
+        8192,
+        16384,
+    ]
+    assert collectives.format_size(2**30) == "1 GiB" and collectives.format_size(4096) == "4 KiB"
+
+
+# -- scaling arithmetic -----------------------------------------------------------------
+
+
+def test_process_counts_are_powers_of_two_then_the_world() -> None:
+    assert scaling.process_counts(1) == [1]
+    assert scaling.process_counts(2) == [1, 2]
+    assert scaling.process_counts(8) == [1, 2, 4, 8]
+    assert scaling.process_counts(6) == [1, 2, 4, 6]
+
+
+def test_efficiency_and_comm_share() -> None:
+    # Lambda's 8 x H100 ResNet-50: 7.9x one GPU is 98.75% efficient.
+    assert scaling.scaling_efficiency(7.9 * 2790, 2790, 8) == pytest.approx(0.9875)
+    assert scaling.comm_share(0.100, 0.080) == pytest.approx(0.2)
+    assert scaling.comm_share(0.100, 0.105) == 0.0  # no-sync not faster: nothing to charge
+    with pytest.raises(ValueError):
+        scaling.scaling_efficiency(1.0, 0.0, 2)
+
+
+def test_scaling_workload_names() -> None:
+    assert scaling.check_workloads(["CNN", "llm", "cnn"]) == ("cnn", "llm")
+    with pytest.raises(UnknownNameError) as err:
+        scaling.check_workloads(["encodr"])
+    assert "encoder" in err.value.suggestions
+
+
+# -- Slurm --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "hosts"),
+    [
+        ("node01", ["node01"]),
+        ("node[01-04]", ["node01", "node02", "node03", "node04"]),
+        ("gpu[8-11]", ["gpu8", "gpu9", "gpu10", "gpu11"]),
+        ("n[01-02,07],login1", ["n01", "n02", "n07", "login1"]),
+        ("r[1-2]-n[1-2]", ["r1-n1", "r1-n2", "r2-n1", "r2-n2"]),
+        ("a[009-011]", ["a009", "a010", "a011"]),
+    ],
+)
+def test_expand_nodelist(spec: str, hosts: list[str]) -> None:
+    assert expand_nodelist(spec) == hosts
+    assert first_host(spec) == hosts[0]
+
+
+@pytest.mark.parametrize("spec", ["node[01-04", "node]", "n[a-b]", "n[4-1]", ""])
+def test_malformed_nodelist(spec: str) -> None:
+    with pytest.raises(UsageError):
+        expand_nodelist(spec)
+
+
+def test_tasks_per_node() -> None:
+    assert tasks_per_node("2(x3),1") == [2, 2, 2, 1]
+    assert tasks_per_node("4") == [4]
+
+
+SRUN = {
+    "SLURM_JOB_ID": "123456",
+    "SLURM_STEP_ID": "0",
+    "SLURM_PROCID": "5",
+    "SLURM_NTASKS": "8",
+    "SLURM_LOCALID": "1",
+    "SLURM_NODEID": "1",
+    "SLURM_NNODES": "2",
+    "SLURM_STEP_NODELIST": "gpu-[07-08]",
+    "SLURM_STEP_TASKS_PER_NODE": "4(x2)",
+}
+
+
+def test_detect_slurm_inside_srun() -> None:
+    task = detect_slurm(SRUN)
+    assert task is not None
+    assert (task.rank, task.world_size, task.local_rank, task.local_world_size) == (5, 8, 1, 4)
+    assert task.master_addr == "gpu-07" and task.nnodes == 2
+    assert task.master_port == job_port("123456") and 20000 <= task.master_port < 32000
+
+
+def test_batch_script_and_plain_shell_are_not_srun() -> None:
+    assert detect_slurm({}) is None
+    batch = {k: v for k, v in SRUN.items() if k != "SLURM_STEP_ID"}
+    assert detect_slurm(batch) is None
+    assert detect_slurm(batch | {"SLURM_STEP_ID": "batch"}) is None
+
+
+def test_slurm_tasks_become_ranks_without_torchrun() -> None:
+    spec = plan_launch(environ=SRUN)
+    assert spec.slurm_tasks and spec.world_size == 8 and spec.launcher == "slurm"
+    env = rank_environment(spec, {"PATH": "/bin"})
+    assert env["RANK"] == "5" and env["WORLD_SIZE"] == "8" and env["LOCAL_RANK"] == "1"
+    assert env["MASTER_ADDR"] == "gpu-07" and env["PATH"] == "/bin"
+    with pytest.raises(UsageError, match="each task is one rank"):
+        plan_launch(nproc_per_node=4, environ=SRUN)
+
+
+def test_one_slurm_task_per_node_runs_torchrun_with_the_first_host() -> None:
+    env = SRUN | {"SLURM_NTASKS": "2", "SLURM_PROCID": "1", "SLURM_LOCALID": "0"}
+    env["SLURM_STEP_TASKS_PER_NODE"] = "1(x2)"
+    spec = plan_launch(nproc_per_node=8, environ=env)
+    assert not spec.slurm_tasks and spec.nnodes == 2 and spec.world_size == 16
+    assert spec.rdzv_endpoint == f"gpu-07:{job_port('123456')}"
+
+
+# -- torchrun command and options ----------------------------------------------------------
+
+
+def test_single_node_command_is_standalone_via_python_m() -> None:
+    spec = plan_launch(3, environ={})
+    cmd = torchrun_command(spec, Path("/j/request.json"), Path("/j"))
+    assert cmd[:3] == [sys.executable, "-m", "torch.distributed.run"]
+    assert "--standalone" in cmd and "--rdzv-endpoint" not in cmd
+    assert cmd[cmd.index("--nproc-per-node") + 1] == "3"
+    assert cmd[cmd.index("--max-restarts") + 1] == "0"
+    assert cmd[-4:] == ["-m", "gpuscout.launch.dist_entry", "/j/request.json", "/j"]
+
+
+def test_multi_node_command_uses_c10d_rendezvous() -> None:
+    spec = plan_launch(4, 2, "node01:29400", timeout_s=90, environ={})
+    cmd = torchrun_command(spec, Path("r.json"), Path("o"))
+    assert "--standalone" not in cmd
+    assert cmd[cmd.index("--nnodes") + 1] == "2"
+    assert cmd[cmd.index("--rdzv-backend") + 1] == "c10d"
+    assert cmd[cmd.index("--rdzv-endpoint") + 1] == "node01:29400"
+    assert cmd[cmd.index("--rdzv-conf") + 1] == "join_timeout=90"
+    assert spec.world_size == 8
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"nproc_per_node": 0}, "at least 1"),
+        ({"nnodes": 2}, "needs --rdzv-endpoint"),
+        ({"nnodes": 2, "rdzv_endpoint": "node01"}, "bad rendezvous endpoint"),
+        ({"rdzv_endpoint": "node01:99999"}, "bad rendezvous endpoint"),
+        ({"timeout_s": 0}, "--timeout"),
+    ],
+)
+def test_plan_launch_rejects(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(UsageError, match=match):
+        plan_launch(environ={}, **kwargs)  # type: ignore[arg-type]
+
+
+def test_parse_endpoint() -> None:
+    assert parse_endpoint("10.0.0.1:29400") == ("10.0.0.1", 29400)
+    assert parse_endpoint("[::1]:29400") == ("::1", 29400)
+
+
+def test_rank_environment_is_only_for_slurm_tasks() -> None:
+    with pytest.raises(ValueError):
+        rank_environment(LaunchSpec(), {})
+
+
+def test_parse_fault() -> None:
+    assert parse_fault(None) is None
+    assert parse_fault("exit:1") == Fault("exit", 1, 2)
+    assert parse_fault("hang:0@7") == Fault("hang", 0, 7)
+    for bad in ("exit", "explode:1", "exit:x"):
+        with pytest.raises(UsageError):
+            parse_fault(bad)
+
+
+# -- naming the failed rank -----------------------------------------------------------------
+
+# torchrun 2.13's summary after rank 1 called os._exit(3) (captured on this machine).
+TORCHRUN_EXIT = """
+torch.distributed.elastic.multiprocessing.errors.ChildFailedError:
+============================================================
+gpuscout.launch.dist_entry FAILED
+------------------------------------------------------------
+Failures:
+[1]:
+  time      : 2026-11-23_04:42:04
+  host      : localhost
+  rank      : 0 (local_rank: 0)
+  exitcode  : -15 (pid: 27097)  (SIGTERM)
+  error_file: <N/A>
+  traceback : Signal 15 (SIGTERM) received by PID 27097
+------------------------------------------------------------
+Root Cause (first observed failure):
+[0]:
+  time      : 2026-11-23_04:42:04
+  host      : localhost
+  rank      : 1 (local_rank: 1)
+  exitcode  : 3 (pid: 27098)
+  error_file: <N/A>
+  traceback : To enable traceback see: https://pytorch.org/docs/stable/elastic/errors.html
+============================================================
+"""
+
+
+def test_parse_torchrun_log() -> None:
+    codes, root = diagnose.parse_torchrun_log(TORCHRUN_EXIT)
+    assert codes == {0: -15, 1: 3} and root == 1
+    assert diagnose.parse_torchrun_log("all fine") == ({}, None)
+
+
+def test_a_silent_death_is_named_by_its_exit_code_not_the_survivor() -> None:
+    states = {
+        0: RankState(
+            0,
+            step=2,
+            phase="collectives: all_reduce 1 KiB",
+            error_type="RuntimeError",
+            error_message="Connection reset by peer",
+            error_time=10.0,
+        ),
+        1: RankState(1, step=1, phase="process group ready"),
+    }
+    codes, root = diagnose.parse_torchrun_log(TORCHRUN_EXIT)
+    d = diagnose.diagnose(states, exitcodes=codes, root_rank=root, returncode=1)
+    assert d.culprits == (1,)
+    assert d.message.startswith("rank 1 exited with code 3")
+    killed = diagnose.diagnose(states, exitcodes={1: -9}, returncode=1)
+    assert "rank 1 was killed by SIGKILL" in killed.message
+
+
+def test_an_own_error_beats_the_lost_peer_errors_it_caused() -> None:
+    states = {
+        0: RankState(
+            0,
+            step=3,
+            phase="a",
+            error_type="RuntimeError",
+            error_message="Connection closed by peer",
+            error_time=5.0,
+        ),
+        1: RankState(
+            1, step=3, phase="b", error_type="ValueError", error_message="boom", error_time=6.0
+        ),
+        2: RankState(2, step=4, phase="c", finished=True),
+    }
+    d = diagnose.diagnose(states, returncode=1)
+    assert d.culprits == (1,) and d.message == "rank 1 failed during 'b': ValueError: boom"
+
+
+def test_a_hang_names_the_rank_that_fell_behind() -> None:
+    states = {
+        0: RankState(0, step=5, phase="all_reduce 16 KiB"),
+        1: RankState(1, step=4, phase="all_reduce 4 KiB"),
+        2: RankState(2, step=5, phase="all_reduce 16 KiB"),
+    }
+    d = diagnose.diagnose(states, timed_out=True, timeout_s=30, returncode=-15)
+    assert d.culprits == (1,)
+    assert d.message.startswith("rank 1 hung: stopped making progress after 'all_reduce 4 KiB'")
+    assert "30 s timeout" in d.message
+    # the same through a collective timeout on the survivors, without the launcher's timeout
+    states[0] = RankState(
+        0,
+        step=5,
+        phase="x",
+        error_type="RuntimeError",
+        error_message="Timed out waiting 8000ms for recv",
+        error_time=1.0,
+    )
+    assert diagnose.diagnose(states, returncode=1).culprits == (1,)
+
+
+def test_all_ranks_stuck_together_and_nobody_started() -> None:
+    stuck = {r: RankState(r, step=4, phase="all_gather 1 GiB") for r in (0, 1)}
+    d = diagnose.diagnose(stuck, timed_out=True, timeout_s=10)
+    assert d.culprits == (0, 1) and "ranks 0, 1 made no progress" in d.message
+    never = {r: RankState(r) for r in (0, 1)}
+    d = diagnose.diagnose(never, timed_out=True, timeout_s=10)
+    assert "no rank started" in d.message
+    assert "exited with code 1" in diagnose.diagnose(never, returncode=1).message
+
+
+def test_read_states_from_rank_files(tmp_path: Path) -> None:
+    write_json(tmp_path / "rank-0.progress.json", {"step": 3, "phase": "p", "pid": 11})
+    write_json(tmp_path / "rank-0.json", {"rank": 0, "value": {}})
+    write_json(tmp_path / "rank-1.progress.json", {"step": 2, "phase": "q", "pid": 12})
+    (tmp_path / "rank-1.error.json").write_text(
+        json.dumps({"type": "ValueError", "message": "m", "time": 1.5, "phase": "r"})
+    )
+    states = diagnose.read_states(tmp_path, [0, 1, 2])
+    assert states[0].finished and states[0].step == 3
+    assert states[1].error_type == "ValueError" and states[1].phase == "r"  # the error's phase
+    assert states[2].step == -1 and not states[2].finished
