@@ -1,0 +1,323 @@
+"""``estimate(FitRequest) -> MemoryEstimate``: per-GPU bytes, term by term.
+
+    peak = overhead + weights + optimizer states (+ fp32 masters)
+           + train: max(activations + logits spike,   # the start of the backward pass
+                        gradients,                    # its end
+                        gradients + step temporary)   # inside optimizer.step()
+           + infer: KV cache + the largest forward working set
+
+Model states follow the ZeRO paper's mixed-precision accounting: 16-bit weights (2 bytes)
+and gradients (2), fp32 masters (4) and Adam moments (8): 16 bytes per parameter. torch
+autocast holds the same 16 bytes in another split (fp32 weights and gradients, 16-bit
+weight copies alive during forward and backward), and the peaks come out the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from gpuscout.fit.activations import (
+    Regime,
+    layer_infer_bytes,
+    layer_train_bytes,
+    logits_spike,
+    mlp_infer_bytes,
+    mlp_train_bytes,
+    model_extra_train_bytes,
+    resnet_infer_bytes,
+    resnet_train_bytes,
+    resnet_train_peak,
+)
+from gpuscout.fit.request import (
+    LINEAR_BYTES,
+    OPTIMIZER_STATE_BYTES,
+    QUANTIZED,
+    STEP_TEMP_BYTES,
+    FitRequest,
+    MemoryEstimate,
+    check_request,
+)
+from gpuscout.fit.spec import (
+    ModelSpec,
+    ParamGroups,
+    block_linears,
+    iter_lora_targets,
+    lora_params,
+    param_groups,
+)
+
+MIB: Final = 1024**2
+# The CUDA context a process pays per GPU before its first tensor: ~300 MB on current
+# stacks with lazy module loading, 200-700 MB in PyTorch reports, over 1 GB before CUDA
+# 11.7 (reference part B5: pytorch#107667, #20532, #28113). One figure, to be replaced
+# by the one measured on our H100 (scripts/fit_validate.py prints it).
+CUDA_CONTEXT_BYTES: Final = 500 * MIB
+CONTEXT_LOW_BYTES: Final = 300 * MIB
+CONTEXT_HIGH_BYTES: Final = 1024 * MIB
+# cuBLAS workspace, allocated through PyTorch's caching allocator (32 MiB on Hopper).
+CUBLAS_WORKSPACE_BYTES: Final = 32 * MIB
+# NCCL's buffers per process when several GPUs talk; invisible to PyTorch's profiler.
+NCCL_BYTES: Final = 512 * MIB
+# Inference prefills whole sequences, as many as fit in this many tokens at a time
+# (at least one): what serving engines' chunked prefill bounds the working set to.
+PREFILL_TOKENS: Final = 2048
+# Allocator fragmentation on top of the allocated peak, static shapes (reference B5:
+# +5-10% with expandable segments, 20-30% for variable shapes).
+ALLOCATOR_MARGIN: Final = 0.05
+ACTIVATION_SPREAD: Final = (0.10, 0.15)  # kernels keep a little less or more than counted
+
+
+@dataclass(frozen=True)
+class _Terms:
+    weights: float
+    gradients: float
+    optimizer: float
+    activations: float  # kept at the start of backward (training); the forward's working set
+    act_peak: float  # training: activations + gradients made by then, at their largest
+    kv_cache: float
+    overhead: float
+    step_temp: float
+    notes: tuple[str, ...]
+
+
+def estimate(req: FitRequest) -> MemoryEstimate:
+    """Per-GPU memory of ``req``; UsageError for impossible combinations."""
+    req = check_request(req)
+    t = _terms(req)
+    static = t.weights + t.optimizer + t.overhead
+    if req.mode == "train":
+        candidates = {
+            "activations": t.act_peak,
+            "gradients": t.gradients,
+            "step": t.gradients + t.step_temp,
+        }
+        peak_at = max(candidates, key=lambda k: candidates[k])
+        total = static + candidates[peak_at]
+        fused_total = static + max(t.act_peak, t.gradients)
+    else:
+        peak_at = "forward"
+        total = fused_total = static + t.kv_cache + t.activations
+    lo_act, hi_act = ACTIVATION_SPREAD
+    low = fused_total - lo_act * t.activations - (CUDA_CONTEXT_BYTES - CONTEXT_LOW_BYTES)
+    high = (
+        total
+        + hi_act * t.activations
+        + ALLOCATOR_MARGIN * 2 * (total - t.overhead)
+        + (CONTEXT_HIGH_BYTES - CUDA_CONTEXT_BYTES)
+    )
+    terms = {
+        "weights": t.weights,
+        "gradients": t.gradients,
+        "optimizer": t.optimizer,
+        "activations": t.activations,
+        "kv_cache": t.kv_cache,
+        "overhead": t.overhead,
+    }
+    dominant = max(terms, key=lambda k: terms[k])
+    notes = list(t.notes)
+    if req.mode == "train":
+        notes.append(
+            f"peak at {_PEAK_WHEN[peak_at]}; the terms add up to more than the peak "
+            "because activations are freed as gradients are made"
+        )
+    return MemoryEstimate(
+        request=req,
+        weights_bytes=round(t.weights),
+        gradients_bytes=round(t.gradients),
+        optimizer_bytes=round(t.optimizer),
+        activations_bytes=round(t.activations),
+        kv_cache_bytes=round(t.kv_cache),
+        overhead_bytes=round(t.overhead),
+        total_bytes=round(total),
+        low_bytes=round(low),
+        high_bytes=round(high),
+        dominant=dominant,
+        lever=_lever(dominant, req),
+        notes=tuple(notes),
+    )
+
+
+_PEAK_WHEN: Final = {
+    "activations": "the start of the backward pass (activations and the loss held)",
+    "gradients": "the end of the backward pass (all gradients held)",
+    "step": "the optimizer step (gradients plus the optimizer's temporary)",
+}
+
+
+def _sharded(groups: ParamGroups, tp: int) -> float:
+    """Parameters one tensor-parallel rank holds: linear layers, embeddings and the
+    output layer are split; norms and biases are replicated."""
+    return (groups.linear + groups.embedding + groups.head) / tp + groups.other
+
+
+def _weight_bytes(groups: ParamGroups, dtype: str, tp: int) -> float:
+    if dtype in (*QUANTIZED, "fp8"):
+        rest = (groups.embedding + groups.head) / tp + groups.other
+        return LINEAR_BYTES[dtype] * groups.linear / tp + 2 * rest
+    return LINEAR_BYTES[dtype] * _sharded(groups, tp)
+
+
+def _terms(req: FitRequest) -> _Terms:
+    spec = req.model
+    groups = param_groups(spec)
+    notes: list[str] = []
+    train = req.mode == "train"
+    a = 4 if req.dtype == "fp32" else 2
+    overhead = CUDA_CONTEXT_BYTES + CUBLAS_WORKSPACE_BYTES + (NCCL_BYTES if req.gpus > 1 else 0)
+    grads = optim = step_temp = kv = 0.0
+    peak: float | None = None
+    per_gpu_params = _sharded(groups, req.tp)
+    dp = req.dp
+    if not train:
+        weights = _weight_bytes(groups, req.dtype, req.tp)
+        acts, kv = _infer_activations(req, a)
+        if req.dtype in (*QUANTIZED, "fp8"):
+            notes.append("KV cache and activations in bf16 (weights only are quantized)")
+    elif req.lora:
+        rank = req.lora_rank or 0
+        trainable = lora_params(spec, rank, req.lora_targets) / req.tp
+        base = _weight_bytes(groups, req.dtype, req.tp)
+        weights = base / (dp if req.zero == 3 else 1) + 4 * trainable  # fp32 adapters
+        grads = 4 * trainable
+        optim = OPTIMIZER_STATE_BYTES[req.optimizer] * trainable
+        step_temp = STEP_TEMP_BYTES[req.optimizer] * trainable
+        kind = "QLoRA" if req.quantized_base else "LoRA"
+        count = lora_params(spec, rank, req.lora_targets)
+        notes.append(
+            f"{kind} rank {rank} on {req.lora_targets} linears: {count:,} trainable "
+            f"parameters (fp32 adapters) on a frozen {req.dtype} base"
+        )
+        regime = Regime(
+            a=2 if req.dtype != "fp32" else 4,
+            amp=False,
+            full=False,
+            lora_roles=frozenset(x.role for x in iter_lora_targets(spec, req.lora_targets)),
+            lora_rank=rank,
+            base_saves=req.quantized_base,
+        )
+        acts, peak = _train_activations(req, regime)
+    else:
+        amp = req.dtype != "fp32"
+        weights = (2 if amp else 4) * per_gpu_params  # 16-bit working weights, or fp32
+        grads = (2 if amp else 4) * per_gpu_params
+        optim = (OPTIMIZER_STATE_BYTES[req.optimizer] + (4 if amp else 0)) * per_gpu_params
+        step_temp = STEP_TEMP_BYTES[req.optimizer] * per_gpu_params
+        if amp:
+            notes.append(
+                f"mixed precision: {req.dtype} compute, fp32 master weights "
+                f"({16 if req.optimizer in ('adam', 'adamw') else 'n'} bytes/param with Adam "
+                "before sharding)"
+            )
+        if req.dtype == "fp8":
+            notes.append("fp8 training keeps high-precision masters: no saving on model states")
+        acts, peak = _train_activations(req, Regime(a=a, amp=amp, full=True))
+    if train and req.zero:
+        if req.zero >= 1:
+            optim /= dp
+            step_temp /= dp
+        if req.zero >= 2:
+            grads /= dp
+        if req.zero >= 3 and not req.lora:
+            weights = weights / dp + 2 * 2 * _largest_layer(spec) / req.tp
+            notes.append("ZeRO-3/FSDP: two layers' weights gathered at a time (prefetch)")
+        if dp == 1:
+            notes.append("ZeRO over one data-parallel rank shards nothing")
+    if req.gpus > 1:
+        notes.append(
+            f"{req.gpus} GPUs: {dp} data-parallel x {req.tp} tensor-parallel; bytes per GPU"
+        )
+    act_peak = acts if peak is None else peak
+    return _Terms(weights, grads, optim, acts, act_peak, kv, overhead, step_temp, tuple(notes))
+
+
+def _largest_layer(spec: ModelSpec) -> float:
+    if spec.is_transformer:
+        return float(sum(x.fan_in * x.fan_out * x.copies for x in block_linears(spec)))
+    return float(param_groups(spec).linear)
+
+
+def _train_activations(req: FitRequest, g: Regime) -> tuple[float, float]:
+    """(activations kept at the start of the backward pass, the largest activations
+    plus gradients made so far, relative to the model states counted apart)."""
+    spec = req.model
+    b = req.batch_size
+    if spec.family == "cnn":
+        image = req.effective_image_size or 224
+        kept = b * resnet_train_bytes(spec, image, g.a, g.amp)
+        # Each parameter's gradient appears as its 16-bit copy goes: +2 bytes under
+        # autocast, +4 in fp32 (LoRA does not apply to CNNs).
+        return kept, resnet_train_peak(spec, image, g.a, g.amp, b, 2 if g.amp else 4)
+    if spec.family == "mlp":
+        kept = b * mlp_train_bytes(spec, g.a)
+        return kept, kept
+    s = req.effective_seq_len or 1
+    tokens = b * s
+    layers = spec.layers or 0
+    h = spec.hidden or 0
+    per_layer = tokens * layer_train_bytes(spec, g, s, req.flash_attention, req.tp)
+    extra = tokens * model_extra_train_bytes(spec, g)
+    if spec.family == "vit":  # the image, its 16-bit copy, the patch projection's output
+        image = spec.image_size or 224
+        extra += b * (4 + (2 if g.amp else 0)) * spec.channels * image * image
+    spike = 0.0
+    if spec.head in ("lm", "mlm") and spec.vocab:
+        spike = logits_spike(tokens, spec.vocab, req.tp)
+    if not req.checkpointing:
+        kept = layers * per_layer + extra + spike
+        return kept, kept
+    # Each block keeps only its input; the loss's spike passes before the backward pass
+    # recomputes one block at a time. Under autocast the blocks' 16-bit weight copies are
+    # not kept either (the checkpoint drops them with the block's tensors).
+    inputs = layers * tokens * g.r * h + extra
+    kept = inputs + max(spike, per_layer)
+    copies = 2 * layers * sum(x.fan_in * x.fan_out * x.copies for x in block_linears(spec))
+    return kept, kept - (copies / req.tp if g.amp and g.full else 0.0)
+
+
+def _infer_activations(req: FitRequest, a: int) -> tuple[float, float]:
+    """(working set of the forward, KV cache) for inference."""
+    spec = req.model
+    b = req.batch_size
+    if spec.family == "cnn":
+        return b * resnet_infer_bytes(spec, req.effective_image_size or 224, a), 0.0
+    if spec.family == "mlp":
+        return b * mlp_infer_bytes(spec, a), 0.0
+    s = req.effective_seq_len or 1
+    per_token = layer_infer_bytes(spec, a, req.tp) + 8
+    if spec.family in ("decoder", "moe-decoder"):
+        rows = max(1, min(b, PREFILL_TOKENS // s))  # whole sequences per prefill chunk
+        work = rows * s * per_token + b * (spec.vocab or 0) * (a + 4)  # last-position logits
+        kv_heads = max(1, (spec.kv_heads or 0) // req.tp)
+        kv_bytes = 4 if req.dtype == "fp32" else 2
+        kv = 2.0 * (spec.layers or 0) * kv_heads * (spec.head_dim or 0) * s * b * kv_bytes
+        return work, kv
+    work = b * s * per_token  # encoders and ViTs run the whole batch at once
+    if spec.head == "mlm" and spec.vocab:  # logits at every position, after the blocks
+        work = max(work, b * s * (spec.vocab * a / req.tp + 2 * a * (spec.hidden or 0)))
+    return work, 0.0
+
+
+def _lever(dominant: str, req: FitRequest) -> str:
+    train = req.mode == "train"
+    if dominant == "weights":
+        if not train:
+            return (
+                "quantize the weights: --dtype int8 halves them, --dtype int4 or nf4 quarters them"
+            )
+        if not req.lora:
+            return "LoRA adapters on a frozen base (--lora-rank 16; --dtype nf4 makes it QLoRA)"
+        return "shard the weights over several GPUs (--gpus N with --zero 3, or --tp N)"
+    if dominant == "optimizer":
+        return "--optimizer adam8bit (2 instead of 8 bytes/param), --zero 1 over --gpus N, or LoRA"
+    if dominant == "gradients":
+        return "--zero 2 shards gradients over --gpus N; LoRA trains only small adapters"
+    if dominant == "activations":
+        if train and not req.checkpointing and req.model.is_transformer:
+            return (
+                "--checkpointing keeps one tensor per layer and recomputes the rest (~30% slower)"
+            )
+        return "a smaller --batch-size (or --seq-len): activations grow linearly with both"
+    if dominant == "kv_cache":
+        return "a shorter --seq-len or smaller --batch-size; an fp8 KV cache would halve it"
+    return "the CUDA context is a fixed cost: this job is small for any GPU"

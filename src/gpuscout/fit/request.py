@@ -1,0 +1,192 @@
+"""What `fit` is asked (``FitRequest``) and what it answers (``MemoryEstimate``), the
+per-format byte counts, and the checks that turn impossible combinations into one clear
+UsageError line.
+
+Byte counts per parameter follow the research notes (``../shared/reference``, part B):
+EleutherAI's Transformer Math 101, the ZeRO paper's 16 bytes per parameter for
+mixed-precision Adam, the QLoRA paper's NF4 with double quantization.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass
+from typing import Final
+
+from gpuscout.errors import UnknownNameError, UsageError
+from gpuscout.fit.spec import ModelSpec
+
+MODES: Final = ("train", "infer")
+DTYPES: Final = ("fp32", "bf16", "fp16", "fp8", "int8", "int4", "nf4")
+QUANTIZED: Final = ("int8", "int4", "nf4")  # weight-only formats: they cannot be trained
+OPTIMIZERS: Final = ("sgd", "sgd-momentum", "adam", "adamw", "adam8bit")
+LORA_TARGETS: Final = ("attention", "all")
+
+# Bytes per parameter of a quantized linear weight, scales included:
+# - int8 (LLM.int8 / W8A8): 1 byte + an fp32 scale per row of ~4096 -> ~1/1024 more;
+# - int4 (GPTQ/AWQ, group 128): 4 bits + an fp16 scale and a 4-bit zero per 128 weights;
+# - nf4 (bitsandbytes, block 64, double quantization): 4 bits + an 8-bit absmax per 64
+#   weights + an fp32 scale per 256 absmax blocks (~4.13 bits, the QLoRA paper);
+# - fp8 (E4M3, per-tensor scales).
+# Embeddings, an untied output layer, norms and biases stay in 16-bit (bitsandbytes and
+# GPTQ/AWQ leave them), which is most of a small model's weights.
+LINEAR_BYTES: Final = {
+    "fp32": 4.0,
+    "bf16": 2.0,
+    "fp16": 2.0,
+    "fp8": 1.0,
+    "int8": 1.0 + 1 / 1024,
+    "int4": 0.5 + 2.5 / 128,
+    "nf4": 0.5 + 1 / 64 + 4 / (64 * 256),
+}
+OPTIMIZER_STATE_BYTES: Final = {  # per trainable parameter, fp32 states
+    "sgd": 0,
+    "sgd-momentum": 4,  # momentum buffer
+    "adam": 8,  # first and second moments
+    "adamw": 8,
+    "adam8bit": 2,  # bitsandbytes: both moments in 8 bits (block statistics negligible)
+}
+# torch's default (foreach) optimizers make one full-size temporary in step(): Adam's
+# sqrt(v) list, SGD's gradient-plus-weight-decay list. bitsandbytes' 8-bit Adam works
+# tensor by tensor. A fused optimizer (fused=True) makes none: the low end of the band.
+STEP_TEMP_BYTES: Final = {"sgd": 4, "sgd-momentum": 4, "adam": 4, "adamw": 4, "adam8bit": 0}
+
+
+@dataclass(frozen=True)
+class FitRequest:
+    model: ModelSpec
+    mode: str = "train"  # "train" | "infer"
+    batch_size: int = 1  # per GPU (per data-parallel rank)
+    seq_len: int | None = None  # None: the model's default_seq_len
+    dtype: str = "bf16"  # weights / compute: fp32, bf16, fp16, fp8, int8, int4, nf4
+    optimizer: str = "adamw"  # sgd, sgd-momentum, adam, adamw, adam8bit
+    lora_rank: int | None = None  # LoRA; with dtype nf4/int4/int8 it is QLoRA
+    checkpointing: bool = False
+    gpus: int = 1
+    zero: int = 0  # ZeRO stage 0-3 (3 = FSDP full shard), over the data-parallel ranks
+    tp: int = 1  # tensor-parallel degree
+    flash_attention: bool = True
+    lora_targets: str = "attention"  # "attention" (q, k, v, o) or "all" (every linear)
+    image_size: int | None = None  # cnn: input side in pixels (None: the model's)
+
+    @property
+    def dp(self) -> int:
+        """Data-parallel ranks: the GPUs ZeRO shards over."""
+        return self.gpus // self.tp
+
+    @property
+    def lora(self) -> bool:
+        return self.lora_rank is not None
+
+    @property
+    def quantized_base(self) -> bool:
+        return self.dtype in (*QUANTIZED, "fp8") and self.lora
+
+    @property
+    def effective_seq_len(self) -> int | None:
+        """Tokens per sample: the request's, the model's default, a ViT's patches + 1."""
+        spec = self.model
+        if spec.family == "vit":
+            return spec.tokens_per_sample
+        if not spec.is_transformer:
+            return None
+        return self.seq_len or spec.default_seq_len or spec.max_seq_len or 2048
+
+    @property
+    def effective_image_size(self) -> int | None:
+        return self.image_size or self.model.image_size
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Bytes per GPU. ``total_bytes`` is the expected peak (the allocator's maximum plus
+    the CUDA context); in training it is less than the sum of the terms, because the
+    activations are freed as the gradients are made (see ``notes``)."""
+
+    request: FitRequest
+    weights_bytes: int
+    gradients_bytes: int
+    optimizer_bytes: int  # optimizer states + fp32 master weights
+    activations_bytes: int  # incl. the logits spike
+    kv_cache_bytes: int
+    overhead_bytes: int  # CUDA context and library workspaces (allocator margin: high_bytes)
+    total_bytes: int
+    low_bytes: int
+    high_bytes: int
+    dominant: str
+    lever: str
+    notes: tuple[str, ...] = ()
+
+
+def _choice(value: str, allowed: tuple[str, ...], kind: str) -> str:
+    key = value.strip().lower()
+    key = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16", "half": "fp16"}.get(key, key)
+    key = {"adam-8bit": "adam8bit", "sgdm": "sgd-momentum", "momentum": "sgd-momentum"}.get(
+        key, key
+    )
+    if key not in allowed:
+        close = difflib.get_close_matches(key, allowed, n=3, cutoff=0.5)
+        exc = UnknownNameError(kind, value, close)
+        exc.hint = exc.hint or f"use one of {', '.join(allowed)}"
+        raise exc
+    return key
+
+
+def check_request(req: FitRequest) -> FitRequest:
+    """The request with names normalised; UsageError for impossible combinations."""
+    spec = req.model
+    req = dataclasses.replace(
+        req,
+        mode=_choice(req.mode, MODES, "mode"),
+        dtype=_choice(req.dtype, DTYPES, "dtype"),
+        optimizer=_choice(req.optimizer, OPTIMIZERS, "optimizer"),
+        lora_targets=_choice(req.lora_targets, LORA_TARGETS, "LoRA target set"),
+    )
+    for name in ("batch_size", "gpus", "tp"):
+        if getattr(req, name) < 1:
+            raise UsageError(
+                f"--{name.replace('_', '-')} must be at least 1, not {getattr(req, name)}"
+            )
+    if req.seq_len is not None and req.seq_len < 1:
+        raise UsageError(f"--seq-len must be at least 1, not {req.seq_len}")
+    if req.image_size is not None and (spec.family != "cnn" or req.image_size < 32):
+        raise UsageError("--image-size applies to CNN models only, and must be at least 32")
+    if req.zero not in (0, 1, 2, 3):
+        raise UsageError(f"--zero must be 0, 1, 2 or 3, not {req.zero}")
+    if req.gpus % req.tp:
+        raise UsageError(f"--gpus {req.gpus} is not a multiple of --tp {req.tp}")
+    train = req.mode == "train"
+    if req.lora:
+        if not train:
+            raise UsageError("LoRA is a way to train: drop --lora-rank for --infer")
+        if req.lora_rank is not None and req.lora_rank < 1:
+            raise UsageError(f"--lora-rank must be at least 1, not {req.lora_rank}")
+        if not spec.is_transformer:
+            raise UsageError(f"LoRA adapts transformer layers; {spec.id} is a {spec.family}")
+    if train and req.dtype in QUANTIZED and not req.lora:
+        raise UsageError(
+            f"{req.dtype} weights cannot be trained directly",
+            f"add --lora-rank 16 for QLoRA (a frozen {req.dtype} base with trainable adapters)",
+        )
+    if not train and (req.zero or req.checkpointing):
+        raise UsageError(
+            "--zero and --checkpointing apply to training",
+            "for inference over several GPUs use --tp",
+        )
+    if req.tp > 1:
+        if not spec.is_transformer:
+            raise UsageError(f"tensor parallelism splits transformer layers; {spec.id} is not one")
+        if (spec.heads or 0) % req.tp:
+            raise UsageError(f"--tp {req.tp} does not divide the model's {spec.heads} heads")
+    if req.seq_len is not None:
+        if not spec.is_transformer:
+            raise UsageError(f"--seq-len applies to transformers; {spec.id} is a {spec.family}")
+        if spec.family == "vit" and req.seq_len != spec.tokens_per_sample:
+            raise UsageError(f"a ViT's sequence is fixed by its image: {spec.tokens_per_sample}")
+        if spec.positions and req.seq_len > spec.positions:
+            raise UsageError(
+                f"--seq-len {req.seq_len} is longer than {spec.id}'s {spec.positions} "
+                "learned positions"
+            )
+    return req
