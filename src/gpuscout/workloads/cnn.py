@@ -22,7 +22,12 @@ from gpuscout.workloads.base import (
     fused_kwargs,
     index_batches,
 )
-from gpuscout.workloads.flops import TRAIN_MULTIPLIER, count_forward_flops
+from gpuscout.workloads.flops import (
+    TRAIN_MULTIPLIER,
+    count_forward_flops,
+    optimizer_impl,
+    training_traffic,
+)
 from gpuscout.workloads.instruments import Instruments
 from gpuscout.workloads.resnet import PRESETS, check_model, make_resnet
 from gpuscout.workloads.training import maybe_compile, measure_training
@@ -122,6 +127,13 @@ class CnnWorkload:
             self.eager.parameters(), lr=lr, momentum=0.9, weight_decay=1e-4, **kw
         )
         self.fused = bool(kw.get("fused"))
+        self.bytes_per_step, self.host_ops_per_step = training_traffic(
+            meta,
+            lambda: meta(torch.empty(self.batch, 3, s["image"], s["image"], device="meta")),
+            optimizer="sgd-momentum",
+            optimizer_impl=optimizer_impl(kw, device),
+            activation_bytes_per_elem=4 if self.amp is None else 2,
+        )
 
     def make_batch(self) -> Any:
         if self.cfg.tuned:

@@ -29,7 +29,13 @@ from gpuscout.workloads.base import (
     fused_kwargs,
     index_batches,
 )
-from gpuscout.workloads.flops import TRAIN_MULTIPLIER, attention_flops, count_forward_flops
+from gpuscout.workloads.flops import (
+    TRAIN_MULTIPLIER,
+    attention_flops,
+    count_forward_flops,
+    optimizer_impl,
+    training_traffic,
+)
 from gpuscout.workloads.instruments import Instruments
 from gpuscout.workloads.training import maybe_compile, measure_training
 
@@ -196,6 +202,16 @@ class EncoderWorkload:
             self.running_loss = 0.0
         self.fused = bool(kw.get("fused"))
         self.opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01, **kw)
+        # Counted on the SDPA model: flash attention writes no seq x seq matrix.
+        with torch.device("meta"):
+            meta = make_encoder(self.shape, sdpa=True)
+        self.bytes_per_step, self.host_ops_per_step = training_traffic(
+            meta,
+            lambda: meta(torch.zeros(self.batch, seq, dtype=torch.long, device="meta")),
+            optimizer="adamw",
+            optimizer_impl=optimizer_impl(kw, device),
+            activation_bytes_per_elem=4 if self.amp is None else 2,
+        )
 
     def make_batch(self) -> Any:
         if self.cfg.tuned:

@@ -22,7 +22,7 @@ from typing import Any
 
 from gpuscout._types import to_jsonable
 from gpuscout.workloads.base import WorkloadConfig, amp_dtype, dtype_name, synchronize
-from gpuscout.workloads.flops import attention_flops, count_forward_flops
+from gpuscout.workloads.flops import attention_flops, count_forward_flops, count_traffic
 from gpuscout.workloads.instruments import Instruments, section_extra
 from gpuscout.workloads.llama import (
     PRESETS,
@@ -184,6 +184,29 @@ def _flops(shape: LlamaShape, prompt: int, context: float) -> tuple[int, float]:
     return pre, one + shape.layers * per_key * (context - 1)
 
 
+def _traffic(shape: LlamaShape, prompt: int, elem: int) -> dict[str, int]:
+    """Prefill bytes (weights read once, activations written and read once) and the
+    kernels a prefill and a one-token decode forward launch (meta device, nothing run)."""
+    import torch
+
+    with torch.device("meta"):
+        meta = make_meta(shape, prompt)
+
+    def forward(n: int) -> Any:
+        return meta(
+            torch.zeros(1, n, dtype=torch.long, device="meta"), torch.arange(n, device="meta")
+        )
+
+    pre = count_traffic(meta, lambda: forward(prompt))
+    one = count_traffic(meta, lambda: forward(1))
+    weights = weight_bytes(meta) * elem // meta.tok.weight.element_size()
+    return {
+        "prefill_bytes": weights + 2 * pre.activation_elems * elem,
+        "prefill_ops": pre.forward_ops,
+        "decode_ops": one.forward_ops,
+    }
+
+
 def make_meta(shape: LlamaShape, max_len: int) -> Any:
     from gpuscout.workloads.llama import _classes
 
@@ -219,6 +242,7 @@ def run(cfg: WorkloadConfig, inst: Instruments) -> list[dict[str, Any]]:
     s = settings(cfg)
     shape = check_model(s["model"])
     prefill_flops, token_flops = _flops(shape, s["prompt"], s["prompt"] + s["new"] / 2)
+    counts = _traffic(shape, s["prompt"], 4 if amp_dtype(cfg) is None else 2)
     results: list[dict[str, Any]] = []
     model = None
     for b in s["batches"]:
@@ -257,6 +281,8 @@ def run(cfg: WorkloadConfig, inst: Instruments) -> list[dict[str, Any]]:
             "bandwidth_achieved_gbs": wbytes / step_s / 1e9,
             "bandwidth_with_kv_gbs": (wbytes + kv_bytes) / step_s / 1e9,
             "flops_per_step": token_flops * b,
+            "bytes_per_step": wbytes + kv_bytes,
+            "host_ops_per_step": counts["decode_ops"],
             "achieved_tflops": token_flops * b / step_s / 1e12,
         }
         results.append(
@@ -271,6 +297,8 @@ def run(cfg: WorkloadConfig, inst: Instruments) -> list[dict[str, Any]]:
         if b == 1:
             prefill = common | {
                 "flops_per_step": prefill_flops,
+                "bytes_per_step": counts["prefill_bytes"],
+                "host_ops_per_step": counts["prefill_ops"],
                 "achieved_tflops": prefill_flops / pre.median_s / 1e12,
                 "ttft_s": pre.median_s,
             }

@@ -23,7 +23,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from gpuscout.workloads.base import WorkloadConfig, dtype_name, fused_kwargs, synchronize
-from gpuscout.workloads.flops import TRAIN_MULTIPLIER, count_forward_flops
+from gpuscout.workloads.flops import (
+    TRAIN_MULTIPLIER,
+    count_forward_flops,
+    optimizer_impl,
+    training_traffic,
+)
 from gpuscout.workloads.instruments import Instruments, section_extra
 
 NAME = "mlp"
@@ -52,6 +57,20 @@ def forward_flops_per_sample() -> int:
 
     model = make_model("meta")
     return count_forward_flops(model, lambda: model(torch.empty(1, 1, 28, 28, device="meta")))
+
+
+def traffic(batch: int, opt_impl: str) -> tuple[int, int]:
+    """(bytes_per_step, host_ops_per_step) of one fp32 Adam training step."""
+    import torch
+
+    model = make_model("meta")
+    return training_traffic(
+        model,
+        lambda: model(torch.empty(batch, 1, 28, 28, device="meta")),
+        optimizer="adam",
+        optimizer_impl=opt_impl,
+        activation_bytes_per_elem=4,
+    )
 
 
 def epoch_orders(n: int, epochs: int, seed: int) -> list[Any]:
@@ -112,6 +131,9 @@ class Reference(_Common):
         super().__init__(cfg, device, dataset)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=LR, eps=EPS)
         self.data = _PerSampleDataset(dataset.train)
+        self.bytes_per_step, self.host_ops_per_step = traffic(
+            self.batch, optimizer_impl({}, device)
+        )
 
     def loader(self, order: Any) -> Any:
         from torch.utils.data import DataLoader
@@ -174,6 +196,9 @@ class Tuned(_Common):
         extra: dict[str, Any] = {"capturable": True} if self.graphs else {}
         kw = fused_kwargs(torch.optim.Adam, device)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=LR, eps=EPS, **kw, **extra)
+        self.bytes_per_step, self.host_ops_per_step = traffic(
+            self.batch, optimizer_impl(kw, device)
+        )
         self.loss_sum = torch.zeros((), device=device)
         self.capture_s = 0.0  # warm-up and graph capture, paid once, inside time_s
         self._captured: dict[int, tuple[Any, Any]] = {}
@@ -307,6 +332,9 @@ def run(cfg: WorkloadConfig, inst: Instruments) -> list[dict[str, Any]]:
         "epoch_losses": losses,
         "test_loss": test_loss,
         "flops_per_step": wl.flops_per_step,
+        "bytes_per_step": wl.bytes_per_step,
+        "host_ops_per_step": wl.host_ops_per_step,
+        "params": sum(p.numel() for p in wl.model.parameters()),
         "flops_total": flops,
         "achieved_tflops": flops / sec.time_s / 1e12,
         "dtype": dtype_name(None),

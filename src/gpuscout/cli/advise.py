@@ -1,0 +1,160 @@
+"""`gpuscout advise`: stay on the CPU, buy a GPU (which one), or rent one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from gpuscout.cli._common import DbOpt, JsonOpt, console, err_console, fail_from, print_json
+from gpuscout.errors import GpuscoutError, UsageError
+
+
+def _time(r: Any) -> str:
+    from gpuscout.predict.verdict import duration
+
+    if r.time_per_run_s is None:
+        return "n/a"
+    if r.time_low_s is None or r.time_high_s is None:
+        return duration(r.time_per_run_s)
+    return (
+        f"{duration(r.time_per_run_s)}\n[dim]{duration(r.time_low_s)}-{duration(r.time_high_s)}[/]"
+    )
+
+
+def _per_run(r: Any) -> str:
+    from gpuscout.predict.verdict import usd
+
+    if r.option == "cloud" and r.cloud_usd_per_run is not None:
+        return (
+            f"{usd(r.cloud_usd_per_run)}\n[dim]{usd(r.cloud_usd_per_hour)}/h "
+            f"{r.cloud_provider}, {r.cloud_price_date}[/]"
+        )
+    if r.electricity_usd_per_run is not None:
+        return f"{usd(r.electricity_usd_per_run)}\n[dim]power[/]"
+    return ""
+
+
+def _gpu(r: Any) -> str:
+    name = str(r.gpu_name).removeprefix("NVIDIA ").removeprefix("GeForce ")
+    return name if r.gpus <= 1 else f"{r.gpus} x {name}"
+
+
+def render(advice: Any) -> None:
+    from rich.table import Table
+
+    from gpuscout.predict.verdict import usd
+
+    console.print(advice.verdict)
+    table = Table(show_header=True, header_style="bold", title="Options, per run")
+    table.add_column("option")
+    table.add_column("GPU")
+    for col in ("time", "fits", "buy", "cost/run", "break-even"):
+        table.add_column(col, justify="right", no_wrap=col != "cost/run")
+    for r in advice.rows:
+        pick = advice.recommended is not None and r == advice.recommended
+        even = (
+            ""
+            if r.break_even_hours is None
+            else f"{r.break_even_hours:,.0f} h\n[dim]{r.break_even_weeks or 0:,.0f} weeks[/]"
+        )
+        table.add_row(
+            f"[bold green]{r.option} *[/]" if pick else r.option,
+            _gpu(r),
+            _time(r),
+            "n/a" if r.fits is None else ("yes" if r.fits else "[red]no[/]"),
+            "" if r.buy_usd is None else usd(r.buy_usd),
+            _per_run(r),
+            even,
+        )
+    console.print(table)
+    for r in advice.rows:
+        if r.note:
+            console.print(f"[dim]{r.option}: {r.note}[/]")
+    if advice.pro_vs_consumer:
+        pro = Table(show_header=True, header_style="bold", title="Consumer or pro?")
+        for col in ("", "consumer", "pro"):
+            pro.add_column(col, overflow="fold")
+        for aspect, con, p in advice.pro_vs_consumer:
+            pro.add_row(aspect, con, p)
+        console.print(pro)
+    console.print("[bold]Assumptions[/]")
+    for line in advice.assumptions:
+        console.print(f"[dim]- {line}[/]")
+
+
+def advise(
+    workload: str | None = typer.Option(
+        None, "--workload", "-w", help="Advise on this measured workload (mlp, cnn, encoder, llm)."
+    ),
+    run_id: int | None = typer.Option(
+        None, "--run", help="Use this stored run (default: the newest with workloads)."
+    ),
+    model: str | None = typer.Option(
+        None, "--model", "-m", help="A model by name or config.json path, measured or not."
+    ),
+    train: bool = typer.Option(False, "--train", help="With --model: advise on training it."),
+    infer: bool = typer.Option(False, "--infer", help="With --model: advise on running it."),
+    budget: float | None = typer.Option(
+        None, "--budget", help="Most you would spend on GPUs, USD (filters purchases)."
+    ),
+    hours_per_week: float = typer.Option(
+        10.0, "--hours-per-week", help="Hours a week the GPU would be busy (break-even)."
+    ),
+    price_kwh: float = typer.Option(0.15, "--price-kwh", help="Electricity price, USD per kWh."),
+    deadline_hours: float | None = typer.Option(
+        None, "--deadline-hours", help="A run must finish within this many hours."
+    ),
+    samples: float | None = typer.Option(
+        None, "--samples", help="Samples (images, sequences, tokens) in one run."
+    ),
+    json_out: bool = JsonOpt,
+    db: Path | None = DbOpt,
+) -> None:
+    """Which GPU (if any) to buy or rent for your work, what a run costs on each, and
+    when buying beats renting."""
+    from gpuscout.predict import advise as advise_fn
+    from gpuscout.store import Store, resolve_db_path
+
+    try:
+        if train and infer:
+            raise UsageError("give --train or --infer, not both")
+        if (train or infer) and model is None:
+            raise UsageError(
+                "--train and --infer go with --model", "e.g. --model llama-3-8b --infer"
+            )
+        path = resolve_db_path(db)
+        kwargs: dict[str, Any] = {
+            "workload": workload,
+            "model": model,
+            "mode": "infer" if infer else "train",
+            "budget_usd": budget,
+            "hours_per_week": hours_per_week,
+            "price_kwh": price_kwh,
+            "deadline_hours": deadline_hours,
+            "samples": samples,
+        }
+        if isinstance(path, Path) and not path.is_file():
+            if model is None:
+                raise UsageError(
+                    f"no results database at {path}: nothing was measured yet",
+                    "run `gpuscout run` first, or ask about a model: "
+                    "gpuscout advise --model llama-3-8b --infer",
+                )
+            result = advise_fn(results=[], **kwargs)
+        else:
+            with Store.open(db) as store:
+                result = advise_fn(store=store, run_id=run_id, **kwargs)
+    except GpuscoutError as exc:
+        fail_from(exc)
+    if json_out:
+        print_json(result)
+        return
+    render(result)
+    if result.prediction is not None and result.prediction.run_id is not None:
+        err_console.print(f"[dim]from run {result.prediction.run_id}[/]")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("advise")(advise)

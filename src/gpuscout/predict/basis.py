@@ -1,0 +1,216 @@
+"""What the predictor reads from stored Results: measured steps and local ceilings.
+
+A workload Result (``extra["workload"]`` set; name ``workload/impl[/variant]``, see
+workloads/suite.py) becomes a ``Basis``: its step time and what one step must do
+(FLOPs, bytes, kernel launches), counted from the model by the workload itself. The
+micro-benchmark Results of the same machine (``matmul/<precision>/<n>``,
+``memory/<kind>``, ``launch/...``) become a ``LocalCeiling`` per device.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gpuscout._types import Result
+
+
+@dataclass(frozen=True)
+class Basis:
+    """One measured workload figure, reduced to what the model needs."""
+
+    result_name: str
+    workload: str
+    impl: str
+    variant: str | None
+    device: str
+    device_name: str
+    step_s: float
+    samples_per_step: float
+    unit: str
+    flops: float
+    nbytes: float
+    host_ops: float
+    precision: str  # the precision its matmuls ran in on the measured device
+    dtype: str
+    family: str  # key of defaults.PRIORS
+    batch_size: int | None = None
+    seq_len: int | None = None
+    model: str | None = None
+    params: int | None = None
+    memory_total_bytes: int | None = None
+    graphs: bool = False  # replayed CUDA graphs on the measured device
+    compiled: bool = False
+    checkpointing: bool = False  # activation checkpointing (unmeasured models only)
+    image_size: int | None = None  # cnn: the side of the images it was measured on
+    spread: tuple[float, float] = (1.0, 1.0)  # p10 / median, p90 / median of the step
+    notes: tuple[str, ...] = ()
+
+    @property
+    def on_gpu(self) -> bool:
+        return self.device != "cpu"
+
+    @property
+    def training(self) -> bool:
+        return self.family.startswith("train")
+
+
+@dataclass(frozen=True)
+class LocalCeiling:
+    """One device's measured ceilings (empty where nothing was measured)."""
+
+    tflops: Mapping[str, float] = field(default_factory=dict)
+    bandwidth_gbs: float | None = None
+    host_op_s: float | None = None  # measured cost of one launched op
+    source: str = ""
+
+
+def _int(value: Any) -> int | None:
+    return int(value) if isinstance(value, (int, float)) and value > 0 else None
+
+
+def _positive(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and math.isfinite(value) and value > 0:
+        return float(value)
+    return None
+
+
+def _context(e: Mapping[str, Any]) -> int | None:
+    """llm: the longest context the KV cache held (prompt + generated tokens)."""
+    prompt = _int(e.get("prompt_len"))
+    return None if prompt is None else prompt + (_int(e.get("new_tokens")) or 0)
+
+
+def _family(workload: str, variant: str | None) -> str:
+    if workload == "llm":
+        return "prefill" if variant == "prefill" else "decode"
+    return "train-cnn" if workload == "cnn" else "train"
+
+
+def _step(r: Result) -> tuple[float, float] | None:
+    """(step seconds, samples per step) of a workload figure."""
+    e = r.extra
+    batch = _positive(e.get("batch_size")) or 1.0
+    if (t := _positive(e.get("step_time_s"))) is not None:
+        return t, batch
+    if (ms := _positive(e.get("ms_per_token"))) is not None:
+        return ms / 1e3, batch
+    if e.get("variant") == "prefill" and (t := _positive(e.get("ttft_s"))) is not None:
+        return t, _positive(e.get("prompt_len")) or 1.0
+    if r.figure and r.unit != "s" and r.figure > 0:
+        return batch / r.figure, batch  # mlp: samples/s over the whole training run
+    return None
+
+
+def _spread(r: Result, median: float) -> tuple[float, float]:
+    st = r.stats
+    if st is None or st.median_s <= 0:
+        return (1.0, 1.0)
+    return (min(1.0, st.p10_s / st.median_s), max(1.0, st.p90_s / st.median_s))
+
+
+def to_basis(r: Result) -> Basis | None:
+    """The Basis of a workload figure; None for what cannot be projected (failed runs,
+    the ttft duplicate of prefill, comparison programs, figures without FLOPs)."""
+    e = r.extra
+    wl = e.get("workload")
+    variant = e.get("variant")
+    impl = str(e.get("impl") or "")
+    if r.status != "ok" or not isinstance(wl, str) or variant == "ttft":
+        return None
+    if impl not in ("reference", "tuned"):
+        return None
+    step = _step(r)
+    flops = _positive(e.get("flops_per_step"))
+    if step is None or flops is None:
+        return None
+    notes: list[str] = []
+    nbytes = _positive(e.get("bytes_per_step"))
+    if nbytes is None:
+        nbytes = 0.0
+        notes.append("bytes per step not recorded (older gpuscout): treated as compute only")
+    ops = _positive(e.get("host_ops_per_step"))
+    if ops is None:
+        ops = 0.0
+        notes.append("kernel launches per step not recorded: no host term")
+    dtype = str(e.get("dtype") or "fp32")
+    fam = _family(wl, variant if isinstance(variant, str) else None)
+    decode = fam == "decode"
+    graphs = bool(e.get("cuda_graphs")) or (
+        decode and e.get("decode_mode") in ("compile", "cuda_graph")
+    )
+    return Basis(
+        result_name=r.name,
+        workload=wl,
+        impl=impl,
+        variant=variant if isinstance(variant, str) else None,
+        device=r.device,
+        device_name=str(e.get("device_name") or r.device),
+        step_s=step[0],
+        samples_per_step=step[1],
+        unit=r.unit if r.unit != "s" else "tokens/s",
+        flops=flops,
+        nbytes=nbytes,
+        host_ops=ops,
+        precision=str(e.get("ceiling_precision") or dtype),
+        dtype=dtype,
+        family=fam,
+        batch_size=_int(e.get("batch_size")),
+        seq_len=_int(e.get("seq_len")) or _context(e),
+        model=str(e["model"]) if e.get("model") else None,
+        params=_int(e.get("params")),
+        image_size=_int(e.get("image_size")),
+        memory_total_bytes=_int(e.get("memory_total_bytes")),
+        graphs=graphs,
+        compiled=bool(e.get("compile")),
+        spread=_spread(r, step[0]),
+        notes=tuple(notes),
+    )
+
+
+def bases(results: Iterable[Result]) -> list[Basis]:
+    return [b for r in results if (b := to_basis(r)) is not None]
+
+
+def choose(all_bases: Sequence[Basis], impl: str | None = "tuned") -> list[Basis]:
+    """One basis per (workload, variant): measured on a GPU when there is one (its
+    efficiencies transfer; a CPU's do not), the ``impl`` asked for when measured."""
+    by_key: dict[tuple[str, str | None], list[Basis]] = {}
+    for b in all_bases:
+        by_key.setdefault((b.workload, b.variant), []).append(b)
+    out = []
+    for group in by_key.values():
+        if impl is not None and any(b.impl == impl for b in group):
+            group = [b for b in group if b.impl == impl]
+        gpu = [b for b in group if b.on_gpu]
+        out.append((gpu or group)[0])
+    return out
+
+
+def local_ceilings(results: Iterable[Result]) -> dict[str, LocalCeiling]:
+    """Per device: best measured matmul TFLOPS per precision, memory GB/s, and the
+    host cost per op (GPU: 1 / launches per second; CPU: the dispatch microseconds)."""
+    tflops: dict[str, dict[str, float]] = {}
+    bw: dict[str, float] = {}
+    host: dict[str, float] = {}
+    for r in results:
+        if r.status != "ok" or r.figure is None or not math.isfinite(r.figure) or r.figure <= 0:
+            continue
+        parts = r.name.split("/")
+        dev = r.device
+        if parts[0] == "matmul" and len(parts) >= 2 and r.unit == "TFLOPS":
+            d = tflops.setdefault(dev, {})
+            d[parts[1]] = max(d.get(parts[1], 0.0), float(r.figure))
+        elif parts[0] == "memory" and r.unit == "GB/s":
+            bw[dev] = max(bw.get(dev, 0.0), float(r.figure))
+        elif r.name == "launch/launches" and r.unit == "launches/s":
+            host[dev] = 1.0 / float(r.figure)
+        elif r.name == "launch/dispatch" and r.unit == "us":
+            host[dev] = float(r.figure) * 1e-6
+    devices = set(tflops) | set(bw) | set(host)
+    return {
+        d: LocalCeiling(tflops.get(d, {}), bw.get(d), host.get(d), "measured (bench micro)")
+        for d in devices
+    }

@@ -1,0 +1,97 @@
+"""A step for a model nobody measured (``gpuscout advise --model M --train|--infer``).
+
+FLOPs by the usual rule, bytes from ``gpuscout.fit``'s memory terms:
+
+    training, per GPU step of one sequence of S tokens with activation checkpointing
+    (how large models are fine-tuned: without it an 8B model's activations alone at
+    4,096 tokens outgrow an 80 GB GPU):
+        FLOPs  = 8 x params x S                     (forward 2, backward 4, Kaplan et
+                                                     al.; +2 for the recomputed forward)
+        bytes  = 2 x weights + gradients + 2 x optimizer (read and written)
+                 + 2 x activations (written in forward, read in backward)
+    inference, one decode step (a token for each of B sequences):
+        FLOPs  = 2 x params x B
+        bytes  = weights + the KV cache at the full context (each read once)
+
+Kernel launches: ~50 ATen ops per transformer layer in a forward (counted on the
+gpuscout Llama decoder: 1,677 ops for 32 layers), x3 with the backward, plus a foreach
+optimizer. Only transformer families: a CNN's FLOPs are not 6 x params x tokens, so
+those are measured instead (``gpuscout bench workload cnn --model resnet50``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gpuscout.errors import UsageError
+from gpuscout.predict.basis import Basis
+
+OPS_PER_LAYER = 50
+OPTIMIZER_OPS = 11  # foreach AdamW: one multi-tensor kernel per ATen op of the update
+DEFAULT_SEQ = 2048
+
+
+def model_basis(name: str, mode: str) -> tuple[Basis, Any]:
+    """(Basis, ModelSpec) for ``name`` trained or run (``mode`` "train" / "infer")."""
+    from gpuscout.fit import FitRequest, estimate, load_model
+
+    spec = load_model(name)
+    if not spec.is_transformer:
+        raise UsageError(
+            f"{spec.id} is a {spec.family}: its FLOPs are not 6 x params x tokens",
+            f"measure it: gpuscout bench workload {'cnn' if spec.family == 'cnn' else 'mlp'}"
+            ", then gpuscout advise --workload NAME",
+        )
+    seq = spec.tokens_per_sample or spec.default_seq_len or DEFAULT_SEQ
+    train = mode == "train"
+    batch = 1
+    dtype = spec.default_dtype if spec.default_dtype in ("fp32", "bf16", "fp16") else "bf16"
+    est = estimate(
+        FitRequest(
+            model=spec, mode=mode, batch_size=batch, seq_len=seq, dtype=dtype, checkpointing=train
+        )
+    )
+    layers = spec.layers or 1
+    if train:
+        flops = 8.0 * spec.params * batch * seq
+        nbytes = (
+            2 * est.weights_bytes
+            + est.gradients_bytes
+            + 2 * est.optimizer_bytes
+            + 2 * est.activations_bytes
+        )
+        ops = 3 * OPS_PER_LAYER * layers + OPTIMIZER_OPS
+        per_step, unit, family = batch * seq, "tokens/s", "train"
+    else:
+        flops = 2.0 * spec.params * batch
+        nbytes = est.weights_bytes + est.kv_cache_bytes
+        ops = OPS_PER_LAYER * layers
+        per_step, unit, family = batch, "tokens/s", "decode"
+    basis = Basis(
+        result_name=f"model/{spec.id}/{mode}",
+        workload="model",
+        impl="tuned",
+        variant=mode,
+        device="none",
+        device_name="not measured",
+        step_s=float("nan"),
+        samples_per_step=float(per_step),
+        unit=unit,
+        flops=flops,
+        nbytes=float(nbytes),
+        host_ops=float(ops),
+        precision=dtype,
+        dtype=dtype,
+        family=family,
+        batch_size=batch,
+        seq_len=seq,
+        model=spec.id,
+        params=spec.params,
+        checkpointing=train,
+        notes=(
+            f"{spec.name} not measured: {'8' if train else '2'} x params FLOPs per token"
+            + (" (activation checkpointing, one sequence per GPU)" if train else "")
+            + ", bytes from gpuscout fit's memory terms",
+        ),
+    )
+    return basis, spec

@@ -1,0 +1,66 @@
+"""Does the measured work fit on a GPU? Asked of ``gpuscout.fit``, never guessed here.
+
+The request mirrors the measured run: the workload's model, its batch and sequence
+length, its optimizer, and the precision it would compute in on that GPU. A failure
+inside fit (or fit missing) costs the answer ("n/a"), never the projection.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gpuscout.catalog import GpuSpec
+from gpuscout.predict.basis import Basis
+
+GiB = 2**30
+OPTIMIZERS = {"mlp": "adam", "cnn": "sgd-momentum", "encoder": "adamw"}
+
+
+def _dtype(precision: str) -> str:
+    return {"tf32": "fp32", "fp64": "fp32", "int8": "int8"}.get(precision, precision)
+
+
+def request(b: Basis, precision: str, *, gpus: int = 1, zero: int = 0) -> Any:
+    """The FitRequest of ``b`` computed in ``precision`` on ``gpus`` GPUs."""
+    from gpuscout.fit import FitRequest, load_model, workload_model
+
+    if b.workload == "model":  # an unmeasured model (predict.derived)
+        model = load_model(str(b.model))
+    else:
+        model = workload_model(b.workload, b.model)
+    return FitRequest(
+        model=model,
+        mode="train" if b.training else "infer",
+        batch_size=b.batch_size or 1,
+        seq_len=b.seq_len if model.is_transformer else None,
+        dtype=_dtype(precision),
+        optimizer=OPTIMIZERS.get(b.workload, "adamw"),
+        gpus=gpus,
+        zero=zero,
+        checkpointing=b.checkpointing,
+    )
+
+
+def check(req: Any, spec: GpuSpec) -> tuple[bool | None, str]:
+    """(fits, a short note) for one request on one GPU."""
+    try:
+        from gpuscout.fit import fit_on
+
+        got = fit_on(req, spec)
+    except Exception as exc:  # fit is arithmetic over data: a gap costs only this cell
+        return None, f"memory fit unavailable ({type(exc).__name__})"
+    need = got.need_bytes / GiB
+    usable = got.usable_bytes / GiB
+    if got.fits:
+        return True, f"needs {need:.1f} of {usable:.0f} GiB usable"
+    return False, f"does not fit: needs {need:.1f} GiB, {usable:.0f} GiB usable per GPU"
+
+
+def fits(
+    b: Basis, spec: GpuSpec, precision: str, *, gpus: int = 1, zero: int = 0
+) -> tuple[bool | None, str]:
+    try:
+        req = request(b, precision, gpus=gpus, zero=zero)
+    except Exception as exc:
+        return None, f"memory fit unavailable ({type(exc).__name__})"
+    return check(req, spec)

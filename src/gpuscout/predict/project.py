@@ -1,0 +1,322 @@
+"""``predict_results`` / ``predict_run``: every measured workload, on every catalog GPU.
+
+For each workload (one figure per workload and variant: the tuned implementation
+measured on a GPU when there is one), the step is calibrated on the device it was
+measured on (``model.calibrate``), then projected onto each GPU (``model.project``),
+with the memory fit from ``gpuscout.fit`` and, when asked, onto multi-GPU boxes
+(``multi``). A CPU-only run projects with the published defaults and says so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from gpuscout._types import Result
+from gpuscout.catalog import GpuSpec, load_gpus, match_local_gpu
+from gpuscout.errors import UsageError
+from gpuscout.predict import defaults as d
+from gpuscout.predict import fitcheck, multi
+from gpuscout.predict.basis import Basis, LocalCeiling, bases, choose, local_ceilings
+from gpuscout.predict.model import Ceiling, Point, calibrate, project, uncalibrated
+from gpuscout.predict.records import Calibration, Prediction, Projection
+
+MICRO_PREFIXES = ("matmul/", "memory/", "launch/")
+
+MODEL_LINE = (
+    "model: step = max(device, host) on a GPU, device = FLOPs/(peak x eff_c) + "
+    "bytes/(bandwidth x eff_m) + kernels x floor; FLOPs and bytes counted from the model; "
+    "host time (launches, dispatch) does not shrink on a faster GPU"
+)
+PRECISION_LINE = (
+    "precision as measured: fp32 stays fp32 except convolutions, which cuDNN runs in TF32 "
+    "on Ampere and newer; bf16 falls back to fp16 (then fp32) where a GPU lacks it"
+)
+CEILING_LINE = (
+    f"other GPUs at {d.ACHIEVABLE_COMPUTE:.0%} of their datasheet peak and "
+    f"{d.ACHIEVABLE_BANDWIDTH:.0%} of their bandwidth (what PyTorch reaches on an H100); "
+    "the measured GPU at its measured ceilings"
+)
+UNCALIBRATED_LINE = (
+    "nothing was measured on a GPU: efficiencies are defaults calibrated on published "
+    "GPU measurements (Lambda ResNet-50 and BERT-large on H100, torchao Llama-3.1-8B "
+    "decode), not on this machine; ranges are x{:g}-{:g} of the efficiencies"
+)
+
+
+@dataclass(frozen=True)
+class Calibrated:
+    basis: Basis
+    cal: Calibration
+    local: Ceiling | None
+    measured: GpuSpec | None  # the catalog row of the measured GPU
+
+
+def _measured_spec(b: Basis) -> GpuSpec | None:
+    if not b.on_gpu:
+        return None
+    try:
+        return match_local_gpu(b.device_name, b.memory_total_bytes)
+    except Exception:  # an unmatched or ambiguous name: the GPU is simply unknown
+        return None
+
+
+def _cpu_ceiling(b: Basis, lc: LocalCeiling | None) -> Ceiling | None:
+    if lc is None or lc.bandwidth_gbs is None:
+        return None
+    peak = lc.tflops.get(b.precision) or lc.tflops.get("fp32")
+    if not peak:
+        return None
+    return Ceiling(peak * 1e12, lc.bandwidth_gbs * 1e9, False, lc.source)
+
+
+def calibration_for(
+    b: Basis, ceilings: Mapping[str, LocalCeiling], gpu_host_op_s: float | None
+) -> tuple[Calibrated, Calibration | None]:
+    """The calibration to project ``b`` with, and (for a CPU basis) the CPU's own
+    calibration, which is reported but never projected."""
+    lc = ceilings.get(b.device)
+    if not b.on_gpu:
+        cpu = _cpu_ceiling(b, lc)
+        own = calibrate(b, cpu, lc.host_op_s if lc else None, None) if cpu else None
+        return Calibrated(b, uncalibrated(b, gpu_host_op_s), None, None), own
+    spec = _measured_spec(b)
+    host = lc.host_op_s if lc is not None else None
+    peak = lc.tflops.get(b.precision) if lc is not None else None
+    sources: list[str] = []
+    flops: float | None = None
+    bw: float | None = None
+    if peak:
+        flops = peak * 1e12
+        sources.append("measured matmul")
+    elif spec is not None and (p := spec.peak_tflops(b.precision)):
+        flops = p * 1e12 * d.ACHIEVABLE_COMPUTE
+        sources.append(f"{spec.id} datasheet peak")
+    if lc is not None and lc.bandwidth_gbs:
+        bw = lc.bandwidth_gbs * 1e9
+        sources.append("measured bandwidth")
+    elif spec is not None:
+        bw = spec.bandwidth_bytes_per_s * d.ACHIEVABLE_BANDWIDTH
+        sources.append(f"{spec.id} datasheet bandwidth")
+    if flops is None or bw is None:
+        return Calibrated(b, uncalibrated(b, host), None, None), None
+    local = Ceiling(flops, bw, True, ", ".join(sources))
+    cal = calibrate(b, local, host, spec.id if spec else None)
+    return Calibrated(b, cal, local, spec), None
+
+
+def _basis_text(c: Calibrated) -> str:
+    b = c.basis
+    what = f"{b.impl} {b.workload}" + (f" {b.variant}" if b.variant else "")
+    if c.cal.calibrated:
+        return f"calibrated on {b.device_name} ({what}, {b.precision})"
+    source = c.cal.ceiling_source.removeprefix("defaults: ")
+    return f"defaults ({source}); measured {what} on {b.device_name}"
+
+
+def project_one(c: Calibrated, spec: GpuSpec, *, gpus: int = 1, zero: int = 0) -> Projection | None:
+    """``c``'s workload on ``gpus`` x ``spec``; None where the GPU has no usable rate."""
+    b = c.basis
+    point = project(b, c.cal, spec, local=c.local, measured=c.measured)
+    if point is None:
+        return None
+    notes = list(b.notes)
+    if point.precision != b.precision:
+        notes.append(f"computes in {point.precision} here ({b.precision} measured)")
+    if gpus == 1:
+        fits, fit_note = fitcheck.fits(b, spec, point.precision)
+        return _projection(c, spec, point, 1, 0, 0.0, fits, fit_note, notes)
+    params = b.params or _params(b)
+    if params is None:
+        return None
+    elem = 4 if point.precision in ("fp32", "tf32") else 2
+    cm = multi.comm(params, gpus, spec, point.parts.device_s, zero=zero, elem_bytes=elem)
+    notes.append(multi.assumption(spec, gpus))
+    fits, fit_note = fitcheck.fits(b, spec, point.precision, gpus=gpus, zero=zero)
+    return _projection(c, spec, point, gpus, zero, cm.exposed_s, fits, fit_note, notes)
+
+
+def _params(b: Basis) -> int | None:
+    try:
+        from gpuscout.fit import workload_model
+
+        return int(workload_model(b.workload, b.model).params)
+    except Exception:
+        return None
+
+
+def _projection(
+    c: Calibrated,
+    spec: GpuSpec,
+    point: Point,
+    gpus: int,
+    zero: int,
+    comm_s: float,
+    fits: bool | None,
+    fit_note: str,
+    notes: list[str],
+) -> Projection:
+    b = c.basis
+    step, low, high = point.step_s + comm_s, point.low_s + comm_s, point.high_s + comm_s
+    throughput = gpus * b.samples_per_step / step
+    return Projection(
+        workload=b.workload,
+        result_name=b.result_name,
+        gpu_id=spec.id,
+        gpu_name=spec.name,
+        segment=spec.segment,
+        gpus=gpus,
+        precision=point.precision,
+        step_s=step,
+        step_low_s=low,
+        step_high_s=high,
+        throughput=throughput,
+        throughput_unit=b.unit,
+        bound=point.parts.bound,
+        fits=fits,
+        fit_note=fit_note,
+        speedup=throughput * b.step_s / b.samples_per_step if math.isfinite(b.step_s) else None,
+        basis=_basis_text(c),
+        assumptions=tuple(notes),
+        comm_s=comm_s,
+        zero=zero,
+    )
+
+
+def _measured_on(chosen: Sequence[Basis], system: Mapping[str, Any] | None) -> str:
+    names = []
+    for b in chosen:
+        if b.on_gpu:
+            names.append(f"{b.device_name} ({b.device})")
+        else:
+            cpu = (system or {}).get("cpu_model")
+            names.append(f"the CPU{f' ({cpu})' if cpu else ''}")
+    return ", ".join(dict.fromkeys(names)) or "nothing"
+
+
+def calibrate_all(
+    results: Sequence[Result], impl: str | None = "tuned"
+) -> tuple[list[Calibrated], list[Calibration]]:
+    """The calibration of every workload chosen for projection, and the CPU's own."""
+    ceilings = local_ceilings(results)
+    gpu_host = next(
+        (c.host_op_s for dev, c in sorted(ceilings.items()) if dev != "cpu" and c.host_op_s),
+        None,
+    )
+    chosen, extra = [], []
+    for b in choose(bases(results), impl):
+        c, own = calibration_for(b, ceilings, gpu_host)
+        chosen.append(c)
+        if own is not None:
+            extra.append(own)
+    return chosen, extra
+
+
+def predict_results(
+    results: Sequence[Result],
+    system: Mapping[str, Any] | None = None,
+    gpus: Sequence[GpuSpec] | None = None,
+    *,
+    impl: str | None = "tuned",
+    boxes: Sequence[int] = (1,),
+    run_id: int | None = None,
+) -> Prediction:
+    """Project every measured workload in ``results`` onto ``gpus`` (default: the whole
+    catalog); ``boxes`` adds N-GPU data-parallel boxes for training workloads;
+    ``system`` is the run's fingerprint (for the CPU's name)."""
+    results = list(results)
+    chosen, cpu_cals = calibrate_all(results, impl)
+    if not chosen:
+        raise UsageError(
+            "no measured workload to project",
+            "run `gpuscout run` or `gpuscout bench workload NAME` first",
+        )
+    targets = list(gpus) if gpus is not None else list(load_gpus())
+    out: list[Projection] = []
+    for c in chosen:
+        for spec in targets:
+            for n in boxes:
+                if n > 1 and (not c.basis.training or n > multi.max_box(spec)):
+                    continue
+                p = project_one(c, spec, gpus=n)
+                if p is not None:
+                    out.append(p)
+    calibrated = all(c.cal.calibrated for c in chosen)
+    lo, hi = d.BAND_SAME_ARCH if calibrated else d.BAND_DEFAULTS
+    assumptions = [MODEL_LINE, PRECISION_LINE, CEILING_LINE]
+    if not calibrated:
+        assumptions.insert(0, UNCALIBRATED_LINE.format(*d.BAND_DEFAULTS))
+    else:
+        assumptions.append(
+            f"ranges: efficiencies x{lo:g}-{hi:g} on the same architecture, "
+            f"x{d.BAND_CROSS_ARCH[0]:g}-{d.BAND_CROSS_ARCH[1]:g} on others"
+        )
+    if any(n > 1 for n in boxes):
+        assumptions.append(
+            "multi-GPU boxes: data parallel, the measured batch per GPU; "
+            f"communication at {d.LINK_EFFICIENCY:.0%} of NVLink or PCIe x16 bandwidth"
+        )
+    return Prediction(
+        run_id=run_id,
+        measured_on=_measured_on([c.basis for c in chosen], system),
+        calibrated=calibrated,
+        projections=tuple(out),
+        assumptions=tuple(assumptions),
+        calibrations=tuple(c.cal for c in chosen) + tuple(cpu_cals),
+    )
+
+
+def has_workloads(results: Sequence[Result]) -> bool:
+    return any(r.status == "ok" and "workload" in r.extra for r in results)
+
+
+def run_results(store: Any, run_id: int | None = None) -> tuple[int, list[Result], Any]:
+    """(run id, its results plus the newest micro-benchmarks of the same host when the
+    run has none, its fingerprint); the newest run with workload results by default."""
+    if run_id is None:
+        for run in store.list_runs(limit=200):
+            if has_workloads(store.results(run.id)):
+                run_id = run.id
+                break
+        else:
+            raise UsageError(
+                f"no workload results in {store.label}",
+                "run `gpuscout run` (or `gpuscout bench workload NAME`) first",
+            )
+    record = store.get_run(run_id)
+    results = list(store.results(run_id))
+    if not has_workloads(results):
+        raise UsageError(
+            f"run {run_id} has no workload results", "see `gpuscout history` for runs that do"
+        )
+    devices = {r.device for r in results if "workload" in r.extra}
+    have = {r.device for r in results if r.name.startswith(MICRO_PREFIXES)}
+    missing = devices - have
+    host = record.fingerprint.get("host")
+    for run in store.list_runs(limit=200) if missing else []:
+        if run.id == run_id or run.fingerprint.get("host") not in (None, host):
+            continue
+        micro = [
+            r
+            for r in store.results(run.id)
+            if r.device in missing and r.name.startswith(MICRO_PREFIXES)
+        ]
+        if micro:
+            results += micro
+            missing -= {r.device for r in micro}
+        if not missing:
+            break
+    return run_id, results, record.fingerprint
+
+
+def predict_run(
+    store: Any,
+    run_id: int | None = None,
+    gpus: Sequence[GpuSpec] | None = None,
+    **kwargs: Any,
+) -> Prediction:
+    """``predict_results`` for one stored run (the newest with workload results)."""
+    rid, results, fp = run_results(store, run_id)
+    return predict_results(results, fp, gpus, run_id=rid, **kwargs)
