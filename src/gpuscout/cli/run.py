@@ -65,6 +65,12 @@ def run(
     json_out: bool = JsonOpt,
     db: Path | None = DbOpt,
     skip_bench: bool = typer.Option(False, "--skip-bench", help="Only run the doctor."),
+    report_to: Path | None = typer.Option(
+        None,
+        "--report",
+        help="Where to write the HTML report (default: reports/run-ID.html next to the database).",
+        dir_okay=False,
+    ),
 ) -> None:
     """The main job: check this machine, measure every CPU and GPU, and say what it means."""
     from gpuscout.store import Store
@@ -86,11 +92,14 @@ def run(
             store.close()
     except GpuscoutError as exc:
         fail_from(exc)
+    report_path, report_error = _write_report(db, run_id, report_to)
     if json_out:
         print_json(
             {
                 "run_id": run_id,
                 "verdict": said,
+                "report": None if report_path is None else str(report_path),
+                "report_error": report_error,
                 "system": system,
                 "findings": findings,
                 "results": results,
@@ -102,6 +111,29 @@ def run(
     if said:
         console.print(said)
     err_console.print(f"[dim]saved as run {run_id} (gpuscout show {run_id})[/]")
+    if report_path is not None:
+        console.print(f"report: {report_path}", soft_wrap=True)
+    else:
+        err_console.print(
+            f"[yellow]warning:[/] the report was not written: {report_error}", soft_wrap=True
+        )
+
+
+def _write_report(
+    db: Path | None, run_id: int, path: Path | None
+) -> tuple[Path | None, str | None]:
+    """The run's HTML report: (its path, None), or (None, why not). Never raises: the
+    measurements are already stored, and a report can be written later (gpuscout report)."""
+    try:
+        from gpuscout.report import build_report, default_report_path, write_report
+        from gpuscout.store import Store
+
+        target = path if path is not None else default_report_path(db, run_id)
+        with Store.open(db) as store:
+            rep = build_report(store, [run_id])
+        return write_report(rep, target, "html"), None
+    except Exception as exc:
+        return None, f"{type(exc).__name__}: {exc}"
 
 
 def _headline(findings: list[Finding], results: list[Result]) -> str:

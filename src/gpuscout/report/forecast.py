@@ -1,0 +1,168 @@
+"""The report's forward-looking sections: predictions, the fit table and the cost table.
+
+They come from ``gpuscout.predict`` and ``gpuscout.fit``, imported here, lazily, so
+that a failure in either (or either missing) costs its section and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from gpuscout._types import Result, RunRecord
+from gpuscout.report.model import FitCell, FitRow, FitTable, Unavailable
+from gpuscout.store import Store
+
+if TYPE_CHECKING:
+    from gpuscout.catalog import GpuSpec
+    from gpuscout.predict import Advice, Prediction
+
+T = TypeVar("T")
+Safe = Callable[[Callable[[], Any]], Any]
+
+# The GPUs a report projects onto and fits against: a spread over segments, generations
+# and prices, so a reader sees the whole range; the machine's own GPUs are added.
+REPORT_GPUS = (
+    "rtx-3060-12gb",
+    "rtx-4060-ti-16gb",
+    "rtx-4090",
+    "rtx-5090",
+    "rtx-a6000",
+    "rtx-6000-ada",
+    "l4",
+    "l40s",
+    "a100-sxm4-80gb",
+    "h100-sxm5-80gb",
+    "h200-sxm-141gb",
+    "b200",
+)
+
+# Two familiar models beside the measured ones, to show what each GPU can hold.
+REFERENCE_FITS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("Llama 3 8B · inference, for scale", "llama-3-8b", {"mode": "infer", "dtype": "bf16"}),
+    (
+        "Llama 3 8B · QLoRA fine-tune, for scale",
+        "llama-3-8b",
+        {"mode": "train", "dtype": "nf4", "lora_rank": 16, "checkpointing": True},
+    ),
+)
+
+
+def report_gpus(fp: Mapping[str, Any]) -> list[GpuSpec]:
+    from gpuscout.catalog import find_gpu
+
+    ids = list(REPORT_GPUS)
+    gpus = fp.get("gpus")
+    for g in gpus if isinstance(gpus, list) else []:
+        if isinstance(g, dict) and g.get("catalog_id") and g["catalog_id"] not in ids:
+            ids.append(str(g["catalog_id"]))
+    out = []
+    for gpu_id in ids:
+        try:
+            out.append(find_gpu(gpu_id))
+        except Exception:  # a renamed catalog row costs one column, not the section
+            continue
+    return sorted(out, key=lambda s: (s.memory_gb, s.memory_bandwidth_gbs))
+
+
+def prediction(
+    results: Sequence[Result], fp: Mapping[str, Any], gpus: Sequence[GpuSpec]
+) -> Prediction:
+    from gpuscout.predict import predict_results
+
+    return predict_results(results, fp, gpus)
+
+
+def _fit_dtype(extra: Mapping[str, Any]) -> str:
+    raw = str(extra.get("dtype") or "fp32").lower()
+    return {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}.get(raw, raw)
+
+
+def _fit_requests(results: Sequence[Result]) -> list[tuple[str, Any]]:
+    """(label, FitRequest) for each measured workload (one per workload and variant)."""
+    from gpuscout.fit import FitRequest, load_model, workload_model
+
+    out: list[tuple[str, Any]] = []
+    seen: set[tuple[str, Any]] = set()
+    # The tuned run on a GPU first: its batch and precision are what a user would run.
+    ordered = sorted(results, key=lambda r: (r.extra.get("impl") != "tuned", r.device == "cpu"))
+    for r in ordered:
+        e = r.extra
+        if "workload" not in e or r.status != "ok":
+            continue
+        wl, variant = str(e["workload"]), e.get("variant")
+        if (wl, variant) in seen:
+            continue
+        seen.add((wl, variant))
+        model = workload_model(wl, str(e["model"]) if e.get("model") else None)
+        infer = wl == "llm" or str(variant or "").startswith(("decode", "prefill"))
+        batch = e.get("batch_size")
+        seq = e.get("seq_len") or e.get("prompt_len")
+        req = FitRequest(
+            model=model,
+            mode="infer" if infer else "train",
+            batch_size=int(batch) if isinstance(batch, int) and batch > 0 else 1,
+            seq_len=int(seq) if isinstance(seq, int) and seq > 0 else None,
+            dtype=_fit_dtype(e),
+        )
+        out.append((f"{model.name} · measured {wl}{f' {variant}' if variant else ''}", req))
+    for label, model_id, options in REFERENCE_FITS:
+        try:
+            out.append((label, FitRequest(model=load_model(model_id), **options)))
+        except Exception:
+            continue
+    return out
+
+
+def fit_table(results: Sequence[Result], gpus: Sequence[GpuSpec]) -> FitTable:
+    from gpuscout.fit import estimate, fit_across
+
+    rows = []
+    for label, req in _fit_requests(results):
+        est = estimate(req)
+        fits = fit_across(req, gpus)
+        rows.append(
+            FitRow(
+                label=label,
+                model_id=req.model.id,
+                mode=req.mode,
+                batch_size=req.batch_size,
+                seq_len=req.seq_len if req.seq_len is not None else req.model.default_seq_len,
+                dtype=req.dtype,
+                need_bytes=est.total_bytes,
+                low_bytes=est.low_bytes,
+                high_bytes=est.high_bytes,
+                dominant=est.dominant,
+                cells=tuple(FitCell(f.gpu_id, f.fits, f.max_batch_size) for f in fits),
+            )
+        )
+    columns = tuple((g.id, g.name, g.memory_bytes) for g in gpus)
+    return FitTable(columns, tuple(rows))
+
+
+def advice(results: Sequence[Result], fp: Mapping[str, Any]) -> Advice:
+    """The advisor's verdict on the measured work, over the whole catalog (it picks the
+    best option per segment itself)."""
+    from gpuscout.predict import advise
+
+    return advise(results=results, system=fp)
+
+
+def forecasts(
+    store: Store,
+    runs: Sequence[RunRecord],
+    results: Sequence[Result],
+    fp: Mapping[str, Any],
+    safe: Safe,
+) -> tuple[Prediction | Unavailable, FitTable | Unavailable, Advice | Unavailable]:
+    gpus = safe(lambda: report_gpus(fp))
+    if isinstance(gpus, Unavailable):
+        return gpus, gpus, gpus
+    if not any("workload" in r.extra and r.status == "ok" for r in results):
+        none = Unavailable("no workload was measured in these runs (gpuscout run measures some)")
+        return none, safe(lambda: fit_table(results, gpus)), none
+    return (
+        safe(lambda: prediction(results, fp, gpus)),
+        safe(lambda: fit_table(results, gpus)),
+        safe(lambda: advice(results, fp)),
+    )

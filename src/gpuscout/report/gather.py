@@ -1,0 +1,380 @@
+"""From stored runs to a ``Report``: which runs, then what they measured, section by section.
+
+Without run ids the report takes, for each part of the picture (the doctor's findings,
+the micro-benchmark ceilings, the workloads), the newest run that holds that part: after
+a `gpuscout run` that is the one run; after separate `doctor`, `bench micro` and
+`bench workload` commands it is the newest of each. Only runs from the same host as the
+newest one are combined, so an imported run from another machine is never mixed in.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from gpuscout import __version__
+from gpuscout._types import Finding, Result, RunRecord, Status
+from gpuscout.errors import UsageError
+from gpuscout.report import fmt
+from gpuscout.report.model import (
+    CeilingRow,
+    Report,
+    Roof,
+    Roofline,
+    RooflinePoint,
+    Unavailable,
+    WorkloadRow,
+)
+from gpuscout.store import Store
+
+ROLES = ("findings", "ceilings", "workloads")
+_PRECISION_ORDER = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8")
+T = TypeVar("T")
+
+
+def is_workload(r: Result) -> bool:
+    return "workload" in r.extra
+
+
+def _role_kinds(role: str, kind: str) -> bool:
+    if kind == "run":
+        return True
+    if role == "findings":
+        return kind == "doctor"
+    if role == "ceilings":
+        return kind.startswith("bench")
+    return kind == "workload"
+
+
+def _has(store: Store, run: RunRecord, role: str) -> bool:
+    if role == "findings":
+        return bool(store.findings(run.id))
+    results = store.results(run.id)
+    want_workload = role == "workloads"
+    return any(is_workload(r) == want_workload for r in results)
+
+
+def select_runs(store: Store, run_ids: Sequence[int] | None = None) -> list[RunRecord]:
+    """The runs a report covers, oldest first; UsageError when there is nothing to report."""
+    if run_ids:
+        return sorted({i: store.get_run(i) for i in run_ids}.values(), key=lambda r: r.id)
+    runs = [r for r in store.list_runs(limit=200) if r.status != "running"]
+    if not runs:
+        raise UsageError(f"no runs in {store.label} yet", "run `gpuscout run` first")
+    holds = {
+        run.id: {role for role in ROLES if _role_kinds(role, run.kind) and _has(store, run, role)}
+        for run in runs
+    }
+    anchor = next((run for run in runs if holds[run.id]), runs[0])  # the newest with anything
+    chosen: dict[int, RunRecord] = {anchor.id: anchor}
+    for role in ROLES:
+        if role in holds[anchor.id]:
+            continue
+        for run in runs:  # newest first
+            if (
+                run.fingerprint.get("host") == anchor.fingerprint.get("host")
+                and role in holds[run.id]
+            ):
+                chosen[run.id] = run
+                break
+    return sorted(chosen.values(), key=lambda r: r.id)
+
+
+def _safe(fn: Callable[[], T]) -> T | Unavailable:
+    """Run one section's computation; any failure becomes the section's one-line reason."""
+    try:
+        return fn()
+    except Exception as exc:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return Unavailable(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+
+
+def merged_results(store: Store, runs: Sequence[RunRecord]) -> list[Result]:
+    """Every result of ``runs``; where two runs measured the same thing the newer one wins."""
+    by_key: dict[tuple[str, str], Result] = {}
+    for run in sorted(runs, key=lambda r: r.id):
+        for r in store.results(run.id):
+            by_key.pop((r.name, r.device), None)
+            by_key[(r.name, r.device)] = r
+    return list(by_key.values())
+
+
+def device_names(fp: Mapping[str, Any], results: Sequence[Result]) -> dict[str, str]:
+    names: dict[str, str] = {"cpu": str(fp.get("cpu_model") or "CPU")}
+    gpus = fp.get("gpus")
+    for g in gpus if isinstance(gpus, list) else []:
+        if isinstance(g, dict) and g.get("name"):
+            names[f"cuda:{g.get('index', 0)}"] = str(g["name"])
+    for r in results:  # what torch called the device beats NVML's index order
+        if r.device != "cpu" and r.extra.get("device_name"):
+            names[r.device] = str(r.extra["device_name"])
+    return names
+
+
+def machine_rows(fp: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    cores = f"{fp.get('physical_cores') or '?'} cores / {fp.get('logical_cores') or '?'} threads"
+    rows = [
+        ("Host", str(fp.get("host") or fmt.NA)),
+        ("CPU", f"{fp.get('cpu_model') or fmt.NA} ({cores})"),
+        ("Memory", fmt.gib(fp.get("ram_total_bytes"))),
+        (
+            "OS",
+            str(fp.get("os") or fmt.NA) + (f" ({fp['container']})" if fp.get("container") else ""),
+        ),
+        ("GPUs", fmt.gpu_list(fp)),
+    ]
+    if fp.get("driver_version"):
+        rows.append(
+            (
+                "NVIDIA driver",
+                f"{fp['driver_version']} (CUDA up to {fp.get('driver_cuda_version')})",
+            )
+        )
+    torch = fp.get("torch_version")
+    if torch:
+        build = fp.get("torch_cuda_build") or fp.get("torch_hip_build")
+        rows.append(("PyTorch", f"{torch} ({f'CUDA {build}' if build else 'CPU build'})"))
+    rows.append(("Python", str(fp.get("python_version") or fmt.NA)))
+    return tuple(rows)
+
+
+def _best(rows: dict[tuple[str, str], CeilingRow], row: CeilingRow) -> None:
+    key = (row.device, row.what)
+    if key not in rows or row.measured > rows[key].measured:
+        rows[key] = row
+
+
+def ceiling_rows(results: Sequence[Result], names: Mapping[str, str]) -> tuple[CeilingRow, ...]:
+    """The best figure per device and benchmark (matmul: over sizes) against its peak."""
+    rows: dict[tuple[str, str], CeilingRow] = {}
+    for r in results:
+        if is_workload(r) or r.status != "ok" or r.figure is None:
+            continue
+        parts = r.name.split("/")
+        if parts[0] == "matmul" and len(parts) >= 2:
+            what = f"matmul {parts[1]}"
+        elif parts[0] in ("memory", "transfer", "launch"):
+            what = " ".join(parts)
+        else:
+            continue
+        peak = r.extra.get("peak")
+        peak_f = float(peak) if isinstance(peak, (int, float)) and peak > 0 else None
+        row = CeilingRow(
+            device=r.device,
+            device_name=names.get(r.device, r.device),
+            what=what,
+            measured=float(r.figure),
+            unit=r.unit,
+            peak=peak_f,
+            peak_source=str(r.extra.get("ceiling_source") or "") if peak_f else "",
+            fraction=float(r.figure) / peak_f if peak_f else None,
+            noisy=bool(r.stats.noisy) if r.stats else False,
+        )
+        if parts[0] == "launch":  # a latency: lower is better, keep the first
+            rows.setdefault((row.device, row.what), row)
+        else:
+            _best(rows, row)
+
+    def order(row: CeilingRow) -> tuple[int, str, int, str]:
+        kind = row.what.split()[0]
+        rank = {"matmul": 0, "memory": 1, "transfer": 2, "launch": 3}.get(kind, 4)
+        prec = row.what.split()[1] if kind == "matmul" else ""
+        p = _PRECISION_ORDER.index(prec) if prec in _PRECISION_ORDER else 9
+        return (0 if row.device == "cpu" else 1, row.device, rank * 10 + p, row.what)
+
+    return tuple(sorted(rows.values(), key=order))
+
+
+def _precision(extra: Mapping[str, Any]) -> str:
+    raw = str(extra.get("ceiling_precision") or extra.get("dtype") or "fp32")
+    try:
+        from gpuscout.catalog import normalize_precision
+
+        return normalize_precision(raw)
+    except Exception:
+        return raw
+
+
+def _num(v: Any) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def workload_rows(results: Sequence[Result], names: Mapping[str, str]) -> tuple[WorkloadRow, ...]:
+    mine = [r for r in results if is_workload(r)]
+    cpu_best: dict[tuple[str, Any], float] = {}
+    for r in mine:
+        if r.device == "cpu" and r.status == "ok" and r.figure:
+            key = (str(r.extra["workload"]), r.extra.get("variant"))
+            cpu_best[key] = max(cpu_best.get(key, 0.0), float(r.figure))
+    rows = []
+    for r in mine:
+        e = r.extra
+        key = (str(e["workload"]), e.get("variant"))
+        base = cpu_best.get(key)
+        rows.append(
+            WorkloadRow(
+                workload=key[0],
+                variant=None if key[1] is None else str(key[1]),
+                device=r.device,
+                device_name=names.get(r.device, r.device),
+                impl=str(e.get("impl") or "?"),
+                figure=r.figure,
+                unit=r.unit,
+                status=r.status,
+                error=r.error,
+                step_time_s=_num(e.get("step_time_s")),
+                achieved_tflops=_num(e.get("achieved_tflops")),
+                fraction=r.peak_fraction,
+                dtype=_precision(e) if r.status == "ok" else None,
+                speedup_vs_cpu=float(r.figure) / base if base and r.figure else None,
+            )
+        )
+    return tuple(rows)
+
+
+def roofline(
+    results: Sequence[Result], ceilings: Sequence[CeilingRow], names: Mapping[str, str]
+) -> Roofline:
+    points: list[RooflinePoint] = []
+    missing: list[str] = []
+    for r in results:
+        if not is_workload(r) or r.status != "ok":
+            continue
+        flops, moved = _num(r.extra.get("flops_per_step")), _num(r.extra.get("bytes_per_step"))
+        achieved = _num(r.extra.get("achieved_tflops"))
+        if not flops or not moved or not achieved:
+            missing.append(f"{r.name} on {r.device}")
+            continue
+        label = f"{r.extra['workload']} {r.extra.get('impl', '')}".strip()
+        if r.extra.get("variant"):
+            label += f" ({r.extra['variant']})"
+        points.append(RooflinePoint(label, r.device, _precision(r.extra), flops / moved, achieved))
+    roofs: list[Roof] = []
+    for device, precision in dict.fromkeys((p.device, p.precision) for p in points):
+        mine = [c for c in ceilings if c.device == device]
+        peak = max((c.measured for c in mine if c.what == f"matmul {precision}"), default=None)
+        bw = max((c.measured for c in mine if c.what.startswith("memory")), default=None)
+        source = "measured (bench micro)"
+        if peak is None or bw is None:  # what the workload itself was judged against
+            for r in results:
+                e = r.extra
+                if r.device == device and is_workload(r) and _num(e.get("ceiling_value")):
+                    if e.get("ceiling_unit") == "TFLOPS" and peak is None:
+                        peak, source = float(e["ceiling_value"]), str(e.get("ceiling_source"))
+                    elif e.get("ceiling_unit") == "GB/s" and bw is None:
+                        bw = float(e["ceiling_value"])
+        if peak and bw:
+            roofs.append(Roof(device, names.get(device, device), precision, peak, bw, source))
+    return Roofline(tuple(roofs), tuple(points), tuple(missing))
+
+
+def summary_lines(
+    findings: Sequence[Finding], rows: tuple[WorkloadRow, ...] | Unavailable
+) -> list[str]:
+    fails = [f for f in findings if f.status is Status.FAIL]
+    warns = [f for f in findings if f.status is Status.WARN]
+    lines = []
+    if fails:
+        ids = ", ".join(dict.fromkeys(f.id for f in fails))
+        lines.append(f"{len(fails)} readiness problem(s) to fix first: {ids} (fixes below).")
+    elif findings:
+        extra = f" ({len(warns)} warning(s) below)" if warns else ""
+        lines.append(f"This machine is ready for deep-learning work{extra}.")
+    if isinstance(rows, Unavailable):
+        return lines
+    for wl in dict.fromkeys(r.workload for r in rows):
+        ok = [r for r in rows if r.workload == wl and r.status == "ok" and r.figure]
+        if not ok:
+            continue
+        variant = ok[0].variant
+        ok = [r for r in ok if r.variant == variant]
+        best_gpu = max(
+            (r for r in ok if r.device != "cpu"), key=lambda r: r.figure or 0, default=None
+        )
+        cpu = max((r for r in ok if r.device == "cpu"), key=lambda r: r.figure or 0, default=None)
+        name = wl + (f" ({variant})" if variant else "")
+        if best_gpu and cpu and best_gpu.speedup_vs_cpu:
+            s = best_gpu.speedup_vs_cpu
+            how = f"{fmt.ratio(s)} faster" if s >= 1 else f"{fmt.ratio(1 / s)} slower"
+            lines.append(
+                f"{name}: the GPU ({best_gpu.device_name}) runs it {how} than the CPU "
+                f"({fmt.num(best_gpu.figure, best_gpu.unit)} vs {fmt.num(cpu.figure, cpu.unit)})."
+            )
+        elif cpu:
+            lines.append(f"{name}: {fmt.num(cpu.figure, cpu.unit)} on the CPU; no GPU measured.")
+        elif best_gpu:
+            lines.append(
+                f"{name}: {fmt.num(best_gpu.figure, best_gpu.unit)} on {best_gpu.device_name}."
+            )
+    return lines
+
+
+def build_report(
+    store: Store,
+    run_ids: Sequence[int] | None = None,
+    *,
+    forecast: bool = True,
+    now: _dt.datetime | None = None,
+) -> Report:
+    """Everything the report shows, from the store; ``forecast`` False skips predictions,
+    fit and cost (the parts that need the predict and fit packages)."""
+    runs = select_runs(store, run_ids)
+    results = merged_results(store, runs)
+    newest = runs[-1]
+    with_findings = [r for r in runs if store.findings(r.id)]
+    findings = tuple(store.findings(with_findings[-1].id)) if with_findings else ()
+    fp = newest.fingerprint
+    names = device_names(fp, results)
+    ceilings = _safe(lambda: ceiling_rows(results, names))
+    workloads = _safe(lambda: workload_rows(results, names))
+    roof = _safe(lambda: roofline(results, ceilings if isinstance(ceilings, tuple) else (), names))
+    notes = _notes(runs, results)
+    summary = summary_lines(findings, workloads)
+    if forecast:
+        from gpuscout.report.forecast import forecasts
+
+        prediction, fit, advice = forecasts(store, runs, results, fp, _safe)
+        verdict = getattr(advice, "verdict", None)
+        if isinstance(verdict, str) and verdict:  # the answer, right after readiness
+            summary.insert(1 if findings else 0, verdict)
+    else:
+        skipped = Unavailable("not computed (forecast disabled)")
+        prediction, fit, advice = skipped, skipped, skipped
+    when = (now or _dt.datetime.now(_dt.timezone.utc)).replace(microsecond=0)
+    return Report(
+        title=f"gpuscout report: {fp.get('host') or 'unknown host'}",
+        generated_at=when.isoformat(),
+        gpuscout_version=__version__,
+        runs=tuple(runs),
+        summary=tuple(summary),
+        notes=tuple(notes),
+        machine=machine_rows(fp),
+        findings=findings,
+        ceilings=ceilings,
+        workloads=workloads,
+        roofline=roof,
+        prediction=prediction,
+        fit=fit,
+        advice=advice,
+    )
+
+
+def _notes(runs: Sequence[RunRecord], results: Sequence[Result]) -> list[str]:
+    notes = []
+    hosts = {str(r.fingerprint.get("host")) for r in runs}
+    if len(hosts) > 1:
+        notes.append(
+            f"These runs come from {len(hosts)} different hosts: {', '.join(sorted(hosts))}."
+        )
+    bad = [r for r in results if r.status not in ("ok", "skipped")]
+    if bad:
+        notes.append(
+            f"{len(bad)} measurement(s) did not complete (failed, timeout or out of memory)."
+        )
+    if any(r.extra.get("synthetic_data") for r in results if r.extra.get("workload") == "mlp"):
+        notes.append(
+            "The MLP trained on synthetic stand-in data (no Fashion-MNIST files): its speed "
+            "is real, its accuracy is not Fashion-MNIST's."
+        )
+    return notes

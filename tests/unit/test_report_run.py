@@ -1,0 +1,91 @@
+"""`gpuscout run` ends by writing the report; the measuring steps are replaced by recordings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from gpuscout._types import Finding, Result, SystemInfo
+from gpuscout.cli import run as run_cli
+from gpuscout.probe.recorded import probe_recorded
+from gpuscout.report import sample
+
+MACHINES = Path(__file__).parent.parent / "fixtures" / "machines"
+runner = CliRunner()
+
+
+@pytest.fixture
+def app(monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
+    system = probe_recorded(MACHINES / "h100.json")
+
+    def doctor(json_out: bool) -> tuple[SystemInfo, list[Finding]]:
+        return system, sample.findings()
+
+    def micro(system: SystemInfo, json_out: bool) -> list[Result]:
+        return sample.micro_results()
+
+    def workloads(micro: list[Result], db: Any, json_out: bool) -> tuple[list[Result], str]:
+        return sample.workload_results(), "on mlp: your GPU is 5.9x faster than your CPU."
+
+    monkeypatch.setattr(run_cli, "_doctor", doctor)
+    monkeypatch.setattr(run_cli, "_micro", micro)
+    monkeypatch.setattr(run_cli, "_workloads", workloads)
+    app = typer.Typer()
+    run_cli.register(app)
+
+    @app.callback()
+    def _root() -> None:  # keeps `run` a sub-command, as in the real app
+        """gpuscout"""
+
+    return app
+
+
+def test_run_writes_the_report_next_to_the_database(app: typer.Typer, tmp_path: Path) -> None:
+    db = tmp_path / "data" / "gpuscout.db"
+    r = runner.invoke(app, ["run", "--db", str(db)], env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    report = tmp_path / "data" / "reports" / "run-1.html"
+    assert f"report: {report}" in r.output
+    page = report.read_text()
+    assert page.startswith("<!DOCTYPE html>") and "H100" in page and "<svg" in page
+
+
+def test_run_report_option_and_json(app: typer.Typer, tmp_path: Path) -> None:
+    out = tmp_path / "mine.html"
+    r = runner.invoke(app, ["run", "--json", "--report", str(out), "--db", str(tmp_path / "g.db")])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    assert doc["report"] == str(out) and doc["report_error"] is None
+    assert out.is_file()
+
+
+def test_a_report_that_cannot_be_written_is_a_warning(app: typer.Typer, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    db = tmp_path / "g.db"
+    r = runner.invoke(app, ["run", "--report", str(blocker / "r.html"), "--db", str(db)])
+    assert r.exit_code == 0, r.output
+    assert "warning: the report was not written" in r.output
+    r = runner.invoke(app, ["run", "--json", "--report", str(blocker / "r.html"), "--db", str(db)])
+    doc = json.loads(r.stdout)
+    assert doc["report"] is None and "cannot write the report" in doc["report_error"]
+    assert doc["run_id"] == 2  # the measurements were stored all the same
+
+
+def test_a_crash_while_building_the_report_is_a_warning(
+    app: typer.Typer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gpuscout.report as report_pkg
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise KeyError("fingerprint")
+
+    monkeypatch.setattr(report_pkg, "build_report", broken)
+    r = runner.invoke(app, ["run", "--db", str(tmp_path / "g.db")])
+    assert r.exit_code == 0
+    assert "warning: the report was not written: KeyError" in r.output
