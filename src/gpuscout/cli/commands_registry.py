@@ -6,12 +6,15 @@ from collections.abc import Callable
 
 import typer
 
-from gpuscout.cli import bench, doctor, gpus, history, run
+from gpuscout.cli import advise, bench, doctor, fit, gpus, history, report, run
 
 REGISTRARS: list[Callable[[typer.Typer], None]] = [
     run.register,
     doctor.register,
     gpus.register,
     bench.register,
+    fit.register,
+    advise.register,
+    report.register,
     history.register,
 ]

@@ -58,52 +58,64 @@ def _mem(value: Any) -> str:
     return "n/a" if value is None else f"{value / 2**30:.2f} GiB"
 
 
+def _quality(e: Any) -> str:
+    if e.get("accuracy") is not None:
+        return f"acc {e['accuracy'] * 100:.1f}%"
+    return f"loss {e['loss']:.3g}" if e.get("loss") is not None else ""
+
+
+def _fraction(r: Result) -> str:
+    if r.peak_fraction is None:
+        return "n/a"
+    # "!" marks work that ran faster than its measured ceiling (see the note below).
+    return f"{r.peak_fraction * 100:.0f}%" + ("!" if r.extra.get("above_ceiling") else "")
+
+
 def render(results: Sequence[Result]) -> None:
+    """One row per result; columns nobody has a value for (energy and memory on a CPU)
+    are left out so the table fits an 80-column terminal."""
     from rich.table import Table
 
+    ok = [r.extra for r in results if r.status == "ok"]
+    cols: list[tuple[str, Any]] = [
+        ("result", lambda r: r.name.replace("/reference", "/ref")),
+        ("device", lambda r: r.device),
+        ("figure", lambda r: _figure(r.figure, r.unit)),
+        ("time", lambda r: _num(r.extra.get("time_s"), "{:.2f} s")),
+        ("quality", lambda r: _quality(r.extra)),
+    ]
+    if any(e.get("peak_mem_bytes") or e.get("nvml_peak_mem_bytes") for e in ok):
+        cols.append(
+            (
+                "peak mem",
+                lambda r: _mem(r.extra.get("peak_mem_bytes") or r.extra.get("nvml_peak_mem_bytes")),
+            )
+        )
+    if any(e.get("energy_j") is not None for e in ok):
+        cols.append(("energy", lambda r: _num(r.extra.get("energy_j"), "{:.0f} J")))
+    cols += [
+        ("TFLOPS", lambda r: _num(r.extra.get("achieved_tflops"))),
+        ("% ceil", _fraction),
+    ]
     table = Table(show_header=True, header_style="bold")
-    for col in (
-        "result",
-        "device",
-        "figure",
-        "time",
-        "quality",
-        "peak mem",
-        "energy",
-        "TFLOPS",
-        "of ceiling",
-    ):
-        table.add_column(col, justify="left" if col in ("result", "device") else "right")
+    for name, _ in cols:
+        table.add_column(name, justify="left" if name in ("result", "device") else "right")
     for r in results:
-        e = r.extra
         if r.status != "ok":
             table.add_row(r.name, r.device, f"[red]{r.status}[/]", "", (r.error or "")[:60])
             continue
-        quality = (
-            f"acc {e['accuracy'] * 100:.1f}%"
-            if e.get("accuracy") is not None
-            else f"loss {e['loss']:.3g}"
-            if e.get("loss") is not None
-            else ""
-        )
-        frac = r.peak_fraction
-        table.add_row(
-            r.name,
-            r.device,
-            _figure(r.figure, r.unit),
-            _num(e.get("time_s"), "{:.2f} s"),
-            quality,
-            _mem(e.get("peak_mem_bytes") or e.get("nvml_peak_mem_bytes")),
-            _num(e.get("energy_j"), "{:.0f} J"),
-            _num(e.get("achieved_tflops")),
-            "n/a" if frac is None else f"{frac * 100:.0f}%",
-        )
+        table.add_row(*(fn(r) for _, fn in cols))
     console.print(table)
     sources = sorted(
         {str(r.extra["ceiling_source"]) for r in results if r.extra.get("ceiling_source")}
     )
     for src in sources:
         console.print(f"[dim]ceiling: {src}[/]")
+    if any(r.extra.get("above_ceiling") for r in results):
+        console.print(
+            "[yellow]! ran faster than the measured ceiling: that ceiling under-measured "
+            "(small or noisy micro-benchmark); `gpuscout bench micro` measures it fully[/]"
+        )
 
 
 def workload(

@@ -17,6 +17,8 @@ from typing import Any
 
 from gpuscout._types import Result
 
+ABOVE_CEILING = 1.05  # tolerance: timing noise on both sides
+
 
 @dataclass(frozen=True)
 class Ceiling:
@@ -147,4 +149,7 @@ def attach(result: Result, ceiling: Ceiling) -> Result:
     if fraction is None:
         extra.setdefault("ceiling_source", "none known (run `gpuscout bench micro` first)")
     extra["fraction_of_ceiling"] = fraction
+    # Real work faster than the "ceiling" means the ceiling under-measured (too small a
+    # matmul, a busy host): say so rather than let 500% of peak pass as a figure.
+    extra["above_ceiling"] = fraction is not None and fraction > ABOVE_CEILING
     return replace(result, peak_fraction=fraction, extra=extra)
