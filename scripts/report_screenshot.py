@@ -3,8 +3,10 @@
     python scripts/report_screenshot.py                     # docs/report.png, top 3 screens
     python scripts/report_screenshot.py --dark --height 0   # the whole page, dark scheme
     python scripts/report_screenshot.py --html /tmp/r.html  # keep the HTML too
+    python scripts/report_screenshot.py --db ~/.local/share/gpuscout/gpuscout.db  # real runs
 
-The example (gpuscout.report.sample) is one `gpuscout run` on a 16-core Xeon with an
+docs/report.png is made with --db from a real `gpuscout run` (see docs/benchmarks.md), so
+every figure in it was measured. The example (gpuscout.report.sample) is one `gpuscout run` on a 16-core Xeon with an
 H100; the page is built exactly as `gpuscout report` builds it. Needs chromium
 (apt-get install chromium) and playwright (pip install -e ".[dev]").
 """
@@ -20,11 +22,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def build_page(html_path: Path) -> Path:
+def build_page(html_path: Path, db: Path | None) -> Path:
+    """The report of the latest runs in ``db`` (measured), or of the recorded example."""
     from gpuscout.report import build_report, write_report
     from gpuscout.report.sample import fill_store
     from gpuscout.store import Store
 
+    if db is not None:
+        with Store.open(db) as store:
+            return write_report(build_report(store), html_path)
     with tempfile.TemporaryDirectory() as tmp, Store.open(Path(tmp) / "gpuscout.db") as store:
         fill_store(store)
         return write_report(build_report(store), html_path)
@@ -66,9 +72,10 @@ def main() -> int:
     ap.add_argument("--height", type=int, default=2700, help="pixels from the top; 0: all")
     ap.add_argument("--dark", action="store_true", help="prefers-color-scheme: dark")
     ap.add_argument("--browser", default="/usr/bin/chromium")
+    ap.add_argument("--db", type=Path, help="a real store (default: the recorded example)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        html = build_page(args.html or Path(tmp) / "report.html")
+        html = build_page(args.html or Path(tmp) / "report.html", args.db)
         screenshot(
             html,
             args.out,
