@@ -10,7 +10,8 @@ from gpuscout.doctor.registry import check
 _NO_GPU_MEANING = (
     "Small models (the classic Fashion-MNIST MLP, a small CNN) train fine on a CPU; "
     "larger ones (ResNet-50, transformers, LLMs) need a GPU to finish in reasonable time. "
-    "`gpuscout run` measures this CPU; `gpuscout advise` says which GPU would help and what it costs."
+    "`gpuscout run` measures this CPU; `gpuscout advise` says which GPU would help and "
+    "what it costs."
 )
 
 
