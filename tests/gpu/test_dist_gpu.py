@@ -44,7 +44,7 @@ def test_single_gpu_nccl_collectives_and_scaling(tmp_path: Path) -> None:
     assert by_op["broadcast"].figure == pytest.approx(by_op["broadcast"].extra["algbw_gbs"])
     assert all(r.extra.get("clock") == "cuda_events" for r in run.results)
     one = [r for r in run.results if r.name.startswith("dist/scaling/")]
-    assert {r.extra["workload"] for r in one} == {"cnn", "llm"}
+    assert {r.extra["scaled_workload"] for r in one} == {"cnn", "llm"}
     assert all(r.extra["efficiency"] == pytest.approx(1.0) for r in one)
     assert run.summary["ranks"][0]["device"] == "cuda:0"
     run_id = dist.save(run, db=tmp_path / "r.db")

@@ -89,7 +89,7 @@ def test_collectives_and_scaling_on_two_ranks_store_one_verified_run(tmp_path: P
         )
         assert e["algbw_gbs"] == pytest.approx(e["size_bytes"] / e["time_s"] / 1e9)
     scal = {
-        (x["extra"]["workload"], x["extra"]["processes"]): x
+        (x["extra"]["scaled_workload"], x["extra"]["processes"]): x
         for x in results
         if x["name"].startswith("dist/scaling/")
     }

@@ -299,7 +299,10 @@ def to_results(value: Mapping[str, Any], p: DistPlan) -> list[Result]:
             )
         )
     for s in value.get("scaling", []):
-        extra = {k: v for k, v in s.items() if k not in ("stats", "status", "error")}
+        extra = {k: v for k, v in s.items() if k not in ("stats", "status", "error", "workload")}
+        # Not "workload": that key marks a single-device workload result, which predict
+        # and the report project and chart; a scaling point is a different measurement.
+        extra["scaled_workload"] = s["workload"]
         out.append(
             Result(
                 name=f"dist/scaling/{s['workload']}/{s['processes']}",

@@ -85,7 +85,7 @@ def render(results: Sequence[Result], summary: dict[str, Any]) -> None:
             e = r.extra
             if r.status != "ok":
                 t.add_row(
-                    f"{e.get('workload')} ({e.get('parallel')})",
+                    f"{e.get('scaled_workload')} ({e.get('parallel')})",
                     str(e.get("processes")),
                     f"[dim]{r.status}[/]" if r.status == "skipped" else f"[red]{r.status}[/]",
                     "",
@@ -96,7 +96,7 @@ def render(results: Sequence[Result], summary: dict[str, Any]) -> None:
                 continue
             fig = r.figure or 0.0
             t.add_row(
-                f"{e.get('workload')} ({e.get('parallel')})",
+                f"{e.get('scaled_workload')} ({e.get('parallel')})",
                 str(e.get("processes")),
                 f"{fig:,.0f} {r.unit}" if fig >= 100 else f"{fig:.3g} {r.unit}",
                 _pct(e.get("efficiency")),

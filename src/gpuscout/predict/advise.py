@@ -170,7 +170,7 @@ def advise(
     if workload is not None and model is not None:
         raise UsageError("give --workload or --model, not both")
     if results is None:
-        results, _fp, run_id = _load(store, run_id, need_workloads=model is None)
+        results, _fp, run_id = _load(store, run_id, workload, need_workloads=model is None)
     results = list(results)
     if model is not None:
         job = _model_job(results, model, mode, samples)
@@ -237,12 +237,12 @@ def advise(
 
 
 def _load(
-    store: Any, run_id: int | None, *, need_workloads: bool
+    store: Any, run_id: int | None, workload: str | None, *, need_workloads: bool
 ) -> tuple[list[Result], Mapping[str, Any] | None, int | None]:
     if store is None:
         raise UsageError("advise needs measurements: a store, a run or results")
     try:
-        rid, results, fp = run_results(store, run_id)
+        rid, results, fp = run_results(store, run_id, workload)
         return results, fp, rid
     except UsageError:
         if need_workloads or run_id is not None:

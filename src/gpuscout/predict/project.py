@@ -268,21 +268,31 @@ def predict_results(
     )
 
 
-def has_workloads(results: Sequence[Result]) -> bool:
-    return any(r.status == "ok" and "workload" in r.extra for r in results)
+def has_workloads(results: Sequence[Result], workload: str | None = None) -> bool:
+    """Whether ``results`` hold a measured workload (``workload``, or any)."""
+    return any(
+        r.status == "ok"
+        and "workload" in r.extra
+        and (workload is None or r.extra["workload"] == workload)
+        for r in results
+    )
 
 
-def run_results(store: Any, run_id: int | None = None) -> tuple[int, list[Result], Any]:
+def run_results(
+    store: Any, run_id: int | None = None, workload: str | None = None
+) -> tuple[int, list[Result], Any]:
     """(run id, its results plus the newest micro-benchmarks of the same host when the
-    run has none, its fingerprint); the newest run with workload results by default."""
+    run has none, its fingerprint); by default the newest run with workload results
+    (with ``workload`` among them when it is given)."""
     if run_id is None:
         for run in store.list_runs(limit=200):
-            if has_workloads(store.results(run.id)):
+            if has_workloads(store.results(run.id), workload):
                 run_id = run.id
                 break
         else:
+            what = f"no {workload} results" if workload else "no workload results"
             raise UsageError(
-                f"no workload results in {store.label}",
+                f"{what} in {store.label}",
                 "run `gpuscout run` (or `gpuscout bench workload NAME`) first",
             )
     record = store.get_run(run_id)
