@@ -290,9 +290,13 @@ def run_results(
                 run_id = run.id
                 break
         else:
-            what = f"no {workload} results" if workload else "no workload results"
+            if workload:
+                raise UsageError(
+                    f"{workload} was not measured in any run in {store.label}",
+                    f"run `gpuscout bench workload {workload}` first",
+                )
             raise UsageError(
-                f"{what} in {store.label}",
+                f"no workload results in {store.label}",
                 "run `gpuscout run` (or `gpuscout bench workload NAME`) first",
             )
     record = store.get_run(run_id)
