@@ -1,13 +1,13 @@
-"""Regenerate docs/report.png: the report of the recorded example run, in headless chromium.
+"""Regenerate docs/report.png: the report of measured runs, in headless chromium.
 
     python scripts/report_screenshot.py                     # docs/report.png, top 3 screens
     python scripts/report_screenshot.py --dark --height 0   # the whole page, dark scheme
     python scripts/report_screenshot.py --html /tmp/r.html  # keep the HTML too
-    python scripts/report_screenshot.py --db ~/.local/share/gpuscout/gpuscout.db  # real runs
+    python scripts/report_screenshot.py --db runs/h100.db   # another store than the default
 
-docs/report.png is made with --db from a real `gpuscout run` (see docs/benchmarks.md), so
-every figure in it was measured. The example (gpuscout.report.sample) is one `gpuscout run` on a 16-core Xeon with an
-H100; the page is built exactly as `gpuscout report` builds it. Needs chromium
+The page is built exactly as `gpuscout report` builds it, from the newest runs in the
+store (--db, or gpuscout's default one), so every figure in the picture was measured:
+docs/report.png comes from a real `gpuscout run` (see docs/benchmarks.md). Needs chromium
 (apt-get install chromium) and playwright (pip install -e ".[dev]").
 """
 
@@ -23,16 +23,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def build_page(html_path: Path, db: Path | None) -> Path:
-    """The report of the latest runs in ``db`` (measured), or of the recorded example."""
+    """The report of the newest runs in ``db`` (None: gpuscout's default store)."""
     from gpuscout.report import build_report, write_report
-    from gpuscout.report.sample import fill_store
     from gpuscout.store import Store
 
-    if db is not None:
-        with Store.open(db) as store:
-            return write_report(build_report(store), html_path)
-    with tempfile.TemporaryDirectory() as tmp, Store.open(Path(tmp) / "gpuscout.db") as store:
-        fill_store(store)
+    with Store.open(db) as store:
         return write_report(build_report(store), html_path)
 
 
@@ -72,10 +67,16 @@ def main() -> int:
     ap.add_argument("--height", type=int, default=2700, help="pixels from the top; 0: all")
     ap.add_argument("--dark", action="store_true", help="prefers-color-scheme: dark")
     ap.add_argument("--browser", default="/usr/bin/chromium")
-    ap.add_argument("--db", type=Path, help="a real store (default: the recorded example)")
+    ap.add_argument("--db", type=Path, help="the store to report (default: gpuscout's own)")
     args = ap.parse_args()
+    from gpuscout.errors import GpuscoutError
+
     with tempfile.TemporaryDirectory() as tmp:
-        html = build_page(args.html or Path(tmp) / "report.html", args.db)
+        try:
+            html = build_page(args.html or Path(tmp) / "report.html", args.db)
+        except GpuscoutError as exc:  # e.g. an empty store: one line, not a traceback
+            print(f"error: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""), file=sys.stderr)
+            return 2
         screenshot(
             html,
             args.out,

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from report_sample import fill_store
 
 from gpuscout.report import build_report, write_report
 from gpuscout.report.model import Report, Unavailable
-from gpuscout.report.sample import fill_store
 from gpuscout.store import Store
 
 

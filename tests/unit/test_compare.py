@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 import typer
+from report_sample import fill_store, fingerprint
 from typer.testing import CliRunner
 
 from gpuscout import Result
 from gpuscout.cli.report import register
 from gpuscout.report.compare import compare_results, env_differences
-from gpuscout.report.sample import fill_store, fingerprint
 from gpuscout.store import Store
 
 runner = CliRunner()
@@ -133,3 +133,13 @@ def test_compare_unknown_run_is_exit_2(app: typer.Typer, tmp_path: Path) -> None
     r = runner.invoke(app, ["compare", "1", "9", "--db", str(_db(tmp_path))])
     assert r.exit_code == 2
     assert "no run 9" in r.output
+
+
+def test_strings_from_another_machine_are_shown_as_text(app: typer.Typer, tmp_path: Path) -> None:
+    db = tmp_path / "g.db"
+    with Store.open(db) as store:
+        fill_store(store, host="lab")
+        fill_store(store, gpu_name="[bold]GPU[/] x", host="rack[/]7")  # Rich markup, not text
+    r = runner.invoke(app, ["compare", "1", "2", "--db", str(db)], env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    assert "rack[/]7" in r.output and "[bold]GPU[/] x" in r.output

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from report_sample import fingerprint, micro_results, workload_results
+
 from gpuscout._types import Result
 from gpuscout.bench.dist import plan, to_results
 from gpuscout.predict import advise
 from gpuscout.predict.project import run_results
 from gpuscout.report import build_report
-from gpuscout.report.sample import fingerprint, micro_results, workload_results
 from gpuscout.store import Store
 
 SCALING_POINT = {

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import typer
+from report_sample import fill_store
 from typer.testing import CliRunner
 
 from gpuscout.cli.report import register
-from gpuscout.report.sample import fill_store
 from gpuscout.store import Store
 
 runner = CliRunner()
@@ -146,3 +146,14 @@ def test_report_bad_input_is_exit_2_and_creates_nothing(
     assert r.exit_code == 2 and "unknown format 'pdf'" in r.output
     r = runner.invoke(app, ["report", "42", "--db", str(db)])
     assert r.exit_code == 2 and "no run 42" in r.output
+
+
+def test_report_path_with_brackets_is_printed_as_it_is(
+    app: typer.Typer, db: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "r[/]a[x].md"
+    r = runner.invoke(
+        app, ["report", "1", "-o", str(out), "-f", "md", "--db", str(db)], env={"COLUMNS": "300"}
+    )
+    assert r.exit_code == 0, r.output
+    assert f"wrote {out} (runs 1)" in r.output and out.is_file()

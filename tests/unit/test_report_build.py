@@ -5,18 +5,18 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-
-from gpuscout import Finding, Result, Status
-from gpuscout.errors import UsageError
-from gpuscout.report import Unavailable, build_report, gather, select_runs
-from gpuscout.report.model import CeilingRow
-from gpuscout.report.sample import (
+from report_sample import (
     fill_store,
     findings,
     fingerprint,
     micro_results,
     workload_results,
 )
+
+from gpuscout import Finding, Result, Status
+from gpuscout.errors import UsageError
+from gpuscout.report import Unavailable, build_report, gather, select_runs
+from gpuscout.report.model import CeilingRow
 from gpuscout.store import Store
 
 
@@ -161,3 +161,21 @@ def test_summary_says_how_much_faster_the_gpu_is(store: Store) -> None:
     report = build_report(store, forecast=False)
     line = next(s for s in report.summary if s.startswith("cnn"))
     assert "45x faster than the CPU" in line
+
+
+def test_a_full_newest_run_is_chosen_without_reading_older_runs(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for _ in range(3):
+        _pieces(store)
+    newest = fill_store(store, host="lab")
+    read: list[int] = []
+    real = store.results
+
+    def counted(run_id: int) -> list[Result]:
+        read.append(run_id)
+        return real(run_id)
+
+    monkeypatch.setattr(store, "results", counted)
+    assert [r.id for r in select_runs(store)] == [newest]
+    assert read == [newest]  # the older runs' results were never loaded

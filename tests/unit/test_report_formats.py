@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from report_sample import fill_store
 
 from gpuscout.errors import UsageError
 from gpuscout.report import build_report, render, write_report
 from gpuscout.report.markdown import cell, table
-from gpuscout.report.sample import fill_store
 from gpuscout.store import Store
 
 
@@ -83,3 +83,11 @@ def test_write_report_creates_folders_and_reports_unwritable_paths(
     blocker.write_text("")
     with pytest.raises(UsageError, match="cannot write the report"):
         write_report(report, blocker / "r.html")
+
+
+def test_a_failed_write_leaves_no_temporary_file(store: Store, tmp_path: Path) -> None:
+    folder = tmp_path / "r.html"
+    folder.mkdir()  # the target is a folder: writing the temporary works, the rename fails
+    with pytest.raises(UsageError, match="cannot write the report"):
+        write_report(build_report(store, forecast=False), folder)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html"]

@@ -7,11 +7,11 @@ import re
 from typing import Any
 
 import pytest
+from report_sample import fill_store, fingerprint
 
 from gpuscout import Finding, Status
 from gpuscout.report import Unavailable, build_report, render
 from gpuscout.report.html import render_html
-from gpuscout.report.sample import fill_store, fingerprint
 from gpuscout.store import Store
 
 HOSTILE = "<script>alert(1)</script>"
@@ -126,3 +126,22 @@ def test_a_cpu_only_run_has_no_gpu_chart_parts_but_renders() -> None:
     page = render(build_report(store), "html")
     assert "no GPU measured" in page
     assert _section(page, "workloads").count("<svg") == 1
+
+
+def test_backslashes_in_names_reach_the_chart_as_they_are() -> None:
+    store = Store(":memory:")
+    fill_store(store, gpu_name="GPU \\alpha $5")
+    chart = _section(render(build_report(store, forecast=False), "html"), "workloads")
+    labels = re.findall(r"<text[^>]*>([^<]*)</text>", chart)
+    assert "GPU \\alpha $5 · tuned" in labels
+    assert not any("\\\\" in text for text in labels)  # never doubled
+
+
+def test_fit_marks_say_how_large_a_batch_fits() -> None:
+    from gpuscout.fit.gpus import MAX_BATCH
+    from gpuscout.report import fmt
+
+    assert fmt.fit_mark(False, None) == "no"
+    assert fmt.fit_mark(True, None) == "yes"
+    assert fmt.fit_mark(True, 64) == "batch ≤64"
+    assert fmt.fit_mark(True, MAX_BATCH) == "any batch"  # the search's cap, not a limit

@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import report_sample as sample
 import typer
 from typer.testing import CliRunner
 
 from gpuscout._types import Finding, Result, SystemInfo
 from gpuscout.cli import run as run_cli
 from gpuscout.probe.recorded import probe_recorded
-from gpuscout.report import sample
 
 MACHINES = Path(__file__).parent.parent / "fixtures" / "machines"
 runner = CliRunner()
@@ -89,3 +89,20 @@ def test_a_crash_while_building_the_report_is_a_warning(
     r = runner.invoke(app, ["run", "--db", str(tmp_path / "g.db")])
     assert r.exit_code == 0
     assert "warning: the report was not written: KeyError" in r.output
+
+
+def test_an_in_memory_store_still_gets_its_report(app: typer.Typer, tmp_path: Path) -> None:
+    out = tmp_path / "mem.html"
+    r = runner.invoke(app, ["run", "--json", "--report", str(out), "--db", ":memory:"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["report_error"] is None and doc["report"] == str(out)
+    assert "H100" in out.read_text()
+
+
+def test_a_report_path_with_brackets_is_printed_as_it_is(app: typer.Typer, tmp_path: Path) -> None:
+    out = tmp_path / "run[/]x[bold].html"
+    db = tmp_path / "g.db"
+    r = runner.invoke(app, ["run", "--report", str(out), "--db", str(db)], env={"COLUMNS": "300"})
+    assert r.exit_code == 0, r.output
+    assert f"report: {out}" in r.output

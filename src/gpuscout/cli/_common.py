@@ -30,9 +30,13 @@ def print_json(obj: Any) -> None:
 
 def fail(message: str, hint: str = "", code: int = 2) -> NoReturn:
     """One clear line (and the fix on a second), then exit; never a traceback."""
-    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    from rich.markup import escape
+
+    # Messages quote user input and machine names: "[/]" in a file name must print, not
+    # be read as markup (it raised a traceback).
+    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     if hint:
-        err_console.print(f"  {hint}", soft_wrap=True)
+        err_console.print(f"  {escape(hint)}", soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from gpuscout.cli._common import DbOpt, JsonOpt, console, err_console, fail_from, print_json
 from gpuscout.errors import GpuscoutError, UsageError
 from gpuscout.store import Store, resolve_db_path
+
+if TYPE_CHECKING:
+    from gpuscout.report import Report
 
 RUNS_HELP = "Run IDs, as `gpuscout history` lists them."
 
@@ -28,13 +33,12 @@ def _existing_store(db: Path | None) -> Store:
     return Store.open(target)
 
 
-def _unavailable(report: Any) -> dict[str, str]:
+def _unavailable(report: Report) -> dict[str, str]:
+    """Section name -> why it could not be computed."""
     from gpuscout.report import Unavailable
 
-    names = ("ceilings", "workloads", "roofline", "prediction", "fit", "advice")
-    return {
-        n: getattr(report, n).reason for n in names if isinstance(getattr(report, n), Unavailable)
-    }
+    sections = {f.name: getattr(report, f.name) for f in fields(report)}
+    return {name: s.reason for name, s in sections.items() if isinstance(s, Unavailable)}
 
 
 def report(
@@ -76,15 +80,11 @@ def report(
             }
         )
         return
-    console.print(f"wrote {path} (runs {', '.join(str(r.id) for r in rep.runs)})", soft_wrap=True)
+    # Paths, names and reasons may hold "[...]", which Rich would read as markup.
+    runs = ", ".join(str(r.id) for r in rep.runs)
+    console.print(f"wrote {escape(str(path))} (runs {runs})", soft_wrap=True)
     for name, why in missing.items():
-        err_console.print(f"[dim]  {name}: {why}[/]", soft_wrap=True)
-
-
-def _figure(x: float | None) -> str:
-    from gpuscout.report import fmt
-
-    return fmt.num(x)
+        err_console.print(f"[dim]  {name}: {escape(why)}[/]", soft_wrap=True)
 
 
 def _summarise(items: tuple[str, ...], show: int = 6) -> str:
@@ -113,12 +113,13 @@ def compare(
     if as_json:
         print_json(cmp)
         return
-    a, b = cmp.run_a, cmp.run_b
-    for tag, run in (("A", a), ("B", b)):
+    # An imported run's strings come from another machine: escaped, "[...]" stays text.
+    for tag, run in (("A", cmp.run_a), ("B", cmp.run_b)):
         host = run.fingerprint.get("host") or "?"
+        about = f"{run.kind} · {host} · {fmt.gpu_list(run.fingerprint)}"
         console.print(
-            f"[bold]{tag}[/]: run {run.id} · {run.kind} · {host} · "
-            f"{fmt.gpu_list(run.fingerprint)} · {run.started_at[:16].replace('T', ' ')}",
+            f"[bold]{tag}[/]: run {run.id} · {escape(about)} · "
+            f"{run.started_at[:16].replace('T', ' ')}",
             soft_wrap=True,
         )
     table = Table(title_justify="left", show_header=True, header_style="bold")
@@ -127,23 +128,25 @@ def compare(
             col, justify="right" if col in ("A", "B", "B/A") else "left", overflow="fold"
         )
     for r in cmp.results:
-        ratio = Text(fmt.ratio(r.ratio) if r.ratio is not None else "n/a")
+        ratio = Text(fmt.ratio(r.ratio))
         if r.b_better is not None and r.ratio is not None and abs(r.ratio - 1) > 0.05:
             ratio.stylize("green" if r.b_better else "red")
-        table.add_row(r.name, r.device, _figure(r.figure_a), _figure(r.figure_b), r.unit, ratio)
+        table.add_row(
+            Text(r.name), r.device, fmt.num(r.figure_a), fmt.num(r.figure_b), Text(r.unit), ratio
+        )
     if cmp.results:
         console.print(table)
     else:
         console.print("The two runs have no result in common.")
     for tag, only in (("A", cmp.only_a), ("B", cmp.only_b)):
         if only:
-            console.print(f"[dim]only in {tag}: {_summarise(only)}[/]", soft_wrap=True)
+            console.print(f"[dim]only in {tag}: {escape(_summarise(only))}[/]", soft_wrap=True)
     if cmp.differences:
         env = Table(title="What differs", title_justify="left", header_style="bold")
         for col in ("", "A", "B"):
             env.add_column(col, overflow="fold")
         for d in cmp.differences:
-            env.add_row(d.label, d.a, d.b)
+            env.add_row(d.label, Text(d.a), Text(d.b))
         console.print(env)
     else:
         console.print("Same machine and software (by fingerprint).")
@@ -179,7 +182,8 @@ def export(
         print_json({"path": str(path), "run_ids": ids})
     else:
         console.print(
-            f"exported {len(ids)} run(s) ({', '.join(map(str, ids))}) to {path}", soft_wrap=True
+            f"exported {len(ids)} run(s) ({', '.join(map(str, ids))}) to {escape(str(path))}",
+            soft_wrap=True,
         )
 
 
@@ -220,7 +224,7 @@ def import_runs(
     if as_json:
         print_json({"run_ids": ids})
     elif not ids:
-        console.print(f"{file} holds no runs; nothing imported")
+        console.print(f"{escape(file)} holds no runs; nothing imported")
     else:
         console.print(
             f"imported {len(ids)} run(s) as {', '.join(map(str, ids))} (gpuscout show {ids[0]})"

@@ -6,12 +6,17 @@ Everything lands in one stored run, so `gpuscout show` gives the whole picture l
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 
 from gpuscout._types import Finding, Result, Status, SystemInfo
 from gpuscout.cli._common import DbOpt, JsonOpt, console, err_console, fail_from, print_json
 from gpuscout.errors import GpuscoutError
+
+if TYPE_CHECKING:
+    from gpuscout.store import Store
 
 
 def _doctor(json_out: bool) -> tuple[SystemInfo, list[Finding]]:
@@ -88,11 +93,12 @@ def run(
                 handle.add_results(results)
                 handle.summary["headline"] = said or _headline(findings, results)
                 run_id = handle.id
+            # From the store just written: a second open would find an in-memory one empty.
+            report_path, report_error = _write_report(store, db, run_id, report_to)
         finally:
             store.close()
     except GpuscoutError as exc:
         fail_from(exc)
-    report_path, report_error = _write_report(db, run_id, report_to)
     if json_out:
         print_json(
             {
@@ -109,29 +115,27 @@ def run(
     console.rule("[bold]Verdict")
     console.print(_headline(findings, results))
     if said:
-        console.print(said)
+        console.print(escape(said))  # it names devices, and a name may hold "[...]"
     err_console.print(f"[dim]saved as run {run_id} (gpuscout show {run_id})[/]")
-    if report_path is not None:
-        console.print(f"report: {report_path}", soft_wrap=True)
+    if report_path is not None:  # escaped: a path may hold "[...]", which Rich reads as markup
+        console.print(f"report: {escape(str(report_path))}", soft_wrap=True)
     else:
         err_console.print(
-            f"[yellow]warning:[/] the report was not written: {report_error}", soft_wrap=True
+            f"[yellow]warning:[/] the report was not written: {escape(report_error or '')}",
+            soft_wrap=True,
         )
 
 
 def _write_report(
-    db: Path | None, run_id: int, path: Path | None
+    store: Store, db: Path | None, run_id: int, path: Path | None
 ) -> tuple[Path | None, str | None]:
     """The run's HTML report: (its path, None), or (None, why not). Never raises: the
     measurements are already stored, and a report can be written later (gpuscout report)."""
     try:
         from gpuscout.report import build_report, default_report_path, write_report
-        from gpuscout.store import Store
 
         target = path if path is not None else default_report_path(db, run_id)
-        with Store.open(db) as store:
-            rep = build_report(store, [run_id])
-        return write_report(rep, target, "html"), None
+        return write_report(build_report(store, [run_id]), target, "html"), None
     except Exception as exc:
         return None, f"{type(exc).__name__}: {exc}"
 

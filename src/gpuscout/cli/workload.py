@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from gpuscout._types import Result
 from gpuscout.cli._common import DbOpt, JsonOpt, console, err_console, fail_from, print_json
@@ -110,7 +111,7 @@ def render(results: Sequence[Result]) -> None:
         {str(r.extra["ceiling_source"]) for r in results if r.extra.get("ceiling_source")}
     )
     for src in sources:
-        console.print(f"[dim]ceiling: {src}[/]")
+        console.print(f"[dim]ceiling: {escape(src)}[/]")
     if any(r.extra.get("above_ceiling") for r in results):
         console.print(
             "[yellow]! ran faster than the measured ceiling: that ceiling under-measured "
@@ -182,7 +183,7 @@ def workload(
         render(results)
         if synthetic:
             console.print("[yellow]synthetic data:[/] no dataset files were found or downloaded")
-        console.print(text)
+        console.print(escape(text))  # it names devices, and a name may hold "[...]"
         if run_id is not None:
             err_console.print(f"[dim]saved as run {run_id} (gpuscout show {run_id})[/]")
     raise typer.Exit(code)

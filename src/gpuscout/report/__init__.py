@@ -11,6 +11,7 @@ each is loaded when the section that needs it is computed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -61,11 +62,13 @@ def write_report(report: Report, path: Path | str, fmt: str = "html") -> Path:
     """Render and write atomically (a reader never sees half a file); returns the path."""
     target = Path(path).expanduser()
     text = render(report, fmt)
+    tmp = target.with_name(f".{target.name}.tmp")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp")
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(target)
     except OSError as exc:
+        with contextlib.suppress(OSError):  # a failed replace (onto a folder) leaves it
+            tmp.unlink()
         raise UsageError(f"cannot write the report to {target}: {exc.strerror or exc}") from exc
     return target

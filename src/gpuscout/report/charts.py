@@ -10,6 +10,7 @@ could not be drawn (matplotlib missing, nothing to plot); the page shows that in
 
 from __future__ import annotations
 
+import html
 import io
 import math
 import re
@@ -38,8 +39,10 @@ class ChartUnavailable(Exception):
 
 
 def label(text: str) -> str:
-    """Text as matplotlib must receive it to print it verbatim ($ starts math mode)."""
-    return str(text).replace("\\", "\\\\").replace("$", r"\$")
+    """Text as matplotlib must receive it to print it verbatim: ``$`` would start math
+    mode. Outside math mode matplotlib turns ``\\$`` back into ``$`` and leaves every
+    other backslash alone, so backslashes must not be doubled here."""
+    return str(text).replace("$", r"\$")
 
 
 @contextmanager
@@ -89,8 +92,7 @@ def _inline(fig: Figure, title: str, chart_id: str) -> str:
     svg = re.sub(r"<metadata>.*?</metadata>", "", svg, flags=re.S)
     head, rest = svg.split(">", 1)
     view = re.search(r'viewBox="[^"]*"', head)
-    escaped = title.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
-    head = f'<svg {view.group(0) if view else ""} role="img" aria-label="{escaped}"'
+    head = f'<svg {view.group(0) if view else ""} role="img" aria-label="{html.escape(title)}"'
     svg = head + ">" + rest
     svg = svg.replace("xlink:href=", "href=").replace(FG, "currentColor")
     # matplotlib numbers its groups per figure (figure_1, patch_1 ...): prefixed, every id
@@ -197,7 +199,7 @@ def roofline_chart(roof: Roofline) -> str:
     colours = _device_colours(devices)
     names = {r.device: fmt.short_name(r.device, r.device_name) for r in roof.roofs}
     xs = [p.intensity for p in roof.points]
-    ridges = [r.peak_tflops * 1000 / r.bandwidth_gbs for r in roof.roofs]
+    ridges = [r.ridge for r in roof.roofs]
     lo = 10 ** math.floor(math.log10(min([*xs, *ridges]) / 3))
     hi = 10 ** math.ceil(math.log10(max([*xs, *ridges]) * 3))
     ys = [p.achieved_tflops for p in roof.points] + [r.peak_tflops for r in roof.roofs]
@@ -212,7 +214,7 @@ def roofline_chart(roof: Roofline) -> str:
         for r in roof.roofs:
             nth = seen.get(r.device, 0)
             seen[r.device] = nth + 1
-            ridge = r.peak_tflops * 1000 / r.bandwidth_gbs
+            ridge = r.ridge
             c = colours[r.device]
             style = ("-", "--", ":", "-.")[nth % 4]
             ax.plot(
@@ -297,7 +299,7 @@ def chosen_projections(pred: Prediction) -> dict[str, list[Projection]]:
     return out
 
 
-def _range(p: Projection) -> tuple[float, float]:
+def throughput_range(p: Projection) -> tuple[float, float]:
     """Throughput's low and high ends from the step-time range."""
     lo = p.throughput * p.step_s / p.step_high_s if p.step_high_s > 0 else p.throughput
     hi = p.throughput * p.step_s / p.step_low_s if p.step_low_s > 0 else p.throughput
@@ -308,7 +310,7 @@ def speed_range(p: Projection) -> tuple[float, float, float] | None:
     """(low, likely, high) speed-up over the measured device, or None when unknown."""
     if p.speedup is None or p.speedup <= 0:
         return None
-    lo, hi = _range(p)
+    lo, hi = throughput_range(p)
     scale = p.speedup / p.throughput if p.throughput else 0.0
     return lo * scale, p.speedup, hi * scale
 

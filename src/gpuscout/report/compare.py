@@ -69,7 +69,7 @@ class Comparison:
 
 
 def _kinds(results: Sequence[Result]) -> dict[str, str]:
-    """Device string -> "cpu" / "gpu N" (GPUs numbered in their order of first appearance)."""
+    """Device string -> "cpu" / "gpu N" (GPUs numbered in device-index order)."""
     out: dict[str, str] = {}
     gpus = sorted({r.device for r in results if r.device != "cpu"}, key=_device_order)
     for i, d in enumerate(gpus):
@@ -130,13 +130,12 @@ def _best_by_family(
     best: dict[tuple[str, str], Result] = {}
     for name, kind in keys:
         family, r = _family(name), keyed[(name, kind)]
-        if family is None or _ok(r) is None:
+        figure = _ok(r)
+        if family is None or figure is None:
             continue
         old = best.get((family, kind))
-        lower = r.unit in LOWER_IS_BETTER
-        if old is None or (_ok(r) or 0) * (-1 if lower else 1) > (_ok(old) or 0) * (
-            -1 if lower else 1
-        ):
+        sign = -1.0 if r.unit in LOWER_IS_BETTER else 1.0  # the best latency is the smallest
+        if old is None or sign * figure > sign * (_ok(old) or 0.0):
             best[(family, kind)] = r
     return best
 

@@ -94,6 +94,17 @@ def yes_no(flag: bool | None) -> str:
     return NA if flag is None else ("yes" if flag else "no")
 
 
+def fit_mark(fits: bool, max_batch_size: int | None) -> str:
+    """A memory-fit cell: "no", "yes", "batch ≤64", or "any batch" past the search's cap."""
+    if not fits:
+        return "no"
+    if not max_batch_size:
+        return "yes"
+    from gpuscout.fit.gpus import MAX_BATCH  # the search stops there: "any batch you like"
+
+    return "any batch" if max_batch_size >= MAX_BATCH else f"batch ≤{compact(max_batch_size)}"
+
+
 def gpu_list(fingerprint: Mapping[str, Any]) -> str:
     """ "2x NVIDIA H100 80GB HBM3" from a run's fingerprint; "none" / "n/a"."""
     gpus = fingerprint.get("gpus")

@@ -6,19 +6,16 @@ that a failure in either (or either missing) costs its section and nothing else.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from gpuscout._types import Result, RunRecord
-from gpuscout.report.model import FitCell, FitRow, FitTable, Unavailable
-from gpuscout.store import Store
+from gpuscout._types import Result
+from gpuscout.report.gather import is_workload, normal_precision
+from gpuscout.report.model import FitCell, FitRow, FitTable, Unavailable, safely
 
 if TYPE_CHECKING:
     from gpuscout.catalog import GpuSpec
     from gpuscout.predict import Advice, Prediction
-
-T = TypeVar("T")
-Safe = Callable[[Callable[[], Any]], Any]
 
 # The GPUs a report projects onto and fits against: a spread over segments, generations
 # and prices, so a reader sees the whole range; the machine's own GPUs are added.
@@ -73,11 +70,6 @@ def prediction(
     return predict_results(results, fp, gpus)
 
 
-def _fit_dtype(extra: Mapping[str, Any]) -> str:
-    raw = str(extra.get("dtype") or "fp32").lower()
-    return {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}.get(raw, raw)
-
-
 def _fit_requests(results: Sequence[Result]) -> list[tuple[str, Any]]:
     """(label, FitRequest) for each measured workload (one per workload and variant)."""
     from gpuscout.fit import FitRequest, load_model, workload_model
@@ -88,7 +80,7 @@ def _fit_requests(results: Sequence[Result]) -> list[tuple[str, Any]]:
     ordered = sorted(results, key=lambda r: (r.extra.get("impl") != "tuned", r.device == "cpu"))
     for r in ordered:
         e = r.extra
-        if "workload" not in e or r.status != "ok":
+        if not is_workload(r) or r.status != "ok":
             continue
         wl, variant = str(e["workload"]), e.get("variant")
         if (wl, variant) in seen:
@@ -103,7 +95,7 @@ def _fit_requests(results: Sequence[Result]) -> list[tuple[str, Any]]:
             mode="infer" if infer else "train",
             batch_size=int(batch) if isinstance(batch, int) and batch > 0 else 1,
             seq_len=int(seq) if isinstance(seq, int) and seq > 0 else None,
-            dtype=_fit_dtype(e),
+            dtype=normal_precision(str(e.get("dtype") or "fp32")),
         )
         out.append((f"{model.name} · measured {wl}{f' {variant}' if variant else ''}", req))
     for label, model_id, options in REFERENCE_FITS:
@@ -149,20 +141,14 @@ def advice(results: Sequence[Result], fp: Mapping[str, Any]) -> Advice:
 
 
 def forecasts(
-    store: Store,
-    runs: Sequence[RunRecord],
-    results: Sequence[Result],
-    fp: Mapping[str, Any],
-    safe: Safe,
+    results: Sequence[Result], fp: Mapping[str, Any]
 ) -> tuple[Prediction | Unavailable, FitTable | Unavailable, Advice | Unavailable]:
-    gpus = safe(lambda: report_gpus(fp))
+    """The three sections; each failure (predict or fit missing or broken) costs its own."""
+    gpus = safely(lambda: report_gpus(fp))
     if isinstance(gpus, Unavailable):
         return gpus, gpus, gpus
-    if not any("workload" in r.extra and r.status == "ok" for r in results):
+    fit = safely(lambda: fit_table(results, gpus))
+    if not any(is_workload(r) and r.status == "ok" for r in results):
         none = Unavailable("no workload was measured in these runs (gpuscout run measures some)")
-        return none, safe(lambda: fit_table(results, gpus)), none
-    return (
-        safe(lambda: prediction(results, fp, gpus)),
-        safe(lambda: fit_table(results, gpus)),
-        safe(lambda: advice(results, fp)),
-    )
+        return none, fit, none
+    return safely(lambda: prediction(results, fp, gpus)), fit, safely(lambda: advice(results, fp))

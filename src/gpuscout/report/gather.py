@@ -10,8 +10,8 @@ newest one are combined, so an imported run from another machine is never mixed 
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from gpuscout import __version__
 from gpuscout._types import Finding, Result, RunRecord, Status
@@ -25,12 +25,12 @@ from gpuscout.report.model import (
     RooflinePoint,
     Unavailable,
     WorkloadRow,
+    safely,
 )
 from gpuscout.store import Store
 
 ROLES = ("findings", "ceilings", "workloads")
 _PRECISION_ORDER = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8")
-T = TypeVar("T")
 
 
 def is_workload(r: Result) -> bool:
@@ -47,12 +47,17 @@ def _role_kinds(role: str, kind: str) -> bool:
     return kind == "workload"
 
 
-def _has(store: Store, run: RunRecord, role: str) -> bool:
-    if role == "findings":
-        return bool(store.findings(run.id))
-    results = store.results(run.id)
-    want_workload = role == "workloads"
-    return any(is_workload(r) == want_workload for r in results)
+def _roles(store: Store, run: RunRecord) -> set[str]:
+    """The parts of the picture ``run`` holds (a `gpuscout run` may hold all three)."""
+    wanted = {role for role in ROLES if _role_kinds(role, run.kind)}
+    held = set()
+    if "findings" in wanted and store.findings(run.id):
+        held.add("findings")
+    if wanted & {"ceilings", "workloads"}:
+        held |= wanted & {
+            "workloads" if is_workload(r) else "ceilings" for r in store.results(run.id)
+        }
+    return held
 
 
 def select_runs(store: Store, run_ids: Sequence[int] | None = None) -> list[RunRecord]:
@@ -62,32 +67,24 @@ def select_runs(store: Store, run_ids: Sequence[int] | None = None) -> list[RunR
     runs = [r for r in store.list_runs(limit=200) if r.status != "running"]
     if not runs:
         raise UsageError(f"no runs in {store.label} yet", "run `gpuscout run` first")
-    holds = {
-        run.id: {role for role in ROLES if _role_kinds(role, run.kind) and _has(store, run, role)}
-        for run in runs
-    }
-    anchor = next((run for run in runs if holds[run.id]), runs[0])  # the newest with anything
+    holds: dict[int, set[str]] = {}
+
+    def held(run: RunRecord) -> set[str]:  # read a run only when the search reaches it
+        if run.id not in holds:
+            holds[run.id] = _roles(store, run)
+        return holds[run.id]
+
+    anchor = next((run for run in runs if held(run)), runs[0])  # the newest with anything
+    host = anchor.fingerprint.get("host")
     chosen: dict[int, RunRecord] = {anchor.id: anchor}
     for role in ROLES:
-        if role in holds[anchor.id]:
+        if role in held(anchor):
             continue
-        for run in runs:  # newest first
-            if (
-                run.fingerprint.get("host") == anchor.fingerprint.get("host")
-                and role in holds[run.id]
-            ):
-                chosen[run.id] = run
-                break
+        same_host = (run for run in runs if run.fingerprint.get("host") == host)  # newest first
+        match = next((run for run in same_host if role in held(run)), None)
+        if match is not None:
+            chosen[match.id] = match
     return sorted(chosen.values(), key=lambda r: r.id)
-
-
-def _safe(fn: Callable[[], T]) -> T | Unavailable:
-    """Run one section's computation; any failure becomes the section's one-line reason."""
-    try:
-        return fn()
-    except Exception as exc:
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        return Unavailable(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
 
 
 def merged_results(store: Store, runs: Sequence[RunRecord]) -> list[Result]:
@@ -128,7 +125,7 @@ def machine_rows(fp: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
         rows.append(
             (
                 "NVIDIA driver",
-                f"{fp['driver_version']} (CUDA up to {fp.get('driver_cuda_version')})",
+                f"{fp['driver_version']} (CUDA up to {fp.get('driver_cuda_version') or fmt.NA})",
             )
         )
     torch = fp.get("torch_version")
@@ -186,14 +183,19 @@ def ceiling_rows(results: Sequence[Result], names: Mapping[str, str]) -> tuple[C
     return tuple(sorted(rows.values(), key=order))
 
 
-def _precision(extra: Mapping[str, Any]) -> str:
-    raw = str(extra.get("ceiling_precision") or extra.get("dtype") or "fp32")
-    try:
-        from gpuscout.catalog import normalize_precision
+def normal_precision(raw: str) -> str:
+    """ "bfloat16" -> "bf16" by the catalog's spellings; one it does not know ("nf4") stays."""
+    from gpuscout.catalog import normalize_precision
 
+    try:
         return normalize_precision(raw)
-    except Exception:
-        return raw
+    except UsageError:
+        return raw.strip().lower()
+
+
+def _precision(extra: Mapping[str, Any]) -> str:
+    """What the workload's ceiling was taken at (tf32 for an fp32 matmul on tensor cores)."""
+    return normal_precision(str(extra.get("ceiling_precision") or extra.get("dtype") or "fp32"))
 
 
 def _num(v: Any) -> float | None:
@@ -322,19 +324,19 @@ def build_report(
     runs = select_runs(store, run_ids)
     results = merged_results(store, runs)
     newest = runs[-1]
-    with_findings = [r for r in runs if store.findings(r.id)]
-    findings = tuple(store.findings(with_findings[-1].id)) if with_findings else ()
+    # The newest run's findings that has any (a bench run stores none).
+    findings = next((tuple(f) for f in (store.findings(r.id) for r in reversed(runs)) if f), ())
     fp = newest.fingerprint
     names = device_names(fp, results)
-    ceilings = _safe(lambda: ceiling_rows(results, names))
-    workloads = _safe(lambda: workload_rows(results, names))
-    roof = _safe(lambda: roofline(results, ceilings if isinstance(ceilings, tuple) else (), names))
+    ceilings = safely(lambda: ceiling_rows(results, names))
+    workloads = safely(lambda: workload_rows(results, names))
+    roof = safely(lambda: roofline(results, ceilings if isinstance(ceilings, tuple) else (), names))
     notes = _notes(runs, results)
     summary = summary_lines(findings, workloads)
     if forecast:
         from gpuscout.report.forecast import forecasts
 
-        prediction, fit, advice = forecasts(store, runs, results, fp, _safe)
+        prediction, fit, advice = forecasts(results, fp)
         verdict = getattr(advice, "verdict", None)
         if isinstance(verdict, str) and verdict:  # the answer, right after readiness
             summary.insert(1 if findings else 0, verdict)

@@ -90,10 +90,9 @@ def ceilings_section(rows: tuple[CeilingRow, ...] | Unavailable) -> str:
                 f'<tr class="group"><td colspan="5">{device(r.device, r.device_name)}</td></tr>'
             )
         noisy = ' <span class="badge">noisy</span>' if r.noisy else ""
-        peak = fmt.num(r.peak) if r.peak is not None else "n/a"
         out.append(
             f"<tr><td>{e(r.what)}{noisy}</td>{num_cell(fmt.num(r.measured), r.unit)}"
-            f"{num_cell(peak, r.unit if r.peak is not None else '')}"
+            f"{num_cell(fmt.num(r.peak), r.unit if r.peak is not None else '')}"
             f'<td class="num">{e(fmt.pct(r.fraction))}{meter(r.fraction)}</td>'
             f"<td class='small muted'>{e(r.peak_source)}</td></tr>"
         )

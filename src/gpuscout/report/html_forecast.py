@@ -13,6 +13,7 @@ from gpuscout.report.html_kit import (
     none,
     num_cell,
     table,
+    table_html,
     unavailable,
 )
 from gpuscout.report.model import FitTable, Unavailable
@@ -27,7 +28,7 @@ def _prediction_cell(p: Projection | None) -> str:
     if p.fits is False:
         note = f'<br><span class="unit">{e(p.fit_note)}</span>' if p.fit_note else ""
         return f'<td class="num"><span class="no">does not fit</span>{note}</td>'
-    lo, hi = (fmt.compact(x) for x in charts._range(p))
+    lo, hi = (fmt.compact(x) for x in charts.throughput_range(p))
     speed = f' <span class="unit">{e(fmt.ratio(p.speedup))}</span>' if p.speedup is not None else ""
     span = lo if lo == hi else f"{lo} – {hi}"
     return (
@@ -53,10 +54,7 @@ def _prediction_table(pred: Prediction) -> str:
         )
         many = f" x{count}" if count > 1 else ""
         rows.append(f"<tr><td>{e(name)}{e(many)}</td><td>{e(segment)}</td>{cells}</tr>")
-    return (
-        f'<div class="scroll"><table><thead><tr><th>GPU</th><th>Segment</th>{heads}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table></div>"
-    )
+    return table_html(f"<th>GPU</th><th>Segment</th>{heads}", rows)
 
 
 def predictions_section(pred: Prediction | Unavailable) -> str:
@@ -79,14 +77,6 @@ def predictions_section(pred: Prediction | Unavailable) -> str:
     body += f'<p class="small muted">Measured on {e(pred.measured_on)}.</p>'
     body += assumptions(pred.assumptions)
     return card("predictions", "Other GPUs: predictions", body, lead)
-
-
-def _max_batch(n: int | None) -> str:
-    if not n:
-        return "yes"
-    from gpuscout.fit.gpus import MAX_BATCH  # the search stops there: "any batch you like"
-
-    return "any batch" if n >= MAX_BATCH else f"batch ≤{fmt.compact(n)}"
 
 
 def fit_section(table: FitTable | Unavailable) -> str:
@@ -118,18 +108,14 @@ def fit_section(table: FitTable | Unavailable) -> str:
             c = by_gpu.get(gpu_id)
             if c is None:
                 tds.append('<td class="fit">n/a</td>')
-            elif c.fits:
-                tds.append(f'<td class="fit yes">{e(_max_batch(c.max_batch_size))}</td>')
             else:
-                tds.append('<td class="fit no">no</td>')
+                mark = fmt.fit_mark(c.fits, c.max_batch_size)
+                tds.append(f'<td class="fit {"yes" if c.fits else "no"}">{e(mark)}</td>')
         out.append(
             f"<tr><td class='nowrap'>{e(fmt.short_name('gpu', gpu_name))}</td>"
             f"{num_cell(fmt.gib(mem))}{''.join(tds)}</tr>"
         )
-    body = (
-        '<div class="scroll"><table><thead><tr><th>GPU</th><th class="num">Memory</th>'
-        f"{''.join(heads)}</tr></thead><tbody>{''.join(out)}</tbody></table></div>"
-    )
+    body = table_html(f'<th>GPU</th><th class="num">Memory</th>{"".join(heads)}', out)
     return card("fit", "Memory fit", body, lead)
 
 
@@ -145,7 +131,6 @@ def cost_section(advice: Advice | Unavailable) -> str:
     out = []
     for r in advice.rows:
         cls = ' class="pick"' if pick is not None and r == pick else ""
-        fits = "n/a" if r.fits is None else ("yes" if r.fits else "no")
         cloud = fmt.usd(r.cloud_usd_per_hour) + "/h" if r.cloud_usd_per_hour is not None else "n/a"
         seen = " ".join(x for x in (r.cloud_provider, r.cloud_price_date) if x)
         count = f" x{r.gpus}" if r.gpus > 1 else ""
@@ -158,7 +143,7 @@ def cost_section(advice: Advice | Unavailable) -> str:
             f"<tr{cls}><td>{e(r.option)}{mark}</td>"
             f"<td>{e(r.gpu_name)}{e(count)}<br><span class='small muted'>{e(r.note)}</span></td>"
             f"<td class='num'>{e(fmt.seconds(r.time_per_run_s))}<br>"
-            f"<span class='unit'>{e(span)}</span></td><td>{e(fits)}</td>"
+            f"<span class='unit'>{e(span)}</span></td><td>{e(fmt.yes_no(r.fits))}</td>"
             f"{num_cell(fmt.usd(r.buy_usd))}{num_cell(fmt.usd(r.electricity_usd_per_run))}"
             f"<td class='num'>{e(cloud)}<br><span class='unit'>{e(seen)}</span></td>"
             f"{num_cell(fmt.usd(r.cloud_usd_per_run))}"

@@ -24,8 +24,13 @@ def table(head: Sequence[str], rows: Iterable[str], numeric: Sequence[int] = ())
         f'<th class="num">{e(h)}</th>' if i in numeric else f"<th>{e(h)}</th>"
         for i, h in enumerate(head)
     )
+    return table_html(cells, rows)
+
+
+def table_html(head_cells: str, rows: Iterable[str]) -> str:
+    """A table whose header cells are already HTML (each text in them through ``e()``)."""
     return (
-        f'<div class="scroll"><table><thead><tr>{cells}</tr></thead>'
+        f'<div class="scroll"><table><thead><tr>{head_cells}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
 
@@ -45,7 +50,7 @@ def chart(svg: str | None, note: str | None) -> str:
 
 
 def card(anchor: str, title: str, body: str, lead: str = "") -> str:
-    lead_html = f'<p class="lead">{lead}</p>' if lead else ""
+    lead_html = f'<p class="lead">{e(lead)}</p>' if lead else ""
     return f'<section class="card" id="{anchor}"><h2>{e(title)}</h2>{lead_html}{body}</section>'
 
 

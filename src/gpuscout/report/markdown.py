@@ -50,7 +50,7 @@ def _ceilings(rows: tuple[CeilingRow, ...] | Unavailable) -> str:
                 f"{r.device_name} ({r.device})",
                 r.what,
                 fmt.num(r.measured, r.unit),
-                fmt.num(r.peak, r.unit) if r.peak else fmt.NA,
+                fmt.num(r.peak, r.unit),
                 fmt.pct(r.fraction),
                 r.peak_source,
             )
@@ -104,8 +104,7 @@ def _roofline(roof: Roofline | Unavailable) -> str:
     rows = []
     for p in roof.points:
         r = roofs.get((p.device, p.precision))
-        ridge = r.peak_tflops * 1000 / r.bandwidth_gbs if r else None
-        bound = fmt.NA if ridge is None else ("memory" if p.intensity < ridge else "compute")
+        bound = fmt.NA if r is None else ("memory" if p.intensity < r.ridge else "compute")
         roof_text = (
             f"{fmt.num(r.peak_tflops)} TFLOPS, {fmt.num(r.bandwidth_gbs)} GB/s" if r else fmt.NA
         )
@@ -126,7 +125,7 @@ def _predictions(pred: Prediction | Unavailable) -> str:
     for wl, projs in charts.chosen_projections(pred).items():
         rows = []
         for p in sorted(projs, key=lambda p: -p.throughput):
-            lo, hi = charts._range(p)
+            lo, hi = charts.throughput_range(p)
             rows.append(
                 (
                     p.gpu_name + (f" x{p.gpus}" if p.gpus > 1 else ""),
@@ -150,19 +149,14 @@ def _predictions(pred: Prediction | Unavailable) -> str:
 def _fit(t: FitTable | Unavailable) -> str:
     if isinstance(t, Unavailable):
         return _unavailable(t)
-    head = ["Model", "Needs", *(f"{charts._short(n)} ({fmt.gib(m)})" for _, n, m in t.gpus)]
+    head = ["Model", "Needs", *(f"{fmt.short_name('gpu', n)} ({fmt.gib(m)})" for _, n, m in t.gpus)]
     rows = []
     for r in t.rows:
         cells = {c.gpu_id: c for c in r.cells}
-        marks = []
-        for gpu_id, _, _ in t.gpus:
-            c = cells.get(gpu_id)
-            if c is None:
-                marks.append(fmt.NA)
-            else:
-                marks.append(
-                    (f"yes ≤{c.max_batch_size}" if c.max_batch_size else "yes") if c.fits else "no"
-                )
+        marks = [
+            fmt.NA if c is None else fmt.fit_mark(c.fits, c.max_batch_size)
+            for c in (cells.get(gpu_id) for gpu_id, _, _ in t.gpus)
+        ]
         what = f"{r.label} ({r.mode}, batch {r.batch_size}, {r.dtype})"
         rows.append((what, fmt.gib(r.need_bytes), *marks))
     return table(head, rows, (1,))

@@ -7,6 +7,7 @@ reason instead of its data, so one broken section never takes the report down.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
@@ -21,6 +22,18 @@ class Unavailable:
     """A section that could not be computed; ``reason`` is one line for the reader."""
 
     reason: str
+
+
+T = TypeVar("T")
+
+
+def safely(fn: Callable[[], T]) -> T | Unavailable:
+    """Run one section's computation; any failure becomes the section's one-line reason."""
+    try:
+        return fn()
+    except Exception as exc:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return Unavailable(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
 
 
 @dataclass(frozen=True)
@@ -68,6 +81,11 @@ class Roof:
     peak_tflops: float
     bandwidth_gbs: float
     source: str  # "measured (bench micro)", "catalog datasheet"
+
+    @property
+    def ridge(self) -> float:
+        """FLOP per byte where the slope meets the flat: left of it, memory bounds a workload."""
+        return self.peak_tflops * 1000 / self.bandwidth_gbs
 
 
 @dataclass(frozen=True)
@@ -130,11 +148,3 @@ class Report:
     prediction: Prediction | Unavailable
     fit: FitTable | Unavailable
     advice: Advice | Unavailable
-
-
-T = TypeVar("T")
-
-
-def ok(section: T | Unavailable) -> T | None:
-    """The section's data, or None when it could not be computed."""
-    return None if isinstance(section, Unavailable) else section

@@ -1,9 +1,10 @@
-"""A recorded example: one `gpuscout run` on a machine with a CPU and an H100.
+"""A recorded example for the report's tests: one `gpuscout run` on a CPU and an H100.
 
-The figures are what such a machine measures (the CPU's are from our 2-core CI machine,
-the H100's are typical of an H100 SXM with torch 2.x), with every field the report
-reads. Tests, the browser test and scripts/report_screenshot.py fill a store with it;
-``gpu_name`` lets a test put a hostile string where the machine's name goes.
+The figures are invented but typical of a 16-core Xeon and an H100 SXM with torch 2.x,
+with every field the report reads. They
+live with the tests, not in the package, so no invented figure ever reaches a user's
+report. The unit tests and tests/browser fill a store with it; ``gpu_name`` and ``host``
+let a test put a hostile string where the machine's name goes.
 """
 
 from __future__ import annotations
