@@ -46,6 +46,7 @@ def test_single_gpu_nccl_collectives_and_scaling(tmp_path: Path) -> None:
     one = [r for r in run.results if r.name.startswith("dist/scaling/")]
     assert {r.extra["scaled_workload"] for r in one} == {"cnn", "llm"}
     assert all(r.extra["efficiency"] == pytest.approx(1.0) for r in one)
+    assert all(r.extra["comm_share"] is None for r in one)  # one GPU exchanges nothing
     assert run.summary["ranks"][0]["device"] == "cuda:0"
     run_id = dist.save(run, db=tmp_path / "r.db")
     assert run_id is not None

@@ -98,6 +98,7 @@ def test_collectives_and_scaling_on_two_ranks_store_one_verified_run(tmp_path: P
         one, two = scal[(w, 1)], scal[(w, 2)]
         assert one["status"] == two["status"] == "ok", (one, two)
         assert one["extra"]["efficiency"] == pytest.approx(1.0)
+        assert one["extra"]["comm_share"] is None  # one process exchanges nothing
         assert two["extra"]["efficiency"] == pytest.approx(two["figure"] / (2 * one["figure"]))
         assert 0.0 <= two["extra"]["comm_share"] < 1.0
         assert two["extra"]["parallel"] == ("fsdp" if w == "llm" else "ddp")

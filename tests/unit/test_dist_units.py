@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from gpuscout.bench import collectives, scaling
+from gpuscout.bench.dist import check_names
 from gpuscout.errors import UnknownNameError, UsageError
 from gpuscout.launch import diagnose
 from gpuscout.launch.diagnose import RankState
@@ -113,10 +114,17 @@ def test_efficiency_and_comm_share() -> None:
 
 
 def test_scaling_workload_names() -> None:
-    assert scaling.check_workloads(["CNN", "llm", "cnn"]) == ("cnn", "llm")
+    def workloads(names: list[str]) -> tuple[str, ...]:
+        return check_names(names, scaling.WORKLOADS, "scaling workload")
+
+    assert workloads(["CNN", "llm", "cnn"]) == ("cnn", "llm")
     with pytest.raises(UnknownNameError) as err:
-        scaling.check_workloads(["encodr"])
+        workloads(["encodr"])
     assert "encoder" in err.value.suggestions
+    ops = check_names("All-Reduce, broadcast,", collectives.OPS, "collective")
+    assert ops == ("all_reduce", "broadcast")
+    with pytest.raises(UsageError, match="no part given"):
+        check_names(" , ", ("collectives", "scaling"), "part")
 
 
 # -- Slurm --------------------------------------------------------------------------------
@@ -347,6 +355,51 @@ def test_a_hang_names_the_rank_that_fell_behind() -> None:
         error_time=1.0,
     )
     assert diagnose.diagnose(states, returncode=1).culprits == (1,)
+
+
+# On NCCL the rank waiting for a hung peer raises nothing: after the process-group
+# timeout the watchdog logs this line and aborts it (SIGABRT); torchrun then stops the
+# hung rank with SIGTERM.
+NCCL_WATCHDOG = """
+[rank0]:[E1123 04:47:04.518 ProcessGroupNCCL.cpp:632] [Rank 0] Watchdog caught collective \
+operation timeout: WorkNCCL(SeqNum=3, OpType=ALLREDUCE, NumelIn=1, NumelOut=1, \
+Timeout(ms)=300000) ran for 300081 milliseconds before timing out.
+torch.distributed.elastic.multiprocessing.errors.ChildFailedError:
+============================================================
+gpuscout.launch.dist_entry FAILED
+------------------------------------------------------------
+Failures:
+[1]:
+  rank      : 1 (local_rank: 1)
+  exitcode  : -15 (pid: 31002)  (SIGTERM)
+------------------------------------------------------------
+Root Cause (first observed failure):
+[0]:
+  rank      : 0 (local_rank: 0)
+  exitcode  : -6 (pid: 31001)  (SIGABRT)
+============================================================
+"""
+
+
+def test_an_nccl_watchdog_abort_names_the_rank_it_waited_for() -> None:
+    codes, root = diagnose.parse_torchrun_log(NCCL_WATCHDOG)
+    assert codes == {0: -6, 1: -15} and root == 0
+    assert diagnose.collective_timed_out(NCCL_WATCHDOG)
+    assert not diagnose.collective_timed_out(TORCHRUN_EXIT)
+    states = {
+        0: RankState(0, step=2, phase="collectives: all_reduce 1 KiB"),
+        1: RankState(1, step=1, phase="process group ready"),
+    }
+    d = diagnose.diagnose(
+        states, exitcodes=codes, root_rank=root, returncode=1, collective_timeout=True
+    )
+    assert d.culprits == (1,)
+    assert d.message.startswith("rank 1 hung: stopped making progress after 'process group")
+    assert "rank 0 waited at 'collectives: all_reduce 1 KiB'" in d.message
+    # both ranks inside the same collective (a fabric fault): neither is behind
+    stuck = {r: RankState(r, step=2, phase="collectives: all_reduce 1 KiB") for r in (0, 1)}
+    d = diagnose.diagnose(stuck, exitcodes={0: -6, 1: -6}, returncode=1, collective_timeout=True)
+    assert d.culprits == (0, 1) and "a collective timed out (NCCL's watchdog)" in d.message
 
 
 def test_all_ranks_stuck_together_and_nobody_started() -> None:

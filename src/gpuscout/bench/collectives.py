@@ -9,13 +9,12 @@ operation and size:
    source's values everywhere. All ranks agree on the verdict (an all-reduce MIN of
    the flags) before going on, so a rank with a wrong result never leaves the others
    inside a collective it will not join. A failed check is reported, not timed.
-2. **Time** a fixed number of calls on every rank: ``timing.measure`` (CUDA events on
-   a GPU) with ``min_iters == max_iters`` and no time target, because a count decided
-   per rank from its own clock would differ between ranks and one rank would wait in
-   a collective the others never start. The count comes from a short calibration whose
-   per-call time is all-reduced with MAX, so every rank picks the same one.
-3. **Time** = the maximum over ranks of each rank's median (all-reduce MAX): a
-   collective is as slow as its slowest member.
+2. **Time** a fixed number of calls on every rank (``RankContext.measure``: CUDA events
+   on a GPU, no time target, so no rank is left alone in a collective). The count comes
+   from a short calibration whose per-call time is all-reduced with MAX, so every rank
+   picks the same one.
+3. **Time** = the largest of the ranks' medians (gathered from every rank, with each
+   rank's statistics): a collective is as slow as its slowest member.
 
 Bandwidths, in GB/s of 1e9 bytes, as nccl-tests defines them (its PERFORMANCE.md):
 algbw = size / time; busbw = algbw x 2(n-1)/n for all-reduce, x (n-1)/n for all-gather
@@ -177,25 +176,9 @@ class _Case:
         self.want = None  # the check is done: give its memory back before timing
 
 
-def _clock(device: Any) -> Any:
-    from gpuscout.timing import CudaEventClock, PerfCounterClock
-
-    return CudaEventClock(device) if device.type == "cuda" else PerfCounterClock()
-
-
-def _iterations(ctx: RankContext, case: _Case, device: Any, quick: bool) -> int:
+def _iterations(ctx: RankContext, case: _Case, quick: bool) -> int:
     """The same call count on every rank: enough for ~target seconds at the slowest."""
-    from gpuscout.timing import measure
-
-    probe = measure(
-        case.call,
-        clock=_clock(device),
-        warmup=0,
-        min_iters=2,
-        max_iters=2,
-        min_time_s=0.0,
-        max_time_s=1e9,
-    )
+    probe = ctx.measure(case.call, iters=2, warmup=0)
     per_call = ctx.all_reduce_max(max(probe.stats.median_s, 1e-7))
     target = 0.1 if quick else 0.3
     lo, hi = (5, 200) if quick else (10, 1000)
@@ -205,7 +188,6 @@ def _iterations(ctx: RankContext, case: _Case, device: Any, quick: bool) -> int:
 def run_one(ctx: RankContext, op: str, size: int, *, quick: bool) -> dict[str, Any]:
     """Verify, then time, one collective at one size; every rank returns the same dict."""
     from gpuscout.launch.worker import is_oom
-    from gpuscout.timing import measure
 
     device = ctx.torch_device()
     n = ctx.world_size
@@ -230,19 +212,11 @@ def run_one(ctx: RankContext, op: str, size: int, *, quick: bool) -> dict[str, A
         errors = [e for e in ctx.gather_json(error) if e]
         return base | {"status": "failed", "error": "; ".join(errors) or "another rank's check"}
     case.free_reference()
-    iters = _iterations(ctx, case, device, quick)
-    m = measure(
-        case.call,
-        clock=_clock(device),
-        warmup=5 if quick else 10,
-        min_iters=iters,
-        max_iters=iters,
-        min_time_s=0.0,
-        max_time_s=1e9,
-    )
-    time_s = ctx.all_reduce_max(m.stats.median_s)
+    iters = _iterations(ctx, case, quick)
+    m = ctx.measure(case.call, iters=iters, warmup=5 if quick else 10)
     medians = ctx.gather_json({"median_s": m.stats.median_s, "stats": m.stats})
     slowest = max(medians, key=lambda d: float(d["median_s"]))
+    time_s = float(slowest["median_s"])
     return base | {
         "status": "ok",
         "time_s": time_s,

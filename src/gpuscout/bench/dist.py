@@ -14,7 +14,6 @@ stored with that result marked failed, like a wrong matmul in ``bench micro``.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,7 +66,11 @@ class DistPlan:
         }
 
 
-def _names(text: str | Sequence[str] | None, known: Sequence[str], kind: str) -> tuple[str, ...]:
+def check_names(
+    text: str | Sequence[str] | None, known: Sequence[str], kind: str
+) -> tuple[str, ...]:
+    """Comma-separated (or listed) names, each one of ``known``, deduplicated in order;
+    None: all of ``known``. "All-Reduce" reads as "all_reduce"."""
     import difflib
 
     if text is None:
@@ -75,9 +78,7 @@ def _names(text: str | Sequence[str] | None, known: Sequence[str], kind: str) ->
     items = text.split(",") if isinstance(text, str) else list(text)
     out: list[str] = []
     for raw in items:
-        name = (
-            raw.strip().lower().replace("-", "_") if kind == "collective" else raw.strip().lower()
-        )
+        name = raw.strip().lower().replace("-", "_")
         if not name:
             continue
         if name not in known:
@@ -124,13 +125,13 @@ def plan(
     environ: Mapping[str, str] | None = None,
 ) -> DistPlan:
     """Every option checked before a process starts; UsageError (exit 2) for bad input."""
-    parts = _names(only, PARTS, "part")
-    wl = (
-        scaling.check_workloads(workloads.split(",") if isinstance(workloads, str) else workloads)
-        if workloads is not None
-        else scaling.DEFAULT_WORKLOADS
+    parts = check_names(only, PARTS, "part")
+    wl = check_names(
+        workloads if workloads is not None else scaling.DEFAULT_WORKLOADS,
+        scaling.WORKLOADS,
+        "scaling workload",
     )
-    op_names = _names(ops, collectives.OPS, "collective")
+    op_names = check_names(ops, collectives.OPS, "collective")
     parse_fault(fault)
     cuda, gpus, nccl = _cuda()
     if backend is not None and backend not in ("nccl", "gloo"):
@@ -263,13 +264,9 @@ class DistRun:
 
 
 def _stats(value: Any) -> Stats | None:
-    if not isinstance(value, Mapping):
-        return None
-    names = {f.name for f in dataclasses.fields(Stats)}
-    try:
-        return Stats(**{k: value[k] for k in names})
-    except (KeyError, TypeError):
-        return None
+    from gpuscout.store.codec import stats_from_mapping  # the ranks never need the store
+
+    return stats_from_mapping(value) if isinstance(value, Mapping) else None
 
 
 def _device_label(value: Mapping[str, Any], p: DistPlan) -> str:

@@ -16,13 +16,17 @@ Weak scaling, as Lambda and MLPerf report it: every rank keeps its batch, so k r
 process k batches a step. Throughput(k) = k x batch / step time (the slowest rank's
 median); scaling efficiency(k) = throughput(k) / (k x throughput(1)).
 
-Communication share: the same step timed twice, with the gradient synchronisation
-(normal DDP) and without it (``DDP.no_sync()``; for FSDP
-``set_requires_gradient_sync(False)``, which drops the gradient reduce-scatter but not
-the parameter all-gathers, so its share is a lower bound). share = 1 - t_local / t_sync:
-the part of a step that synchronising gradients adds, after whatever overlap with the
-backward pass DDP achieves. A CPU rank gets cores / ranks-per-node threads at every
-point, so adding ranks adds cores, as adding GPUs adds GPUs.
+Communication share, from 2 processes on: the same step timed twice, with the gradient
+synchronisation (normal DDP) and without it (``DDP.no_sync()``). share = 1 - t_local /
+t_sync: the part of a step that synchronising gradients adds, after whatever overlap
+with the backward pass DDP achieves; it includes DDP's own bookkeeping (copying
+gradients into buckets and back), which is why it is not reported for one process:
+there nothing is exchanged, and the difference measured (0 to 40% from run to run for
+the tiny CPU models) would read as a communication cost that does not exist. For FSDP,
+``set_requires_gradient_sync(False)`` drops the gradient reduce-scatter but keeps the
+parameter all-gathers, and without reduced gradients the optimizer has nothing to step:
+its share is an approximation of the same idea. A CPU rank gets cores / ranks-per-node
+threads at every point, so adding ranks adds cores, as adding GPUs adds GPUs.
 
 Before timing, replicas are checked: after two synchronised steps from the same start
 every DDP rank must hold bit-identical parameters (the all-reduced gradients are the
@@ -31,11 +35,11 @@ same everywhere), and every loss must be finite.
 
 from __future__ import annotations
 
+import gc
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from gpuscout.errors import UnknownNameError
 from gpuscout.launch.rank import RankContext
 
 WORKLOADS = ("cnn", "encoder", "llm")
@@ -59,20 +63,6 @@ _SETTINGS: dict[tuple[str, bool, bool], tuple[str, int, int, int]] = {
     ("llm", False, False): ("llama-tiny", 4, 128, 5),
     ("llm", False, True): ("llama-tiny", 2, 64, 3),
 }
-
-
-def check_workloads(names: Sequence[str]) -> tuple[str, ...]:
-    import difflib
-
-    out = []
-    for name in names:
-        key = name.strip().lower()
-        if key not in WORKLOADS:
-            close = difflib.get_close_matches(key, list(WORKLOADS), 3, 0.5)
-            raise UnknownNameError("scaling workload", name, close)
-        if key not in out:
-            out.append(key)
-    return tuple(out)
 
 
 def process_counts(world: int) -> list[int]:
@@ -111,28 +101,6 @@ def settings(
         "size": int(overrides.get("size") or size),
         "steps": int(overrides.get("steps") or steps),
     }
-
-
-def _clock(device: Any) -> Any:
-    from gpuscout.timing import CudaEventClock, PerfCounterClock
-
-    return CudaEventClock(device) if device.type == "cuda" else PerfCounterClock()
-
-
-def _timed(fn: Any, device: Any, steps: int) -> Any:
-    from gpuscout.timing import measure
-
-    # A fixed count on every rank: a time target read from each rank's own clock
-    # would give different counts and leave one rank in a collective alone.
-    return measure(
-        fn,
-        clock=_clock(device),
-        warmup=1,
-        min_iters=steps,
-        max_iters=steps,
-        min_time_s=0.0,
-        max_time_s=1e9,
-    )
 
 
 class _DdpPoint:
@@ -191,6 +159,7 @@ class _FsdpPoint:
 
     def __init__(self, ctx: RankContext, s: dict[str, Any], group: Any) -> None:
         import torch
+        import torch.distributed as dist
         from torch.distributed.device_mesh import DeviceMesh
         from torch.distributed.fsdp import fully_shard
 
@@ -198,9 +167,12 @@ class _FsdpPoint:
 
         device = ctx.torch_device()
         shape = check_model(s["model"])
+        # The mesh is named, never left to fully_shard's default: that one is built on
+        # torch's accelerator, CUDA on a GPU machine even when the ranks run on the CPU.
+        pg: Any = group if group is not None else dist.group.WORLD
+        mesh = DeviceMesh.from_group(pg, device.type)
         torch.manual_seed(0)  # FSDP shards each rank's copy: every rank must start alike
         self.model = make_llama(shape, device, torch.float32, sdpa=True, max_len=s["size"]).train()
-        mesh = DeviceMesh.from_group(group, device.type) if group is not None else None
         for block in self.model.layers:
             fully_shard(block, mesh=mesh)
         fully_shard(self.model, mesh=mesh)
@@ -251,7 +223,6 @@ class _FsdpPoint:
 def _point(
     ctx: RankContext, workload: str, k: int, group: Any, s: dict[str, Any], quick: bool
 ) -> dict[str, Any]:
-    device = ctx.torch_device()
     base: dict[str, Any] = {
         "workload": workload,
         "parallel": PARALLEL[workload],
@@ -280,20 +251,25 @@ def _point(
     if not ctx.all_true(not problems, group):
         found = [p for ps in ctx.gather_json(problems, group) for p in ps]
         return base | {"status": "failed", "error": "; ".join(dict.fromkeys(found))}
-    sync = _timed(point.step, device, s["steps"])
-    with point.local():
-        local = _timed(point.step, device, s["steps"])
-    t_sync = ctx.all_reduce_max(sync.stats.median_s, group)
-    t_local = ctx.all_reduce_max(local.stats.median_s, group)
-    stats = ctx.gather_json({"median_s": sync.stats.median_s, "stats": sync.stats}, group)
+    sync = ctx.measure(point.step, iters=s["steps"], warmup=1)
+    local_s: float | None = None
+    if k > 1:  # one process exchanges nothing: no share to measure (module docstring)
+        with point.local():
+            local_s = ctx.measure(point.step, iters=s["steps"], warmup=1).stats.median_s
+    rows = ctx.gather_json(
+        {"median_s": sync.stats.median_s, "local_s": local_s, "stats": sync.stats}, group
+    )
+    slowest = max(rows, key=lambda d: float(d["median_s"]))
+    t_sync = float(slowest["median_s"])
+    t_local = None if local_s is None else max(float(d["local_s"]) for d in rows)
     return base | {
         "status": "ok",
         "throughput": k * point.samples / t_sync,
         "step_time_s": t_sync,
         "step_time_local_s": t_local,
-        "comm_share": comm_share(t_sync, t_local),
+        "comm_share": None if t_local is None else comm_share(t_sync, t_local),
         "loss": loss,
-        "stats": max(stats, key=lambda d: float(d["median_s"]))["stats"],
+        "stats": slowest["stats"],
         "clock": sync.clock,
         "verified": True,
     }
@@ -350,6 +326,7 @@ def run_scaling(
             if ctx.rank < k:
                 points.append(_point(ctx, workload, k, groups[k], s, quick))
             if gpu:
+                gc.collect()  # a point's model may sit in reference cycles (DDP's hooks)
                 torch.cuda.empty_cache()
             ctx.barrier()
         one = next((p for p in points if p["processes"] == 1 and p["status"] == "ok"), None)

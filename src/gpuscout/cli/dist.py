@@ -14,24 +14,10 @@ from gpuscout.cli._common import DbOpt, JsonOpt, console, err_console, fail_from
 from gpuscout.errors import GpuscoutError
 
 
-def _gbs(value: Any) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:,.2f}" if value >= 0.1 else f"{value:.3g}"
-
-
-def _time(value: Any) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value * 1e3:,.2f} ms" if value >= 1e-3 else f"{value * 1e6:,.1f} µs"
-
-
-def _pct(value: Any) -> str:
-    return "n/a" if value is None else f"{value * 100:.0f}%"
-
-
 def render(results: Sequence[Result], summary: dict[str, Any]) -> None:
     from rich.table import Table
+
+    from gpuscout.report import fmt
 
     coll = [r for r in results if not r.name.startswith("dist/scaling/")]
     scal = [r for r in results if r.name.startswith("dist/scaling/")]
@@ -61,15 +47,19 @@ def render(results: Sequence[Result], summary: dict[str, Any]) -> None:
             t.add_row(
                 str(e.get("op")),
                 size,
-                _time(e.get("time_s")),
-                _gbs(e.get("algbw_gbs")),
-                _gbs(r.figure),
+                fmt.seconds(e.get("time_s")),
+                fmt.num(e.get("algbw_gbs")),
+                fmt.num(r.figure),
                 "verified",
             )
         console.print(t)
     if scal:
         t = Table(
-            title="Data-parallel scaling (weak: every rank keeps its batch)", title_justify="left"
+            title="Data-parallel scaling (weak: every rank keeps its batch)",
+            title_justify="left",
+            caption="comm share: 1 - step time without gradient sync / with it (DDP's bucket "
+            "copies included); n/a on 1 process, where nothing is exchanged",
+            caption_justify="left",
         )
         for col in (
             "workload",
@@ -94,14 +84,13 @@ def render(results: Sequence[Result], summary: dict[str, Any]) -> None:
                     escape(r.error or ""),
                 )
                 continue
-            fig = r.figure or 0.0
             t.add_row(
                 f"{e.get('scaled_workload')} ({e.get('parallel')})",
                 str(e.get("processes")),
-                f"{fig:,.0f} {r.unit}" if fig >= 100 else f"{fig:.3g} {r.unit}",
-                _pct(e.get("efficiency")),
-                _pct(e.get("comm_share")),
-                _time(e.get("step_time_s")),
+                fmt.num(r.figure, r.unit),
+                fmt.pct(e.get("efficiency")),
+                fmt.pct(e.get("comm_share")),
+                fmt.seconds(e.get("step_time_s")),
                 f"{e.get('model')} / {e.get('per_rank_batch')}",
             )
         console.print(t)

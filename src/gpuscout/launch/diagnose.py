@@ -9,7 +9,10 @@ look past those secondary failures to the first cause:
 1. a rank that raised an error of its own (not a lost-peer or timeout error): the
    earliest such rank;
 2. a hang (the launcher's timeout fired, or a collective timed out): the rank(s) whose
-   progress is behind the others, which waited for them one phase further on;
+   progress is behind the others, which waited for them one phase further on. On
+   NCCL the waiting ranks leave no error file: the watchdog aborts them (SIGABRT)
+   after the process-group timeout, and only its line in the log tells a hang from a
+   crash;
 3. a rank that died without a word (``os._exit``, a signal, the OOM killer): named by
    its exit code from torchrun's summary;
 4. only lost-peer errors: the earliest one (the cause is on another node);
@@ -40,6 +43,9 @@ _SECONDARY_TEXT = (
     "socket",
 )
 _TIMEOUT_TEXT = ("timed out", "timeout", "watchdog")
+_WATCHDOG_TEXT = "Watchdog caught collective operation timeout"  # ProcessGroupNCCL's log
+_RANK = re.compile(r"rank-(\d+)(?:\.progress|\.error)?\.json$")
+_FAILURE = re.compile(r"rank\s*:\s*(\d+)\s*\(local_rank:\s*\d+\)\s*\n\s*exitcode\s*:\s*(-?\d+)")
 
 
 @dataclass(frozen=True)
@@ -111,10 +117,6 @@ def read_states(out_dir: Path, ranks: Sequence[int] = ()) -> dict[int, RankState
     return states
 
 
-_RANK = re.compile(r"rank-(\d+)(?:\.progress|\.error)?\.json$")
-_FAILURE = re.compile(r"rank\s*:\s*(\d+)\s*\(local_rank:\s*\d+\)\s*\n\s*exitcode\s*:\s*(-?\d+)")
-
-
 def parse_torchrun_log(text: str) -> tuple[dict[int, int], int | None]:
     """torchrun's failure summary: exit code per rank, and its "first observed" rank."""
     codes = {int(r): int(c) for r, c in _FAILURE.findall(text)}
@@ -123,6 +125,11 @@ def parse_torchrun_log(text: str) -> tuple[dict[int, int], int | None]:
     if sep and (m := _FAILURE.search(tail)):
         root = int(m.group(1))
     return codes, root
+
+
+def collective_timed_out(text: str) -> bool:
+    """Did NCCL's watchdog time out a collective (and abort that rank)?"""
+    return _WATCHDOG_TEXT in text
 
 
 def describe_exit(code: int | None) -> str:
@@ -158,8 +165,10 @@ def diagnose(
     exitcodes: Mapping[int, int] | None = None,
     root_rank: int | None = None,
     returncode: int | None = None,
+    collective_timeout: bool = False,
 ) -> Diagnosis:
-    """The one-line verdict on a failed job (see the module docstring for the rules)."""
+    """The one-line verdict on a failed job (see the module docstring for the rules).
+    ``collective_timeout``: NCCL's watchdog aborted a rank (``collective_timed_out``)."""
     codes = dict(exitcodes or {})
     st = {
         r: (s if s.exitcode is not None or r not in codes else _with_code(s, codes[r]))
@@ -177,7 +186,7 @@ def diagnose(
             (s.rank,), f"rank {s.rank} failed{_at(s)}: {s.error_type}: {s.error_message}"
         )
 
-    hang = timed_out or any(s.errored and s.timed_out for s in unfinished)
+    hang = timed_out or collective_timeout or any(s.errored and s.timed_out for s in unfinished)
     if hang and unfinished:
         low = min(s.step for s in unfinished)
         laggards = [s for s in unfinished if s.step == low]
@@ -195,12 +204,13 @@ def diagnose(
                 f"{ranks_text([s.rank for s in laggards])} hung: {what} while "
                 f"rank {ahead.rank} waited at {ahead.phase!r}; {stopped}",
             )
-        if timed_out and low >= 0:
+        if (timed_out or collective_timeout) and low >= 0:
             phases = sorted({str(s.phase) for s in unfinished})
+            why = stopped if timed_out else "a collective timed out (NCCL's watchdog)"
             return Diagnosis(
                 tuple(s.rank for s in unfinished),
                 f"{ranks_text([s.rank for s in unfinished])} made no progress past "
-                f"{' / '.join(repr(p) for p in phases)}; {stopped}",
+                f"{' / '.join(repr(p) for p in phases)}; {why}",
             )
 
     silent = [s for s in unfinished if not s.errored and s.step >= 0]

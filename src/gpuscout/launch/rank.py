@@ -24,11 +24,12 @@ import json
 import os
 import signal
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gpuscout._types import to_jsonable
+from gpuscout._types import Measurement, to_jsonable
 from gpuscout.errors import UsageError
 
 FAULT_ACTIONS = ("exit", "kill", "hang", "raise", "corrupt")
@@ -96,7 +97,6 @@ class RankContext:
     step: int = -1
     phase: str = ""
     total: int | None = None
-    _started: float = field(default_factory=time.time)
 
     # -- progress ---------------------------------------------------------------
 
@@ -147,6 +147,24 @@ class RankContext:
         import torch
 
         return torch.device(self.device)
+
+    def measure(self, fn: Callable[[], object], *, iters: int, warmup: int) -> Measurement:
+        """``timing.measure`` with exactly ``iters`` timed calls, on this rank's clock
+        (CUDA events on a GPU). A fixed count, never a time target: a count decided by
+        each rank's own clock would differ between ranks, and one rank would be left
+        waiting in a collective the others never start."""
+        from gpuscout.timing import CudaEventClock, PerfCounterClock, measure
+
+        on_gpu = self.device.startswith("cuda")
+        return measure(
+            fn,
+            clock=CudaEventClock(self.device) if on_gpu else PerfCounterClock(),
+            warmup=warmup,
+            min_iters=iters,
+            max_iters=iters,
+            min_time_s=0.0,
+            max_time_s=1e9,
+        )
 
     def all_reduce_max(self, value: float, group: Any = None) -> float:
         """The largest ``value`` over the ranks of ``group`` (all ranks when None)."""

@@ -357,7 +357,8 @@ def run_job(
         if own_dir:
             shutil.rmtree(out_dir, ignore_errors=True)
         return JobOutcome(True, value, local_ranks, duration, code)
-    codes, root = diagnose.parse_torchrun_log(log.read_text(errors="replace"))
+    text = log.read_text(errors="replace")
+    codes, root = diagnose.parse_torchrun_log(text)
     if spec.slurm_tasks and code is not None and code != 0 and spec.slurm is not None:
         codes.setdefault(spec.slurm.rank, code)
     verdict = diagnose.diagnose(
@@ -367,6 +368,7 @@ def run_job(
         exitcodes=codes,
         root_rank=root,
         returncode=code,
+        collective_timeout=diagnose.collective_timed_out(text),
     )
     return JobOutcome(
         ok=False,
