@@ -19,7 +19,7 @@ not a transformers model, the column says "not comparable".
 fit's allocator share with the bytes autograd keeps: a CPU-side check of the arithmetic,
 not a GPU measurement (no context, no cuDNN/cuBLAS workspaces).
 
-Markdown goes to stdout, JSON to --out.
+Markdown goes to stdout and JSON to --out, both as each case ends.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from typing import Any
 
 from gpuscout._types import to_jsonable
 from gpuscout.fit import FitRequest, ModelSpec, estimate, load_model, workload_model
+from gpuscout.workloads.fit_runner import measure
 
 GIB = 1024**3
 
@@ -115,12 +116,15 @@ def accelerate_estimate(req: FitRequest) -> tuple[float | None, str]:
         from transformers import AutoConfig, AutoModel  # type: ignore[import-not-found]
     except ImportError as exc:
         return None, f"not comparable ({exc.name} is not installed)"
-    with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "config.json").write_text(json.dumps(config))
-        cfg = AutoConfig.from_pretrained(tmp)
-        with init_empty_weights():
-            model = AutoModel.from_config(cfg)
-    total, _ = calculate_maximum_sizes(model)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "config.json").write_text(json.dumps(config))
+            cfg = AutoConfig.from_pretrained(tmp)
+            with init_empty_weights():
+                model = AutoModel.from_config(cfg)
+        total, _ = calculate_maximum_sizes(model)
+    except Exception as exc:  # another transformers or accelerate version: a side column
+        return None, f"not comparable ({type(exc).__name__}: {str(exc)[:80]})"
     if req.mode == "infer":
         return total / 2, "float16 total size"
     if req.lora:
@@ -144,8 +148,6 @@ def run_case(name: str, req: FitRequest, args: argparse.Namespace) -> dict[str, 
         row |= {"kind": "simulated", "measured_bytes": sim["peak_bytes"], "simulation": sim}
         row["predicted_bytes"] = est.total_bytes - est.overhead_bytes  # the allocator's part
     else:
-        from gpuscout.workloads.fit_runner import measure
-
         m = measure(req, args.device, search=False, timeout_s=args.timeout)
         row |= {"kind": "measured", "measured_bytes": m.peak_bytes, "measurement": m}
     row["seconds"] = round(time.perf_counter() - t0, 1)
@@ -165,23 +167,35 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:+.1f}%"
 
 
-def markdown(rows: list[dict[str, Any]], kind: str) -> str:
-    lines = [
+def markdown_header(kind: str) -> str:
+    return (
         f"| case | fit predicted GiB | {kind} GiB | fit error | accelerate GiB | accelerate "
-        "error | accelerate basis | context GiB |",
-        "|---|---:|---:|---:|---:|---:|---|---:|",
-    ]
-    for r in rows:
-        m = r.get("measurement")
-        context = _gib(m.context_bytes) if m is not None else "n/a"
-        if m is not None and m.status != "ok":
-            context = f"{m.status}: {(m.error or '')[-60:]}"
-        lines.append(
-            f"| {r['case']} | {_gib(r['predicted_bytes'])} | {_gib(r['measured_bytes'])} | "
-            f"{_pct(r['predicted_error_pct'])} | {_gib(r['accelerate_bytes'])} | "
-            f"{_pct(r['accelerate_error_pct'])} | {r['accelerate_basis']} | {context} |"
-        )
-    return "\n".join(lines)
+        "error | accelerate basis | context GiB |\n|---|---:|---:|---:|---:|---:|---|---:|"
+    )
+
+
+def markdown_row(r: dict[str, Any]) -> str:
+    m = r.get("measurement")
+    context = _gib(m.context_bytes) if m is not None else "n/a"
+    if m is not None and m.status != "ok":
+        context = f"{m.status}: {(m.error or '')[-60:]}"
+    return (
+        f"| {r['case']} | {_gib(r['predicted_bytes'])} | {_gib(r['measured_bytes'])} | "
+        f"{_pct(r['predicted_error_pct'])} | {_gib(r['accelerate_bytes'])} | "
+        f"{_pct(r['accelerate_error_pct'])} | {r['accelerate_basis']} | {context} |"
+    )
+
+
+def write_json(path: Path, rows: list[dict[str, Any]], kind: str) -> None:
+    doc = {
+        "date": time.strftime("%Y-%m-%d"),
+        "host": platform.node(),
+        "python": platform.python_version(),
+        "kind": kind,
+        "command": " ".join(sys.argv),
+        "rows": rows,
+    }
+    path.write_text(json.dumps(to_jsonable(doc), indent=2) + "\n")
 
 
 def main() -> int:
@@ -193,22 +207,16 @@ def main() -> int:
     ap.add_argument("--simulate", action="store_true", help="fake tensors on the CPU, no GPU")
     args = ap.parse_args()
     todo = [(n, r) for n, r in cases() if not args.only or args.only in n]
-    rows = []
+    kind = "simulated (allocator only)" if args.simulate else "measured"
+    print(markdown_header(kind), flush=True)
+    rows: list[dict[str, Any]] = []
     for name, req in todo:
         print(f"... {name}", file=sys.stderr, flush=True)
         rows.append(run_case(name, req, args))
-    kind = "simulated (allocator only)" if args.simulate else "measured"
-    print(markdown(rows, kind))
-    if args.out:
-        doc = {
-            "date": time.strftime("%Y-%m-%d"),
-            "host": platform.node(),
-            "python": platform.python_version(),
-            "kind": kind,
-            "command": " ".join(sys.argv),
-            "rows": rows,
-        }
-        args.out.write_text(json.dumps(to_jsonable(doc), indent=2) + "\n")
+        # Row by row, so a run stopped part-way (a time limit) keeps what it measured.
+        print(markdown_row(rows[-1]), flush=True)
+        if args.out:
+            write_json(args.out, rows, kind)
     return 0
 
 

@@ -42,6 +42,7 @@ def test_the_search_survives_out_of_memory_and_lands_near_the_prediction() -> No
     req = FitRequest(load_model("llama-125m"), seq_len=2048, batch_size=1)
     m = measure(req, "cuda:0", search=True, cap=4096, timeout_s=600)
     assert m.status == "ok", m.error
+    assert m.search_error is None, m.search_error
     assert m.max_batch is not None and not m.max_batch_capped
     assert any(not fits for _, fits, _ in m.trials)  # it hit OOM and went on
     assert m.memory_total_bytes is not None

@@ -106,6 +106,7 @@ def test_list_shows_the_models() -> None:
         ((), "give a MODEL"),
         (("llama-3-8b", "--measure"), "NVML finds none"),
         (("mixtral-8x7b", "--measure"), "--measure has no moe-decoder"),
+        (("llama-3-8b", "--measure", "--device", "cpu"), "--measure runs on one CUDA GPU"),
         (("llama-3-8b", "--dtype", "nf4", "--lora-rank", "8", "--measure"), "fp32, bf16 or fp16"),
     ],
 )
@@ -193,6 +194,26 @@ def test_the_text_output_of_a_measurement(tmp_path: Path, monkeypatch: pytest.Mo
     assert r.exit_code == 0, r.output
     assert "measured on Fake GPU 80GB (cuda:0)" in r.output
     assert "largest batch that ran: 40" in r.output
+
+
+def stopped_search(req: Any, device: str, search: bool, cap: int) -> dict[str, Any]:
+    out = fake_measure(req, device, search, cap)
+    del out["max_batch"], out["trials"]
+    return out | {"search_error": "RuntimeError: CUDA error: invalid configuration argument"}
+
+
+def test_a_search_stopped_by_an_error_is_shown_with_the_measured_peak(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cli_fit, "MEASURE_TARGET", stopped_search)
+    r = invoke("mlp", "--measure", "--device", "cuda", "--db", str(tmp_path / "fit.db"))
+    assert r.exit_code == 1, r.output  # part of what was asked did not run
+    assert "measured on Fake GPU 80GB (cuda:0): peak 3.50 GiB" in r.output
+    assert "search stopped: RuntimeError: CUDA error: invalid configuration" in r.output
+    from gpuscout.store import Store
+
+    with Store.open(tmp_path / "fit.db") as store:
+        assert store.get_run(1).status == "failed"
 
 
 def test_fit_works_without_torch() -> None:

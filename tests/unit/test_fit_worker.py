@@ -13,7 +13,7 @@ import pytest
 from gpuscout.errors import UsageError
 from gpuscout.fit import FitRequest, estimate, load_model
 from gpuscout.fit.models import finish_spec
-from gpuscout.workloads.fit_runner import check_measurable, fit_results, measure
+from gpuscout.workloads.fit_runner import check_measurable, cuda_device, fit_results, measure
 
 torch = pytest.importorskip("torch")
 
@@ -62,6 +62,51 @@ def test_an_oom_or_a_crash_is_a_recorded_outcome(target: Any, status: str) -> No
     predicted, measured = fit_results(est, m, 3)
     assert predicted.figure == est.total_bytes and predicted.extra["max_batch"] == 3
     assert measured.status == status and measured.figure is None
+
+
+def w_search_stopped(req: Any, device: str, search: bool, cap: int) -> dict[str, Any]:
+    out = w_ok(req, device, search, cap) | {"device_name": device}
+    del out["max_batch"], out["trials"]
+    return out | {"search_error": "RuntimeError: CUDA error: invalid configuration argument"}
+
+
+def test_measure_runs_on_one_indexed_cuda_device() -> None:
+    assert cuda_device("cuda") == "cuda:0" and cuda_device(" CUDA:2 ") == "cuda:2"
+    for bad in ("cpu", "cuda:", "all", "cuda:0,cuda:1", "mps", "0"):
+        with pytest.raises(UsageError, match="one CUDA GPU"):
+            cuda_device(bad)
+
+
+def test_a_search_stopped_by_an_error_keeps_the_measured_peak() -> None:
+    m = measure(SMALL, "cuda", target=w_search_stopped, timeout_s=120)
+    assert m.device == "cuda:0" and m.device_name == "cuda:0"  # what the worker was given
+    assert m.status == "ok" and m.peak_bytes is not None and m.max_batch is None
+    assert m.search_error and m.search_error.startswith("RuntimeError")
+    _, measured = fit_results(estimate(SMALL), m, 3)
+    assert measured.status == "ok" and measured.extra["search_error"] == m.search_error
+
+
+def test_nvml_used_memory_is_keyed_as_torch_names_the_gpu() -> None:
+    from gpuscout.probe.fake_nvml import FakeNvml
+    from gpuscout.workloads.fit_measure import _uuid_key, nvml_used
+
+    uuid = "58e5ee2f-5ebe-f3d6-dc35-8a5f3a1b2c3d"  # str(torch's device properties .uuid)
+    gpu = {"name": "NVIDIA H100 80GB HBM3", "uuid": f"GPU-{uuid}", "memory_used_bytes": 7}
+    assert nvml_used(FakeNvml({"devices": [gpu | {"memory_total_bytes": 80 * 2**30}]})) == {
+        _uuid_key(uuid): 7
+    }
+    assert nvml_used(FakeNvml({"devices": [gpu]}).fail_init("DRIVER_NOT_LOADED")) == {}
+
+
+def test_an_out_of_memory_error_is_one_line_even_without_text() -> None:
+    from gpuscout.workloads.fit_measure import oom_message
+
+    assert oom_message(MemoryError()) == "MemoryError"  # what a failed host allocation raises
+    text = "CUDA out of memory. Tried to allocate 2.00 GiB.\nOf the allocated memory ..."
+    assert (
+        oom_message(torch.OutOfMemoryError(text))
+        == "CUDA out of memory. Tried to allocate 2.00 GiB."
+    )
 
 
 def test_without_cuda_the_worker_says_so() -> None:
@@ -135,13 +180,28 @@ def test_an_inference_trial_runs(model_id: str) -> None:
     job(req).trial(3)
 
 
-def test_prefill_into_the_cache_gives_the_same_states_as_without_it() -> None:
-    from gpuscout.workloads.fit_measure import decoder_hidden
+MHA = finish_spec(  # q, k and v with as many heads: attention without enable_gqa
+    {
+        "id": "tiny-mha",
+        "name": "a tiny decoder with multi-head attention",
+        "family": "decoder",
+        "layers": 2,
+        "hidden": 64,
+        "heads": 4,
+        "intermediate": 176,
+        "vocab": 256,
+        "source": "tests",
+    }
+)
 
-    req = FitRequest(load_model("llama-tiny"), mode="infer", dtype="fp32", seq_len=12)
+
+@pytest.mark.parametrize("spec", [load_model("llama-tiny"), MHA], ids=["gqa", "mha"])
+def test_prefill_into_the_cache_gives_the_same_states_as_without_it(spec: Any) -> None:
+    from gpuscout.workloads.fit_build import decoder_hidden
+
+    req = FitRequest(spec, mode="infer", dtype="fp32", seq_len=12)
     model = job(req).model
     tokens = torch.randint(0, 256, (2, 12))
-    spec = req.model
     shape = (2, spec.kv_heads, 12, spec.head_dim)
     cache = [(torch.zeros(shape), torch.zeros(shape)) for _ in range(spec.layers or 0)]
     with torch.no_grad():

@@ -79,7 +79,7 @@ def fit_command(
     measure: bool = typer.Option(
         False, "--measure", help="Also run real steps on this machine's GPU and store both."
     ),
-    device: str = typer.Option("cuda:0", "--device", help="The GPU --measure uses."),
+    device: str = typer.Option("cuda:0", "--device", help="The GPU --measure uses: cuda:N."),
     timeout: float = typer.Option(900.0, "--timeout", min=1, help="Seconds --measure may take."),
     list_models: bool = typer.Option(False, "--list", help="List the known models and exit."),
     json_out: bool = JsonOpt,
@@ -128,7 +128,7 @@ def fit_command(
         render(est, fits, measured)
         if run_id is not None:
             err_console.print(f"[dim]saved as run {run_id} (gpuscout show {run_id})[/]")
-    if measured is not None and measured.status != "ok":
+    if measured is not None and not measured.complete:
         raise typer.Exit(1)
 
 
@@ -148,17 +148,19 @@ def _measure(
     est: Any, device: str, timeout: float, db: Path | None, quiet: bool
 ) -> tuple[Any, int]:
     from gpuscout.fit.gpus import max_batch_within
-    from gpuscout.workloads.fit_runner import check_measurable, fit_results, measure
+    from gpuscout.workloads.fit_runner import check_measurable, cuda_device, fit_results, measure
 
     req = check_measurable(est.request)
-    if not local_gpus() and MEASURE_TARGET is None:
+    device = cuda_device(device)
+    local = local_gpus()
+    if not local and MEASURE_TARGET is None:
         fail("--measure needs an NVIDIA GPU with CUDA, and NVML finds none on this machine")
     if not quiet:
         err_console.print(f"[dim]measuring on {device} in a worker process (Ctrl-C stops it)[/]")
     # The search brackets the prediction for the local GPU: up to 4x it (64 at least).
-    memories = [mem for _, mem in local_gpus()]
-    index = int(device.rpartition(":")[2]) if device.rpartition(":")[2].isdigit() else 0
-    mem = memories[index] if index < len(memories) else None
+    # NVML's order stands in for CUDA's here: only the search's upper end depends on it.
+    index = int(device.rpartition(":")[2])
+    mem = local[index][1] if index < len(local) else None
     guess = max_batch_within(req, mem) if mem else None
     cap = min(65_536, max(64, 4 * (guess or 16)))
     measured = measure(req, device, cap=cap, timeout_s=timeout, target=MEASURE_TARGET)
@@ -181,7 +183,7 @@ def _measure(
                     "error_pct": measured.error_pct(est.total_bytes),
                 }
             )
-            if measured.status != "ok":
+            if not measured.complete:
                 run.status = "failed"
             return measured, run.id
     finally:
@@ -327,7 +329,9 @@ def _render_measured(est: Any, m: Any) -> None:
             f"{_gib(m.allocated_peak_bytes)} + outside it {_gib(m.context_bytes)} "
             f"({m.context_source}); predicted {_gib(est.total_bytes)} GiB ({err:+.1f}%)"
         )
-    if m.max_batch is not None or m.trials:
+    if m.search_error:
+        console.print(f"[red]the largest-batch search stopped:[/] {m.search_error}")
+    elif m.max_batch is not None or m.trials:
         most = "none" if m.max_batch is None else _cap(m.max_batch)
         capped = " (the search's cap)" if m.max_batch_capped else ""
         console.print(f"largest batch that ran: {most}{capped}")

@@ -1,9 +1,8 @@
-"""Measure what `gpuscout fit` predicts: build the model with random weights on a GPU,
-run real steps, and find the largest batch by doubling then bisecting (fit/search.py),
-catching out-of-memory errors and freeing memory after every trial.
+"""Measure what `gpuscout fit` predicts: build the model with random weights on a GPU
+(fit_build.py), run real steps, and find the largest batch by doubling then bisecting
+(fit/search.py), catching out-of-memory errors and freeing memory after every trial.
 
-The models are the workloads' own classes (llama.py for Llama-shaped decoders,
-encoder.py, resnet.py, the mlp); the steps are written the way fit counts them:
+The steps are written the way fit counts them:
 
 - train: forward, loss over every position (fp32 cross-entropy), backward, optimizer
   step; two steps per trial, so the optimizer's states exist. Full training runs fp32
@@ -23,221 +22,23 @@ CUDA (NVML) less what the allocator holds. Everything runs in a worker process
 from __future__ import annotations
 
 import contextlib
-import functools
 import gc
-from collections.abc import Callable, Iterator
 from typing import Any
 
 from gpuscout.fit.estimate import PREFILL_TOKENS
 from gpuscout.fit.request import FitRequest
 from gpuscout.fit.search import Outcome, find_max_batch
-from gpuscout.fit.spec import ModelSpec
+from gpuscout.workloads.fit_build import (
+    build_model,
+    decoder_hidden,
+    encoder_logits,
+    lm_logits,
+    make_optimizer,
+    param_dtype,
+)
 
 TRAIN_STEPS = 2
 DECODE_STEPS = 2
-WEIGHT_DECAY = {"sgd": 1e-4, "sgd-momentum": 1e-4, "adam": 0.0, "adamw": 0.01}
-
-
-# -- models -----------------------------------------------------------------------------
-
-
-@functools.cache
-def _lora_class() -> Any:
-    import torch
-    from torch import nn
-
-    class LoRALinear(nn.Module):
-        """A frozen linear layer plus a trainable rank-r update (fp32, PEFT's default)."""
-
-        def __init__(self, base: nn.Linear, rank: int) -> None:
-            super().__init__()
-            self.base, self.scale = base, 2.0  # alpha = 2 x rank
-            dev = base.weight.device
-            self.a = nn.Parameter(torch.randn(rank, base.in_features, device=dev) * 0.01)
-            self.b = nn.Parameter(torch.zeros(base.out_features, rank, device=dev))
-
-        def forward(self, x: Any) -> Any:
-            return self.base(x) + (x @ self.a.t() @ self.b.t()) * self.scale
-
-    return LoRALinear
-
-
-def _add_lora(model: Any, spec: ModelSpec, rank: int, targets: str) -> None:
-    model.requires_grad_(False)
-    lora = _lora_class()
-    names = {
-        "decoder": (("attn.wq", "attn.wk", "attn.wv", "attn.wo"), ("w1", "w3", "w2")),
-        "encoder": (("attn.qkv", "attn.out"), ("ffn.0", "ffn.2")),
-    }[spec.family]
-    paths = names[0] + (names[1] if targets == "all" else ())
-    for layer in model.layers:
-        for path in paths:
-            parent_path, _, leaf = path.rpartition(".")
-            parent = layer.get_submodule(parent_path) if parent_path else layer
-            setattr(parent, leaf, lora(getattr(parent, leaf), rank))
-
-
-def _param_dtype(req: FitRequest) -> Any:
-    import torch
-
-    if req.dtype == "fp32" or (req.mode == "train" and not req.lora):
-        return torch.float32  # full training: fp32 weights under autocast
-    return torch.float16 if req.dtype == "fp16" else torch.bfloat16
-
-
-@contextlib.contextmanager
-def _default_dtype(dtype: Any) -> Iterator[None]:
-    """Create parameters directly in ``dtype``: no fp32 copy first, no conversion peak."""
-    import torch
-
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(old)
-
-
-def build_model(req: FitRequest, device: Any) -> Any:
-    """The workload's model for ``req`` on ``device``, random weights, LoRA applied."""
-    import torch
-
-    spec, dtype = req.model, _param_dtype(req)
-    torch.manual_seed(0)
-    if spec.family == "decoder":
-        from gpuscout.workloads.llama import LlamaShape, _classes
-
-        shape = LlamaShape(
-            spec.layers or 0,
-            spec.hidden or 0,
-            spec.heads or 0,
-            spec.kv_heads or 0,
-            spec.intermediate or 0,
-            spec.vocab or 0,
-            tie_embeddings=spec.tied_embeddings,
-        )
-        with torch.device(device), _default_dtype(dtype):
-            model = _classes().Llama(shape, True)
-            model.init_weights(req.effective_seq_len or 1)  # N(0, 0.02) and the RoPE tables
-    elif spec.family == "encoder":
-        from gpuscout.workloads.encoder import EncoderShape, make_encoder
-
-        shape_e = EncoderShape(
-            spec.layers or 0,
-            spec.hidden or 0,
-            spec.heads or 0,
-            spec.intermediate or 0,
-            spec.vocab or 0,
-            spec.positions or 512,
-        )
-        with torch.device(device), _default_dtype(dtype):
-            model = make_encoder(shape_e, sdpa=True)
-    elif spec.family == "cnn":
-        from gpuscout.workloads.resnet import make_resnet
-
-        with torch.device(device), _default_dtype(dtype):
-            model = make_resnet(spec.id, spec.num_classes or 1000)
-    else:
-        from gpuscout.workloads.mlp import make_model
-
-        with _default_dtype(dtype):
-            model = make_model(device)
-    if req.lora:
-        _add_lora(model, spec, req.lora_rank or 0, req.lora_targets)
-    return model.train(req.mode == "train")
-
-
-def _optimizer(req: FitRequest, model: Any) -> Any:
-    import torch
-
-    params = [p for p in model.parameters() if p.requires_grad]
-    wd = WEIGHT_DECAY[req.optimizer]
-    if req.optimizer.startswith("sgd"):
-        momentum = 0.9 if req.optimizer == "sgd-momentum" else 0.0
-        return torch.optim.SGD(params, lr=0.01, momentum=momentum, weight_decay=wd, foreach=True)
-    cls = torch.optim.AdamW if req.optimizer == "adamw" else torch.optim.Adam
-    return cls(params, lr=1e-4, weight_decay=wd, foreach=True)
-
-
-# -- forward passes -----------------------------------------------------------------------
-
-
-def _rope(x: Any, cos: Any, sin: Any) -> Any:
-    half = x.shape[-1] // 2
-    import torch
-
-    return x * cos + torch.cat((-x[..., half:], x[..., :half]), dim=-1) * sin
-
-
-def _checkpointed(fn: Callable[..., Any], on: bool, *args: Any) -> Any:
-    if not on:
-        return fn(*args)
-    from torch.utils.checkpoint import checkpoint
-
-    return checkpoint(fn, *args, use_reentrant=False)
-
-
-def decoder_hidden(
-    model: Any, tokens: Any, *, cache: Any = None, start: int = 0, ckpt: bool = False
-) -> Any:
-    """Final-norm hidden states of a llama.py model, written as Hugging Face's Llama:
-    RoPE in the compute dtype, SDPA with is_causal (FlashAttention, native GQA); with
-    ``cache`` (a list of (k, v) views per layer), keys and values go there."""
-    import torch.nn.functional as F
-
-    s = model.s
-    b, n = tokens.shape
-    x = model.tok(tokens)
-    cos = model.cos[start : start + n]
-    sin = model.sin[start : start + n]
-
-    def attention(i: int, x: Any) -> Any:  # its own frame: q, k, v die on return
-        layer = model.layers[i]
-        h = layer.attn_norm(x)
-        q = layer.attn.wq(h).view(b, n, s.heads, s.head_dim).transpose(1, 2)
-        k = layer.attn.wk(h).view(b, n, s.kv_heads, s.head_dim).transpose(1, 2)
-        v = layer.attn.wv(h).view(b, n, s.kv_heads, s.head_dim).transpose(1, 2)
-        del h
-        c, si = cos.to(q.dtype), sin.to(q.dtype)
-        q, k = _rope(q, c, si), _rope(k, c, si)
-        if cache is not None:
-            ck, cv = cache[i]
-            ck[:, :, start : start + n] = k
-            cv[:, :, start : start + n] = v
-            k, v = ck[:, :, : start + n], cv[:, :, : start + n]
-        a = F.scaled_dot_product_attention(q, k, v, is_causal=n > 1, enable_gqa=True)
-        return layer.attn.wo(a.transpose(1, 2).reshape(b, n, -1))
-
-    def block(i: int, x: Any) -> Any:
-        layer = model.layers[i]
-        x = x + attention(i, x)
-        h = layer.ffn_norm(x)
-        return x + layer.w2(F.silu(layer.w1(h)) * layer.w3(h))
-
-    for i in range(len(model.layers)):
-        x = _checkpointed(functools.partial(block, i), ckpt, x)
-    return model.norm(x)
-
-
-def _lm_logits(model: Any, h: Any) -> Any:
-    import torch.nn.functional as F
-
-    return model.output(h) if model.output is not None else F.linear(h, model.tok.weight)
-
-
-def encoder_logits(model: Any, tokens: Any, ckpt: bool = False) -> Any:
-    """encoder.py's forward, one layer at a time (so layers can be checkpointed)."""
-    import torch
-    import torch.nn.functional as F
-
-    pos = torch.arange(tokens.shape[1], device=tokens.device)
-    x = model.ln(model.tok(tokens) + model.pos(pos))
-    for layer in model.layers:
-        x = _checkpointed(layer, ckpt, x)
-    return F.linear(model.head(x), model.tok.weight, model.bias)
-
-
-# -- one trial ------------------------------------------------------------------------------
 
 
 class Job:
@@ -246,7 +47,7 @@ class Job:
     def __init__(self, req: FitRequest, device: Any) -> None:
         self.req, self.device = req, device
         self.model = build_model(req, device)
-        self.opt = _optimizer(req, self.model) if req.mode == "train" else None
+        self.opt = make_optimizer(req, self.model) if req.mode == "train" else None
 
     def _autocast(self) -> Any:
         import torch
@@ -271,7 +72,7 @@ class Job:
                 logits = encoder_logits(self.model, tokens, req.checkpointing)
             else:
                 h = decoder_hidden(self.model, tokens, ckpt=req.checkpointing)
-                logits = _lm_logits(self.model, h)
+                logits = lm_logits(self.model, h)
                 del h
             # The 16-bit logits die when this returns, before the backward pass.
             return F.cross_entropy(logits.float().flatten(0, 1), labels.flatten())
@@ -301,7 +102,7 @@ class Job:
         import torch
 
         spec, dev, req = self.req.model, self.device, self.req
-        dtype = _param_dtype(req)
+        dtype = param_dtype(req)
         s = req.effective_seq_len or 1
         if spec.family == "decoder":
             prompt = max(1, s - DECODE_STEPS)
@@ -319,12 +120,12 @@ class Job:
                 part = [(k[r0 : r0 + rows], v[r0 : r0 + rows]) for k, v in cache]
                 tokens = torch.randint(0, spec.vocab or 1, (min(rows, n - r0), prompt), device=dev)
                 h = decoder_hidden(self.model, tokens, cache=part)
-                last.append(_lm_logits(self.model, h[:, -1:]).float().argmax(-1))
+                last.append(lm_logits(self.model, h[:, -1:]).float().argmax(-1))
                 del h
             tok = torch.cat(last)
             for i in range(min(DECODE_STEPS, s - prompt)):
                 h = decoder_hidden(self.model, tok, cache=cache, start=prompt + i)
-                tok = _lm_logits(self.model, h).float().argmax(-1)
+                tok = lm_logits(self.model, h).float().argmax(-1)
             return
         if spec.family == "encoder":
             tokens = torch.randint(5, spec.vocab or 6, (n, s), device=dev)
@@ -338,29 +139,28 @@ class Job:
 # -- the worker (its own process, see launch/worker.py) -------------------------------------
 
 
-def _nvml_used() -> dict[str, int]:
-    """Used memory per GPU (by UUID) as NVML reports it; {} when NVML is unavailable."""
-    try:
-        import pynvml
+def nvml_used(nvml: Any | None = None) -> dict[str, int]:
+    """Used memory per GPU (by UUID) as NVML reports it; {} when NVML is unavailable.
+    ``nvml``: a stand-in for pynvml (tests), as probe_nvidia takes."""
+    from gpuscout.probe.nvml import probe_nvidia
 
-        pynvml.nvmlInit()
-        try:
-            out = {}
-            for i in range(pynvml.nvmlDeviceGetCount()):
-                handle = pynvml.nvmlDeviceGetHandleByIndex(i)
-                out[_uuid_key(pynvml.nvmlDeviceGetUUID(handle))] = int(
-                    pynvml.nvmlDeviceGetMemoryInfo(handle).used
-                )
-            return out
-        finally:
-            pynvml.nvmlShutdown()
-    except Exception:  # no driver library, no permission: the context goes unmeasured
-        return {}
+    return {
+        _uuid_key(g.uuid): g.memory_used_bytes
+        for g in probe_nvidia(nvml).gpus
+        if g.uuid and g.memory_used_bytes is not None and not g.lost
+    }
 
 
 def _uuid_key(uuid: Any) -> str:
+    """NVML's "GPU-8-4-4-4-12" and torch's "8-4-4-4-12" as one key."""
     text = uuid.decode() if isinstance(uuid, bytes) else str(uuid)
     return text.lower().removeprefix("gpu-").replace("-", "")
+
+
+def oom_message(exc: BaseException) -> str:
+    """The first line of an out-of-memory error; its type when it has no text (a bare
+    MemoryError from the host allocator)."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
 def measure_in_worker(
@@ -374,8 +174,11 @@ def measure_in_worker(
 
     if not torch.cuda.is_available():
         return {"status": "no_cuda", "error": "PyTorch sees no CUDA GPU on this machine"}
-    before = _nvml_used()  # before this process creates a CUDA context
-    dev = torch.device(device)
+    index, count = torch.device(device).index or 0, torch.cuda.device_count()
+    if index >= count:  # an ordinal CUDA would refuse with a traceback further on
+        return {"status": "no_cuda", "error": f"there is no {device}: PyTorch sees {count} GPU(s)"}
+    dev = torch.device("cuda", index)  # set_device and the memory stats need an index
+    before = nvml_used()  # before this process creates a CUDA context
     torch.cuda.set_device(dev)
     props = torch.cuda.get_device_properties(dev)
     out: dict[str, Any] = {
@@ -408,22 +211,27 @@ def measure_in_worker(
                 raise
             if job.opt is not None:
                 job.opt.zero_grad(set_to_none=True)
-            return Outcome(False, None, str(exc).splitlines()[0][:200])
+            return Outcome(False, None, oom_message(exc))
         return Outcome(True, int(torch.cuda.max_memory_allocated(dev)))
 
     at = try_batch(req.batch_size)
     cleanup()
     out |= {"fits": at.fits, "allocated_peak_bytes": at.peak_bytes, "error": at.error}
     if search:
-        found = find_max_batch(try_batch, cap=cap, cleanup=cleanup, is_oom=is_oom)
-        out |= {
-            "max_batch": found.max_batch,
-            "max_batch_capped": found.capped,
-            "max_batch_allocated_bytes": found.peak_bytes,
-            "trials": [(n, o.fits, o.peak_bytes) for n, o in found.trials],
-        }
+        try:
+            found = find_max_batch(try_batch, cap=cap, cleanup=cleanup, is_oom=is_oom)
+        except Exception as exc:  # not memory: a kernel's size limit at a huge batch, say
+            # The request's batch was measured; that result stays.
+            out["search_error"] = f"{type(exc).__name__}: {exc}"[:300]
+        else:
+            out |= {
+                "max_batch": found.max_batch,
+                "max_batch_capped": found.capped,
+                "max_batch_allocated_bytes": found.peak_bytes,
+                "trials": [(n, o.fits, o.peak_bytes) for n, o in found.trials],
+            }
     # Memory outside the allocator: the context and the libraries' loaded modules.
-    after = _nvml_used()
+    after = nvml_used()
     key = _uuid_key(getattr(props, "uuid", ""))
     if key and key in before and key in after:
         context = after[key] - before[key] - int(torch.cuda.memory_reserved(dev))

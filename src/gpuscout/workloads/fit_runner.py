@@ -7,6 +7,7 @@ torch.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -16,10 +17,11 @@ from gpuscout.errors import UsageError
 from gpuscout.fit.estimate import CUDA_CONTEXT_BYTES
 from gpuscout.fit.request import FitRequest, MemoryEstimate, check_request
 from gpuscout.fit.spec import ModelSpec
+from gpuscout.workloads.resnet import PRESETS as RESNETS
 
 MEASURABLE_DTYPES: Final = ("fp32", "bf16", "fp16")
-RESNETS: Final = ("resnet50", "resnet34", "resnet18", "resnet-tiny")
 DEFAULT_TIMEOUT_S: Final = 900.0
+_CUDA_RE: Final = re.compile(r"^cuda(?::(\d+))?$")
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,13 @@ class Measured:
     max_batch_capped: bool = False
     trials: tuple[tuple[int, bool, int | None], ...] = ()
     error: str | None = None
+    search_error: str | None = None  # the search stopped on an error that is not memory
     duration_s: float = 0.0
+
+    @property
+    def complete(self) -> bool:
+        """Everything asked ran: the worker came back, and the search (if any) ended."""
+        return self.status == "ok" and self.search_error is None
 
     def error_pct(self, predicted_bytes: int) -> float | None:
         """(predicted - measured) / measured, in percent."""
@@ -77,6 +85,17 @@ def check_measurable(req: FitRequest) -> FitRequest:
     return req
 
 
+def cuda_device(device: str) -> str:
+    """The --device of --measure as "cuda:N" ("cuda" is cuda:0); UsageError for anything
+    else, since it runs on one CUDA GPU. Whether cuda:N exists, the worker asks PyTorch."""
+    match = _CUDA_RE.match(device.strip().lower())
+    if match is None:
+        raise UsageError(
+            f"--measure runs on one CUDA GPU, not {device!r}", "use --device cuda or cuda:N"
+        )
+    return f"cuda:{match.group(1) or 0}"
+
+
 def _decoder_problem(spec: ModelSpec) -> str | None:
     if spec.positions or spec.norm != "rmsnorm" or spec.mlp != "swiglu":
         return "has learned positions, LayerNorm or a GELU MLP"
@@ -99,6 +118,7 @@ def measure(
     from gpuscout.launch.worker import OK, run_isolated
 
     req = check_measurable(req)
+    device = cuda_device(device)
     if target is None:
         from gpuscout.workloads.fit_measure import measure_in_worker
 
@@ -131,6 +151,7 @@ def measure(
         max_batch_capped=bool(v.get("max_batch_capped", False)),
         trials=tuple((int(n), bool(ok), p) for n, ok, p in v.get("trials", ())),
         error=v.get("error"),
+        search_error=v.get("search_error"),
         duration_s=outcome.duration_s,
     )
 
@@ -189,6 +210,7 @@ def fit_results(
             "error_pct": error_pct,
             "max_batch": measured.max_batch,
             "max_batch_capped": measured.max_batch_capped,
+            "search_error": measured.search_error,
             "predicted_max_batch": predicted_max_batch,
             "trials": [list(t) for t in measured.trials],
         },
