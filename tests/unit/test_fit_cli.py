@@ -26,7 +26,7 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.setattr(cli_fit, "local_gpus", lambda: [])
     # probing frameworks for the run's fingerprint takes seconds; not what is tested here
-    monkeypatch.setattr(cli_fit, "_fingerprint", lambda: {"host": "test"})
+    monkeypatch.setattr(cli_fit, "run_fingerprint", lambda: {"host": "test"})
 
 
 def make_app() -> typer.Typer:

@@ -44,5 +44,21 @@ def fail_from(exc: GpuscoutError) -> NoReturn:
     fail(exc.message, exc.hint, exc.exit_code)
 
 
+def run_fingerprint() -> dict[str, Any]:
+    """This machine's environment fingerprint for a stored run; a minimal one (host and
+    version) when the probe fails, because storing the result matters more."""
+    try:
+        from gpuscout.probe import probe_system
+        from gpuscout.store.fingerprint import fingerprint
+
+        return fingerprint(probe_system())
+    except Exception:
+        import platform
+
+        from gpuscout import __version__
+
+        return {"host": platform.node(), "gpuscout_version": __version__}
+
+
 def db_path(db: Path | None) -> Path | None:
     return db

@@ -3,14 +3,22 @@
 
 from __future__ import annotations
 
-import platform
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from gpuscout.cli._common import DbOpt, JsonOpt, console, err_console, fail, fail_from, print_json
+from gpuscout.cli._common import (
+    DbOpt,
+    JsonOpt,
+    console,
+    err_console,
+    fail,
+    fail_from,
+    print_json,
+    run_fingerprint,
+)
 from gpuscout.errors import GpuscoutError
 
 HELP = (
@@ -172,7 +180,7 @@ def _measure(
 
     store = Store.open(db)
     try:
-        with store.run("fit", _fingerprint()) as run:
+        with store.run("fit", run_fingerprint()) as run:
             run.add_results(fit_results(est, measured, predicted_max))
             run.summary.update(
                 {
@@ -188,18 +196,6 @@ def _measure(
             return measured, run.id
     finally:
         store.close()
-
-
-def _fingerprint() -> dict[str, Any]:
-    try:
-        from gpuscout.probe import probe_system
-        from gpuscout.store.fingerprint import fingerprint
-
-        return fingerprint(probe_system())
-    except Exception:  # storing the result matters more than a complete fingerprint
-        from gpuscout import __version__
-
-        return {"host": platform.node(), "gpuscout_version": __version__}
 
 
 def _list(json_out: bool) -> None:

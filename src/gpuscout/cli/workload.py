@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import platform
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,23 +10,18 @@ import typer
 from rich.markup import escape
 
 from gpuscout._types import Result
-from gpuscout.cli._common import DbOpt, JsonOpt, console, err_console, fail_from, print_json
+from gpuscout.cli._common import (
+    DbOpt,
+    JsonOpt,
+    console,
+    err_console,
+    fail_from,
+    print_json,
+    run_fingerprint,
+)
 from gpuscout.errors import GpuscoutError
 
 NAME_HELP = "Workload: mlp, cnn, encoder, llm, or all (comma-separated for several)."
-
-
-def _fingerprint() -> dict[str, Any]:
-    """The run's environment fingerprint; a minimal one if the probe is unavailable."""
-    try:
-        from gpuscout.probe import probe_system
-        from gpuscout.store.fingerprint import fingerprint
-
-        return fingerprint(probe_system())
-    except Exception:  # storing the results matters more than a complete fingerprint
-        from gpuscout import __version__
-
-        return {"host": platform.node(), "gpuscout_version": __version__}
 
 
 def store_results(db: Path | None, results: Sequence[Result], summary: dict[str, Any]) -> int:
@@ -35,7 +29,7 @@ def store_results(db: Path | None, results: Sequence[Result], summary: dict[str,
 
     store = Store.open(db)
     try:
-        with store.run("workload", _fingerprint()) as run:
+        with store.run("workload", run_fingerprint()) as run:
             run.add_results(results)
             run.summary.update(summary)
             if any(r.status not in ("ok", "skipped") for r in results):
