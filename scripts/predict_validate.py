@@ -22,9 +22,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from gpuscout._types import Result
-from gpuscout.catalog import GpuSpec, match_local_gpu
-from gpuscout.predict.basis import Basis, bases, local_ceilings
-from gpuscout.predict.project import MICRO_PREFIXES, calibration_for, project_one, run_results
+from gpuscout.predict.basis import Basis, bases, local_ceilings, measured_gpu_host_op_s
+from gpuscout.predict.project import (
+    MICRO_PREFIXES,
+    calibration_for,
+    measured_spec,
+    project_one,
+    run_results,
+)
 
 
 def _key(b: Basis) -> tuple[str, str, str | None]:
@@ -35,25 +40,16 @@ def _gpu_bases(results: Sequence[Result]) -> dict[tuple[str, str, str | None], B
     return {_key(b): b for b in bases(results) if b.on_gpu}
 
 
-def _spec(b: Basis) -> GpuSpec | None:
-    try:
-        return match_local_gpu(b.device_name, b.memory_total_bytes)
-    except Exception:  # an unknown GPU cannot be a projection target
-        return None
-
-
 def direction(source: Sequence[Result], target: Sequence[Result]) -> list[dict[str, Any]]:
     """Every figure measured on a GPU in both: calibrated on ``source``, predicted for
     ``target``'s GPU, against ``target``'s measurement."""
     ceilings = local_ceilings(source)
-    host = next(
-        (c.host_op_s for d, c in sorted(ceilings.items()) if d != "cpu" and c.host_op_s), None
-    )
+    host = measured_gpu_host_op_s(ceilings)
     src, dst = _gpu_bases(source), _gpu_bases(target)
     rows = []
     for key in sorted(set(src) & set(dst), key=str):
         a, b = src[key], dst[key]
-        spec = _spec(b)
+        spec = measured_spec(b)  # an unknown GPU cannot be a projection target
         row: dict[str, Any] = {
             "workload": "/".join(k for k in key if k),
             "from": a.device_name,

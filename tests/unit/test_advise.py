@@ -81,6 +81,21 @@ def test_a_long_cpu_run_gets_a_gpu_with_every_option_costed() -> None:
     assert a.prediction is not None and a.prediction.calibrated is False
 
 
+def test_the_advice_names_the_cpu_it_measured_on() -> None:
+    a = advise(results=[cnn_cpu()], system={"cpu_model": "Test CPU 9000"})
+    assert a.prediction is not None and "Test CPU 9000" in a.prediction.measured_on
+
+
+def test_cli_defaults_are_the_librarys() -> None:
+    import inspect
+
+    from gpuscout.cli import advise as cli
+
+    params = inspect.signature(cli.advise).parameters
+    assert params["hours_per_week"].default.default == d.HOURS_PER_WEEK
+    assert params["price_kwh"].default.default == d.PRICE_KWH_USD
+
+
 def test_a_budget_filters_purchases() -> None:
     a = advise(results=[cnn_cpu()], budget_usd=800)
     for r in a.rows:

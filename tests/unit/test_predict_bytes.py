@@ -81,6 +81,24 @@ def test_llm_prefill_bytes_and_decode_launches() -> None:
     assert got["decode_ops"] > s.layers * 5  # norms, four projections, the MLP per layer
 
 
+def test_prefill_activations_by_hand_without_grad() -> None:
+    # Without grad, each layer's output is freed as the next is made: a count keyed on
+    # id() must not take a new tensor at a freed one's address for one already counted.
+    from gpuscout.workloads.llama import PRESETS
+    from gpuscout.workloads.llm import make_meta
+
+    s, n = PRESETS["llama-tiny"], 8
+    with torch.device("meta"):
+        meta = make_meta(s, n)
+    tokens = torch.zeros(1, n, dtype=torch.long, device="meta")
+    t = count_traffic(meta, lambda: meta(tokens, torch.arange(n, device="meta")))
+    kv = s.kv_heads * (s.dim // s.heads)
+    # Per layer: two RMSNorms, wq, wo, w2 (dim wide), wk, wv (kv wide), w1, w3 (ffn wide).
+    layer = n * (5 * s.dim + 2 * kv + 2 * s.ffn)
+    # The embedding's n rows; the final norm and the output on the last position only.
+    assert t.activation_elems == n * s.dim + s.layers * layer + s.dim + s.vocab
+
+
 def test_every_workload_result_carries_bytes_and_launches() -> None:
     from gpuscout.workloads import run_workloads
 

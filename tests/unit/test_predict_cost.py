@@ -36,6 +36,15 @@ def test_break_even_by_hand() -> None:
     assert cost.weeks(None, 10) is None
 
 
+def test_dollars_as_shown() -> None:
+    from gpuscout.predict.verdict import usd
+
+    assert usd(2250.4) == "$2,250" and usd(3.061) == "$3.06" and usd(None) == "n/a"
+    # 11 minutes of a 140 W card at $0.15/kWh costs a fraction of a cent, not nothing.
+    assert usd(cost.electricity_usd(140, 1, 660, 0.15)) == "$0.0039"
+    assert usd(0.0) == "$0.00" and usd(2e-5) == "<$0.0001"
+
+
 def test_cloud_prices_come_with_their_date() -> None:
     price = cost.cheapest_price("h100-sxm5-80gb")
     assert price is not None and price.date_seen and price.usd_per_gpu_hour > 0

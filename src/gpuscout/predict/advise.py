@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from gpuscout._types import Result
@@ -30,9 +30,17 @@ from gpuscout.catalog import SEGMENTS, GpuSpec, load_gpus
 from gpuscout.errors import UsageError
 from gpuscout.predict import defaults as d
 from gpuscout.predict import options as opt
-from gpuscout.predict.basis import Basis, bases, local_ceilings
-from gpuscout.predict.model import Ceiling, parts, uncalibrated
-from gpuscout.predict.project import Calibrated, calibrate_all, has_workloads, run_results
+from gpuscout.predict.basis import Basis, bases, local_ceilings, measured_gpu_host_op_s
+from gpuscout.predict.model import parts, uncalibrated
+from gpuscout.predict.project import (
+    MICRO_PREFIXES,
+    Calibrated,
+    calibrate_all,
+    cpu_ceiling,
+    has_workloads,
+    measured_on,
+    run_results,
+)
 from gpuscout.predict.records import Advice, CostRow, Prediction
 from gpuscout.predict.verdict import assumptions, pro_vs_consumer, recommend, verdict_text
 
@@ -111,16 +119,14 @@ def _model_job(results: Sequence[Result], model: str, mode: str, samples: float 
 
     b, spec = model_basis(model, mode)
     ceilings = local_ceilings(results)
-    gpu_host = next((c.host_op_s for k, c in ceilings.items() if k != "cpu" and c.host_op_s), None)
-    c = Calibrated(b, uncalibrated(b, gpu_host), None, None)
+    c = Calibrated(b, uncalibrated(b, measured_gpu_host_op_s(ceilings)), None, None)
     n, words = float(d.RUN_SAMPLES[f"model-{mode}"][0]), d.RUN_SAMPLES[f"model-{mode}"][1]
     if samples is not None:
         n, words = samples, f"{samples:,.0f} tokens"
     cpu_run, note = None, "no CPU ceilings measured (gpuscout bench micro)"
     lc = ceilings.get("cpu")
-    peak = None if lc is None else (lc.tflops.get(b.precision) or lc.tflops.get("fp32"))
-    if lc is not None and peak and lc.bandwidth_gbs:
-        cpu = Ceiling(peak * 1e12, lc.bandwidth_gbs * 1e9, False, lc.source)
+    cpu = cpu_ceiling(b, lc)
+    if lc is not None and cpu is not None:
         host = lc.host_op_s or d.DEFAULT_CPU_HOST_OP_S
         step = parts(b, cpu, d.CPU.eff_compute, d.CPU.eff_memory, 0.0, host).step_s
         cpu_run, note = n / b.samples_per_step * step, "estimated from the CPU's measured ceilings"
@@ -170,7 +176,7 @@ def advise(
     if workload is not None and model is not None:
         raise UsageError("give --workload or --model, not both")
     if results is None:
-        results, _fp, run_id = _load(store, run_id, workload, need_workloads=model is None)
+        results, system, run_id = _load(store, run_id, workload, need_workloads=model is None)
     results = list(results)
     if model is not None:
         job = _model_job(results, model, mode, samples)
@@ -208,7 +214,7 @@ def advise(
     specs_by_id = {s.id: s for s in specs}
     prediction = Prediction(
         run_id=run_id,
-        measured_on=job.c.basis.device_name,
+        measured_on=job.c.basis.device_name if model else measured_on([job.c.basis], system),
         calibrated=job.c.cal.calibrated,
         projections=tuple(o.proj for o in options),
         assumptions=(),
@@ -249,9 +255,7 @@ def _load(
             raise
     # A model question needs no workload run; the CPU's newest ceilings still help.
     for run in store.list_runs(limit=50):
-        micro = [
-            r for r in store.results(run.id) if r.name.startswith(("matmul/", "memory/", "launch/"))
-        ]
+        micro = [r for r in store.results(run.id) if r.name.startswith(MICRO_PREFIXES)]
         if micro:
             return micro, run.fingerprint, None
     return [], None, None
@@ -261,19 +265,5 @@ def _cpu_row(job: Job, deadline_s: float | None) -> CostRow:
     t = job.cpu_run_s
     late = t is not None and deadline_s is not None and t > deadline_s
     note = job.cpu_note + ("; misses the deadline" if late else "")
-    return CostRow(
-        option="cpu",
-        gpu_id=None,
-        gpu_name="this machine's CPU",
-        gpus=0,
-        time_per_run_s=t,
-        fits=None,
-        buy_usd=None,  # already yours
-        electricity_usd_per_run=None,
-        cloud_usd_per_hour=None,
-        cloud_price_date=None,
-        cloud_provider=None,
-        cloud_usd_per_run=None,
-        break_even_hours=None,
-        note=note,
-    )
+    # Nothing to buy or rent: the CPU is already yours.
+    return replace(opt.empty_row("cpu", note), gpu_name="this machine's CPU", time_per_run_s=t)

@@ -214,3 +214,12 @@ def local_ceilings(results: Iterable[Result]) -> dict[str, LocalCeiling]:
         d: LocalCeiling(tflops.get(d, {}), bw.get(d), host.get(d), "measured (bench micro)")
         for d in devices
     }
+
+
+def measured_gpu_host_op_s(ceilings: Mapping[str, LocalCeiling]) -> float | None:
+    """The measured host cost per launched op of the first GPU that has one (sorted by
+    device, so the answer does not depend on the order the results came in)."""
+    return next(
+        (c.host_op_s for dev, c in sorted(ceilings.items()) if dev != "cpu" and c.host_op_s),
+        None,
+    )

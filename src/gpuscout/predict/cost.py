@@ -15,6 +15,7 @@ training (the rest of the machine is not counted).
 from __future__ import annotations
 
 from gpuscout.catalog import CloudPrice, cloud_prices
+from gpuscout.errors import UsageError
 
 SECONDS_PER_HOUR = 3600.0
 
@@ -55,6 +56,6 @@ def cheapest_price(gpu_id: str) -> CloudPrice | None:
     """The cheapest on-demand offer the catalog lists for one GPU (prices carry dates)."""
     try:
         prices = cloud_prices(gpu_id)
-    except Exception:  # an id the price list does not know: no offer
+    except UsageError:  # a GPU of the user's own list, unknown to the prices: no offer
         return None
     return prices[0] if prices else None

@@ -27,6 +27,21 @@ _A100_PEAK = 312.0 / 989.5
 _A100_BW = 2039.0 / 3350.0
 
 
+# Per-op costs that no bigger GPU shortens.
+# Host: eager PyTorch spends ~5-25 us per op on the host (dispatcher, Python, the
+# cudaLaunchKernel call); gpt-fast's eager Llama-2-7B decode is host-bound at 25.5 tok/s
+# (pytorch.org/blog/accelerating-generative-ai-2), ~24 us for each of its ~1,600 ops.
+# `gpuscout bench micro` measures this machine's cost; without it we take 10 us.
+DEFAULT_GPU_HOST_OP_S = 10e-6
+DEFAULT_CPU_HOST_OP_S = 2e-6  # a one-element in-place add in eager mode, typical desktop
+# Device: a short kernel occupies the GPU for a couple of microseconds however little it
+# does (launch, ramp-up, tail); in a CUDA graph this is what is left per kernel.
+KERNEL_FLOOR_S = 2e-6
+# torch.compile fuses the pointwise ops around each matmul: about half as many kernels
+# as eager ATen ops (an assumption; it varies by model).
+COMPILED_KERNEL_FACTOR = 0.5
+
+
 @dataclass(frozen=True)
 class Prior:
     """Default efficiencies of one kind of work.
@@ -68,13 +83,13 @@ def _prior(
 
 
 # FLOPs and bytes per sample counted by gpuscout.workloads.flops on the meta device:
-# ResNet-50 bf16 training (batch 256, 224x224): 24.54 GFLOP and 114.9 MB per image.
+# ResNet-50 bf16 training (batch 256, 224x224): 24.54 GFLOP and 115.0 MB per image.
 # Lambda ResNet-50 AMP: H100 SXM 2,790 img/s, H200 3,079 (1.10x), A100 80GB SXM 1,582.
 # Split (0.26 compute, 0.31 memory, 0.43 other): it gives an RTX 4090 ~0.7x and an
 # RTX 3090 ~0.6x of Lambda's figures (Ada's large L2 and high clocks are not modelled).
 CNN_TRAIN = _prior(
     24.535e9,
-    114.9e6,
+    115.0e6,
     1 / 2790,
     shares(3079 / 2790, 2790 / 1582),
     "Lambda ResNet-50 AMP: H100 SXM 2,790 img/s, H200 3,079, A100 1,582",
@@ -90,10 +105,16 @@ TRANSFORMER_TRAIN = _prior(
     "Lambda BERT-large AMP: H100 SXM 311 seq/s, H200 350, A100 152",
 )
 # Llama-3.1-8B bf16 decode at batch 1 on an H100: 126.9 tok/s at 15.01 GB per token
-# (pytorch/ao quantization README, gpt-fast's generate.py): all of it memory.
+# (pytorch/ao quantization README, gpt-fast's generate.py, compiled): memory, but for
+# the floor of its kernels, which the model adds on every GPU: 32 layers of ~50 ATen
+# ops (predict.derived.OPS_PER_LAYER), halved by torch.compile. Without taking that
+# floor out here, the model would predict the anchor itself ~20% slow.
+_LLAMA3_8B_DECODE_KERNELS = 32 * 50 * COMPILED_KERNEL_FACTOR
 DECODE = Prior(
     0.5,
-    15.01e9 / (_H100_BANDWIDTH_GBS * 1e9 * ACHIEVABLE_BANDWIDTH) * 126.9,
+    15.01e9
+    / (_H100_BANDWIDTH_GBS * 1e9 * ACHIEVABLE_BANDWIDTH)
+    / (1 / 126.9 - _LLAMA3_8B_DECODE_KERNELS * KERNEL_FLOOR_S),
     0.0,
     "torchao Llama-3.1-8B bf16 decode on H100 (126.9 tok/s, 1,905 GB/s)",
 )
@@ -116,19 +137,6 @@ PRIORS = {
     "prefill": PREFILL,
 }
 
-# Per-op costs that no bigger GPU shortens.
-# Host: eager PyTorch spends ~5-25 us per op on the host (dispatcher, Python, the
-# cudaLaunchKernel call); gpt-fast's eager Llama-2-7B decode is host-bound at 25.5 tok/s
-# (pytorch.org/blog/accelerating-generative-ai-2), ~24 us for each of its ~1,600 ops.
-# `gpuscout bench micro` measures this machine's cost; without it we take 10 us.
-DEFAULT_GPU_HOST_OP_S = 10e-6
-DEFAULT_CPU_HOST_OP_S = 2e-6  # a one-element in-place add in eager mode, typical desktop
-# Device: a short kernel occupies the GPU for a couple of microseconds however little it
-# does (launch, ramp-up, tail); in a CUDA graph this is what is left per kernel.
-KERNEL_FLOOR_S = 2e-6
-# torch.compile fuses the pointwise ops around each matmul: about half as many kernels
-# as eager ATen ops (an assumption; it varies by model).
-COMPILED_KERNEL_FACTOR = 0.5
 # (workload, family) whose tuned program replays CUDA graphs on a GPU: one host launch
 # per step (workloads/mlp.py: the whole training step; workloads/llm.py: the decode step;
 # an unmeasured model's decoding, served as gpt-fast and vLLM serve it).

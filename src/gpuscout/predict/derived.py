@@ -88,6 +88,7 @@ def model_basis(name: str, mode: str) -> tuple[Basis, Any]:
         model=spec.id,
         params=spec.params,
         checkpointing=train,
+        compiled=not train,  # served compiled, as gpt-fast and vLLM serve it
         notes=(
             f"{spec.name} not measured: {'8' if train else '2'} x params FLOPs per token"
             + (" (activation checkpointing, one sequence per GPU)" if train else "")

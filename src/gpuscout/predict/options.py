@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gpuscout.catalog import GpuSpec
+from gpuscout.catalog import CloudPrice, GpuSpec
 from gpuscout.predict import cost, multi
 from gpuscout.predict import defaults as d
 from gpuscout.predict.project import Calibrated, project_one
@@ -98,14 +98,15 @@ def pick_purchase(options: Sequence[Option], segment: str, budget: float | None)
         cands = [o for o in cands if o.buy_usd is not None and o.buy_usd <= budget]
         return min(cands, key=lambda o: o.run_s, default=None)
     priced = [o for o in cands if o.buy_usd is not None]
-    if priced:
-        return max(priced, key=lambda o: 1.0 / (o.run_s * (o.buy_usd or 1.0)))
+    if priced:  # the most performance per dollar: the least price x time per run
+        return min(priced, key=lambda o: o.run_s * (o.buy_usd or 0.0))
     return min(cands, key=lambda o: o.run_s, default=None)
 
 
-def pick_cloud(options: Sequence[Option]) -> tuple[Option, float] | None:
-    """The cheapest option per run among GPUs with an on-demand price: (option, $/run)."""
-    best: tuple[Option, float] | None = None
+def pick_cloud(options: Sequence[Option]) -> tuple[Option, CloudPrice, float] | None:
+    """The cheapest option per run among GPUs with an on-demand price:
+    (option, its cheapest offer, $/run)."""
+    best: tuple[Option, CloudPrice, float] | None = None
     for o in options:
         if not _ok(o):
             continue
@@ -113,8 +114,8 @@ def pick_cloud(options: Sequence[Option]) -> tuple[Option, float] | None:
         if price is None:
             continue
         per_run = cost.cloud_usd(price.usd_per_gpu_hour, o.gpus, o.run_s)
-        if best is None or (per_run, o.run_s) < (best[1], best[0].run_s):
-            best = (o, per_run)
+        if best is None or (per_run, o.run_s) < (best[2], best[0].run_s):
+            best = (o, price, per_run)
     return best
 
 
@@ -126,9 +127,7 @@ def _fit_note(o: Option) -> str:
     return "; ".join(p for p in parts if p)
 
 
-def cloud_row(o: Option, per_run: float) -> CostRow:
-    price = cost.cheapest_price(o.spec.id)
-    assert price is not None  # pick_cloud only returns priced options
+def cloud_row(o: Option, price: CloudPrice, per_run: float) -> CostRow:
     return CostRow(
         option="cloud",
         gpu_id=o.spec.id,

@@ -19,7 +19,14 @@ from gpuscout.catalog import GpuSpec, load_gpus, match_local_gpu
 from gpuscout.errors import UsageError
 from gpuscout.predict import defaults as d
 from gpuscout.predict import fitcheck, multi
-from gpuscout.predict.basis import Basis, LocalCeiling, bases, choose, local_ceilings
+from gpuscout.predict.basis import (
+    Basis,
+    LocalCeiling,
+    bases,
+    choose,
+    local_ceilings,
+    measured_gpu_host_op_s,
+)
 from gpuscout.predict.model import Ceiling, Point, calibrate, project, uncalibrated
 from gpuscout.predict.records import Calibration, Prediction, Projection
 
@@ -54,16 +61,15 @@ class Calibrated:
     measured: GpuSpec | None  # the catalog row of the measured GPU
 
 
-def _measured_spec(b: Basis) -> GpuSpec | None:
-    if not b.on_gpu:
-        return None
-    try:
-        return match_local_gpu(b.device_name, b.memory_total_bytes)
-    except Exception:  # an unmatched or ambiguous name: the GPU is simply unknown
-        return None
+def measured_spec(b: Basis) -> GpuSpec | None:
+    """The catalog row of the GPU ``b`` was measured on; None for the CPU, or a GPU the
+    catalog does not know or cannot tell apart."""
+    return match_local_gpu(b.device_name, b.memory_total_bytes) if b.on_gpu else None
 
 
-def _cpu_ceiling(b: Basis, lc: LocalCeiling | None) -> Ceiling | None:
+def cpu_ceiling(b: Basis, lc: LocalCeiling | None) -> Ceiling | None:
+    """The CPU's measured ceilings for ``b``'s precision (fp32 where that was not
+    measured); None without a measured matmul and bandwidth."""
     if lc is None or lc.bandwidth_gbs is None:
         return None
     peak = lc.tflops.get(b.precision) or lc.tflops.get("fp32")
@@ -79,10 +85,10 @@ def calibration_for(
     calibration, which is reported but never projected."""
     lc = ceilings.get(b.device)
     if not b.on_gpu:
-        cpu = _cpu_ceiling(b, lc)
+        cpu = cpu_ceiling(b, lc)
         own = calibrate(b, cpu, lc.host_op_s if lc else None, None) if cpu else None
         return Calibrated(b, uncalibrated(b, gpu_host_op_s), None, None), own
-    spec = _measured_spec(b)
+    spec = measured_spec(b)
     host = lc.host_op_s if lc is not None else None
     peak = lc.tflops.get(b.precision) if lc is not None else None
     sources: list[str] = []
@@ -185,7 +191,7 @@ def _projection(
     )
 
 
-def _measured_on(chosen: Sequence[Basis], system: Mapping[str, Any] | None) -> str:
+def measured_on(chosen: Sequence[Basis], system: Mapping[str, Any] | None) -> str:
     names = []
     for b in chosen:
         if b.on_gpu:
@@ -201,10 +207,7 @@ def calibrate_all(
 ) -> tuple[list[Calibrated], list[Calibration]]:
     """The calibration of every workload chosen for projection, and the CPU's own."""
     ceilings = local_ceilings(results)
-    gpu_host = next(
-        (c.host_op_s for dev, c in sorted(ceilings.items()) if dev != "cpu" and c.host_op_s),
-        None,
-    )
+    gpu_host = measured_gpu_host_op_s(ceilings)
     chosen, extra = [], []
     for b in choose(bases(results), impl):
         c, own = calibration_for(b, ceilings, gpu_host)
@@ -260,7 +263,7 @@ def predict_results(
         )
     return Prediction(
         run_id=run_id,
-        measured_on=_measured_on([c.basis for c in chosen], system),
+        measured_on=measured_on([c.basis for c in chosen], system),
         calibrated=calibrated,
         projections=tuple(out),
         assumptions=tuple(assumptions),

@@ -35,7 +35,12 @@ def duration(seconds: float | None) -> str:
 def usd(value: float | None) -> str:
     if value is None:
         return "n/a"
-    return f"${value:,.2f}" if value < 100 else f"${value:,.0f}"
+    if value >= 100:
+        return f"${value:,.0f}"
+    if value >= 0.01 or value == 0:
+        return f"${value:.2f}"
+    # Below a cent, to the hundredth of a cent: a short run's electricity is not "$0.00".
+    return f"${value:.4f}" if value >= 0.0001 else "<$0.0001"
 
 
 def _feasible(r: CostRow, deadline_s: float | None) -> bool:
@@ -131,11 +136,10 @@ def verdict_text(
         buys = [r for r in rows if r.option in PURCHASES and r.break_even_hours is not None]
         if buys:
             b = min(buys, key=lambda r: r.break_even_hours or math.inf)
-            weeks = (b.break_even_hours or 0.0) / hours_per_week
             text += (
                 f"; buying ({_gpu_words(b)}, {usd(b.buy_usd)}) would pay back only after "
-                f"{b.break_even_hours:,.0f} hours of use ({weeks:,.0f} weeks at "
-                f"{hours_per_week:g} h/week)"
+                f"{b.break_even_hours:,.0f} hours of use ({b.break_even_weeks or 0:,.0f} weeks "
+                f"at {hours_per_week:g} h/week)"
             )
         text += "."
     else:

@@ -115,15 +115,15 @@ def count_traffic(model: Any, run: Callable[[], Any], backward: bool = False) ->
     # subclassing it in a class statement.
     ops = type("_Ops", (TorchDispatchMode,), {"__torch_dispatch__": dispatch, "count": 0})
 
-    elems = 0
-    seen: set[int] = set()
+    # Counted tensors are kept alive until the count is done: a freed tensor's id() is
+    # reused by the next one allocated, which would then pass for an in-place op's
+    # output and go uncounted (a third of a Llama prefill's activations, without grad).
+    counted: dict[int, Any] = {}
 
     def add(out: Any) -> None:
-        nonlocal elems
         for t in out if isinstance(out, (tuple, list)) else (out,):
-            if isinstance(t, torch.Tensor) and t._base is None and id(t) not in seen:
-                seen.add(id(t))
-                elems += t.numel()
+            if isinstance(t, torch.Tensor) and t._base is None:
+                counted.setdefault(id(t), t)
 
     def hook(module: Any, inputs: tuple[Any, ...], output: Any) -> None:
         if next(module.children(), None) is None:
@@ -142,7 +142,7 @@ def count_traffic(model: Any, run: Callable[[], Any], backward: bool = False) ->
     finally:
         for h in handles:
             h.remove()
-    return Traffic(elems, fwd.count, bwd.count)
+    return Traffic(sum(t.numel() for t in counted.values()), fwd.count, bwd.count)
 
 
 def training_traffic(

@@ -20,6 +20,9 @@ from gpuscout.workloads.instruments import Instruments, section_extra
 class StepWorkload(Protocol):
     samples_per_step: int
     flops_per_step: float
+    bytes_per_step: int  # counted by flops.training_traffic, for the predictor
+    host_ops_per_step: int
+    eager: Any  # the uncompiled model
     compiled: bool
     compile_error: str | None
 
@@ -88,9 +91,9 @@ def measure_training(
         "loss_check_step": 3,
         "loss": float(last[0]),
         "flops_per_step": wl.flops_per_step,
-        "bytes_per_step": getattr(wl, "bytes_per_step", None),
-        "host_ops_per_step": getattr(wl, "host_ops_per_step", None),
-        "params": sum(p.numel() for p in wl.eager.parameters()) if hasattr(wl, "eager") else None,
+        "bytes_per_step": wl.bytes_per_step,
+        "host_ops_per_step": wl.host_ops_per_step,
+        "params": sum(p.numel() for p in wl.eager.parameters()),
         "achieved_tflops": wl.flops_per_step / median / 1e12,
         "compile": wl.compiled,
         "compile_error": wl.compile_error,
