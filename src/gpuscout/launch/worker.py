@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import signal
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from gpuscout.launch.diagnose import describe_exit
 
 OK = "ok"
 FAILED = "failed"
@@ -59,17 +60,6 @@ def target_name(fn: Callable[..., Any]) -> str:
             "importable module (not in __main__, not a lambda or a nested function)"
         )
     return f"{module}:{qualname}"
-
-
-def _death(code: int | None) -> str:
-    if code is not None and code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        hint = " (the kernel's out-of-memory killer sends SIGKILL)" if name == "SIGKILL" else ""
-        return f"the worker process was killed by {name}{hint}"
-    return f"the worker process exited with code {code} without a result"
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -139,7 +129,7 @@ def run_isolated(
             raise
         elapsed = time.perf_counter() - t0
         if not result_path.is_file():
-            return Outcome(FAILED, None, _death(code), elapsed, code)
+            return Outcome(FAILED, None, f"the worker process {describe_exit(code)}", elapsed, code)
         status, payload = pickle.loads(result_path.read_bytes())
     if status == OK:
         return Outcome(OK, payload, None, elapsed, code)
