@@ -153,12 +153,11 @@ class RankContext:
         (CUDA events on a GPU). A fixed count, never a time target: a count decided by
         each rank's own clock would differ between ranks, and one rank would be left
         waiting in a collective the others never start."""
-        from gpuscout.timing import CudaEventClock, PerfCounterClock, measure
+        from gpuscout.timing import clock_for, measure
 
-        on_gpu = self.device.startswith("cuda")
         return measure(
             fn,
-            clock=CudaEventClock(self.device) if on_gpu else PerfCounterClock(),
+            clock=clock_for(self.device),
             warmup=warmup,
             min_iters=iters,
             max_iters=iters,

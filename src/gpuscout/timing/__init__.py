@@ -5,7 +5,13 @@ Nothing here imports torch at import time; ``CudaEventClock`` imports it when bu
 
 from __future__ import annotations
 
-from gpuscout.timing.clocks import Clock, CudaEventClock, FakeClock, PerfCounterClock
+from gpuscout.timing.clocks import (
+    Clock,
+    CudaEventClock,
+    FakeClock,
+    PerfCounterClock,
+    clock_for,
+)
 from gpuscout.timing.stats import NOISY_REL_IQR, percentile, summarise
 from gpuscout.timing.timer import measure
 
@@ -15,6 +21,7 @@ __all__ = [
     "CudaEventClock",
     "FakeClock",
     "PerfCounterClock",
+    "clock_for",
     "measure",
     "percentile",
     "summarise",

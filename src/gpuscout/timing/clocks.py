@@ -162,3 +162,12 @@ class FakeClock:
 
     def synchronize(self) -> None:
         pass
+
+
+def clock_for(device: object) -> Clock:
+    """The clock for work on ``device`` (a name like "cuda:0" or a torch.device): CUDA
+    events on a GPU, so the time is the device's and not the host's queueing; the host's
+    perf counter elsewhere."""
+    if str(device).startswith("cuda"):
+        return CudaEventClock(str(device))
+    return PerfCounterClock()

@@ -32,19 +32,13 @@ class StepWorkload(Protocol):
     def describe(self) -> dict[str, Any]: ...
 
 
-def _clock(device: Any) -> Any:
-    from gpuscout.timing import CudaEventClock, PerfCounterClock
-
-    return CudaEventClock(device) if device.type == "cuda" else PerfCounterClock()
-
-
 def measure_training(
     wl: StepWorkload, cfg: WorkloadConfig, inst: Instruments, *, steps: int, unit: str
 ) -> dict[str, Any]:
     """One result dict: samples/s from the median step, plus the common extras."""
     import time
 
-    from gpuscout.timing import measure
+    from gpuscout.timing import clock_for, measure
 
     device = inst.device
     last: list[Any] = []
@@ -73,7 +67,7 @@ def measure_training(
     with inst.section() as sec:
         m = measure(
             one,
-            clock=_clock(device),
+            clock=clock_for(device),
             warmup=1,
             min_iters=steps,
             min_time_s=float(cfg.option("min_time_s", 1.0)),
