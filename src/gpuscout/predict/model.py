@@ -270,9 +270,12 @@ def project(
         return None
     c = local if same and local is not None else catalog_ceiling(spec, prec)
 
+    # The band scales the host's cost per op too: on another machine (a cloud box, a new
+    # workstation) or from a CPU-only run (a default cost) it is no better known than the
+    # efficiencies, and host-bound work would otherwise get a zero-width "range".
     def at(k: float) -> Parts:
         return parts(b, c, cal.eff_compute * k, cal.eff_memory * k, cal.kernel_s,
-                     cal.host_op_s, cal.other_tflops * k)  # fmt: skip
+                     cal.host_op_s / k, cal.other_tflops * k)  # fmt: skip
 
     p = at(1.0)
     if same:
