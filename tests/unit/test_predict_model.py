@@ -120,6 +120,9 @@ def test_each_part_moves_with_its_own_ceiling_by_hand() -> None:
     assert b200.step_s == pytest.approx(want)
     assert b200.throughput == pytest.approx(256 / want)
     assert b200.speedup == pytest.approx((256 / 2790) / want)
+    # On the B200 the part neither ceiling shortens is the largest: not "memory-bound".
+    assert cal.other_s > max(cal.compute_s * 989.5 / 2250, cal.memory_s * 3350 / 7700)
+    assert b200.bound == "mixed"
 
 
 def test_host_bound_work_does_not_speed_up_on_a_faster_gpu() -> None:

@@ -54,7 +54,7 @@ class Projection:
     step_high_s: float
     throughput: float  # per box: gpus x samples per step / step_s
     throughput_unit: str  # samples/s, images/s, tokens/s ...
-    bound: str  # "compute" | "memory" | "host"
+    bound: str  # "compute" | "memory" | "mixed" (neither peak nor bandwidth) | "host"
     fits: bool | None
     fit_note: str
     speedup: float | None  # vs the measured device
