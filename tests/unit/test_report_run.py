@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,8 @@ def test_run_writes_the_report_next_to_the_database(app: typer.Typer, tmp_path: 
     assert f"report: {report}" in r.output
     page = report.read_text()
     assert page.startswith("<!DOCTYPE html>") and "H100" in page and "<svg" in page
+    # The verdict ends with the report's own advice: which GPU, and what a run costs.
+    assert "per run" in r.output and "gpuscout advise" in r.output
 
 
 def test_run_report_option_and_json(app: typer.Typer, tmp_path: Path) -> None:
@@ -62,6 +65,7 @@ def test_run_report_option_and_json(app: typer.Typer, tmp_path: Path) -> None:
     doc = json.loads(r.output)
     assert doc["report"] == str(out) and doc["report_error"] is None
     assert out.is_file()
+    assert isinstance(doc["advice"], str) and html.escape(doc["advice"]) in out.read_text()
 
 
 def test_a_report_that_cannot_be_written_is_a_warning(app: typer.Typer, tmp_path: Path) -> None:

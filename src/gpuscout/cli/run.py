@@ -94,7 +94,7 @@ def run(
                 handle.summary["headline"] = said or _headline(findings, results)
                 run_id = handle.id
             # From the store just written: a second open would find an in-memory one empty.
-            report_path, report_error = _write_report(store, db, run_id, report_to)
+            report_path, report_error, advice = _write_report(store, db, run_id, report_to)
         finally:
             store.close()
     except GpuscoutError as exc:
@@ -104,6 +104,7 @@ def run(
             {
                 "run_id": run_id,
                 "verdict": said,
+                "advice": advice,
                 "report": None if report_path is None else str(report_path),
                 "report_error": report_error,
                 "system": system,
@@ -116,6 +117,9 @@ def run(
     console.print(_headline(findings, results))
     if said:
         console.print(escape(said))  # it names devices, and a name may hold "[...]"
+    if advice:
+        console.print(escape(advice))
+        console.print("[dim]every option, its cost and the break-even: gpuscout advise[/]")
     err_console.print(f"[dim]saved as run {run_id} (gpuscout show {run_id})[/]")
     if report_path is not None:  # escaped: a path may hold "[...]", which Rich reads as markup
         console.print(f"report: {escape(str(report_path))}", soft_wrap=True)
@@ -128,16 +132,20 @@ def run(
 
 def _write_report(
     store: Store, db: Path | None, run_id: int, path: Path | None
-) -> tuple[Path | None, str | None]:
-    """The run's HTML report: (its path, None), or (None, why not). Never raises: the
-    measurements are already stored, and a report can be written later (gpuscout report)."""
+) -> tuple[Path | None, str | None, str | None]:
+    """The run's HTML report: (its path, None, the advice it gives), or (None, why not,
+    None). Never raises: the measurements are already stored, and a report can be written
+    later (gpuscout report). The advice (which GPU, if any, and what a run costs) is the
+    one the report computed, so the verdict and the report say the same thing."""
     try:
         from gpuscout.report import build_report, default_report_path, write_report
 
         target = path if path is not None else default_report_path(db, run_id)
-        return write_report(build_report(store, [run_id]), target, "html"), None
+        report = build_report(store, [run_id])
+        advice = getattr(report.advice, "verdict", None)
+        return write_report(report, target, "html"), None, advice
     except Exception as exc:
-        return None, f"{type(exc).__name__}: {exc}"
+        return None, f"{type(exc).__name__}: {exc}", None
 
 
 def _headline(findings: list[Finding], results: list[Result]) -> str:
