@@ -42,16 +42,17 @@ def _gpu(r: Any) -> str:
 
 
 def render(advice: Any) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     from gpuscout.predict.verdict import usd
 
-    console.print(advice.verdict)
+    console.print(escape(advice.verdict))  # GPU and model names may hold "[...]"
     table = Table(show_header=True, header_style="bold", title="Options, per run")
-    table.add_column("option")
+    table.add_column("option", no_wrap=True)  # "workstation" cut to "workstat…" reads badly
     table.add_column("GPU")
-    for col in ("time", "fits", "buy", "cost/run", "break-even"):
-        table.add_column(col, justify="right", no_wrap=col != "cost/run")
+    for col in ("time", "fits", "buy", "cost", "break-even"):
+        table.add_column(col, justify="right", no_wrap=col != "cost")
     for r in advice.rows:
         pick = advice.recommended is not None and r == advice.recommended
         even = (
@@ -71,7 +72,7 @@ def render(advice: Any) -> None:
     console.print(table)
     for r in advice.rows:
         if r.note:
-            console.print(f"[dim]{r.option}: {r.note}[/]")
+            console.print(f"[dim]{r.option}: {escape(r.note)}[/]")
     if advice.pro_vs_consumer:
         pro = Table(show_header=True, header_style="bold", title="Consumer or pro?")
         for col in ("", "consumer", "pro"):
