@@ -179,3 +179,16 @@ def test_a_full_newest_run_is_chosen_without_reading_older_runs(
     monkeypatch.setattr(store, "results", counted)
     assert [r.id for r in select_runs(store)] == [newest]
     assert read == [newest]  # the older runs' results were never loaded
+
+
+def test_work_above_its_ceiling_is_marked_not_passed_as_a_figure() -> None:
+    from gpuscout.report import fmt, markdown
+
+    results = workload_results()
+    fast = next(r for r in results if r.extra.get("workload") == "cnn" and r.device == "cpu")
+    flagged = replace(fast, peak_fraction=5.86, extra=dict(fast.extra) | {"above_ceiling": True})
+    rows = gather.workload_rows([flagged], {})
+    assert rows[0].above_ceiling
+    assert fmt.ceiling_pct(rows[0].fraction, rows[0].above_ceiling) == "586%!"
+    assert fmt.ceiling_pct(0.5, False) == "50%"
+    assert "586%!" in markdown._workloads(rows)

@@ -40,6 +40,12 @@ def compact(x: float | None) -> str:
     return f"{x:.3g}"
 
 
+def ceiling_pct(fraction: float | None, above: bool) -> str:
+    """A workload's share of its ceiling; "!" when it ran faster than that ceiling, which
+    then under-measured (a small or noisy micro-benchmark), so the share is not a figure."""
+    return pct(fraction) + ("!" if above and fraction is not None else "")
+
+
 def pct(fraction: float | None) -> str:
     if fraction is None:
         return NA

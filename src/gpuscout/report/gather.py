@@ -230,6 +230,7 @@ def workload_rows(results: Sequence[Result], names: Mapping[str, str]) -> tuple[
                 fraction=r.peak_fraction,
                 dtype=_precision(e) if r.status == "ok" else None,
                 speedup_vs_cpu=float(r.figure) / base if base and r.figure else None,
+                above_ceiling=bool(e.get("above_ceiling")),
             )
         )
     return tuple(rows)

@@ -105,6 +105,11 @@ def workloads_section(rows: tuple[WorkloadRow, ...] | Unavailable) -> str:
         "Real training and inference on each device, written two ways: tutorial-style "
         "(reference) and tuned. Bars: throughput; the label says how many times the CPU's best."
     )
+    if not isinstance(rows, Unavailable) and any(r.above_ceiling for r in rows):
+        lead += (
+            " A % of ceiling marked ! ran faster than its measured ceiling: that ceiling "
+            "under-measured (a quick or noisy micro-benchmark)."
+        )
     if isinstance(rows, Unavailable):
         return card("workloads", "CPU vs GPU", unavailable(rows), lead)
     if not rows:
@@ -121,7 +126,8 @@ def workloads_section(rows: tuple[WorkloadRow, ...] | Unavailable) -> str:
             f"<tr><td>{e(name)}</td><td>{device(r.device, r.device_name)}</td>"
             f"<td>{e(r.impl)}</td>{num_cell(fmt.num(r.figure), r.unit)}"
             f"{num_cell(fmt.seconds(r.step_time_s))}"
-            f"{num_cell(fmt.num(r.achieved_tflops))}{num_cell(fmt.pct(r.fraction))}"
+            f"{num_cell(fmt.num(r.achieved_tflops))}"
+            f"{num_cell(fmt.ceiling_pct(r.fraction, r.above_ceiling))}"
             f"{num_cell(fmt.ratio(r.speedup_vs_cpu) if r.device != 'cpu' else '')}"
             f"<td>{e(r.dtype or '')}</td><td>{status}</td></tr>"
         )

@@ -85,7 +85,7 @@ def _workloads(rows: tuple[WorkloadRow, ...] | Unavailable) -> str:
                 fmt.num(r.figure, r.unit),
                 fmt.seconds(r.step_time_s),
                 fmt.num(r.achieved_tflops),
-                fmt.pct(r.fraction),
+                fmt.ceiling_pct(r.fraction, r.above_ceiling),
                 fmt.ratio(r.speedup_vs_cpu),
                 r.status + (f": {r.error}" if r.error else ""),
             )

@@ -69,6 +69,7 @@ class WorkloadRow:
     fraction: float | None  # of the ceiling the workload was measured against
     dtype: str | None = None
     speedup_vs_cpu: float | None = None  # figure / the CPU's best figure, same variant
+    above_ceiling: bool = False  # faster than its ceiling: that ceiling under-measured
 
 
 @dataclass(frozen=True)
