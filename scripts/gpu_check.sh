@@ -11,7 +11,9 @@
 #   work   the workload goals (issue 4), every workload tuned on cuda:0 (predict's input),
 #          gpuscout run with its report
 #   fit    predicted vs measured memory (issue 5), accelerate beside it when installed
-#   pack   everything under $OUT in one archive, $OUT/gpu_check.tar.gz
+#   pack   everything under $OUT in one archive, $OUT/gpu_check.tar.gz (always last)
+# DEADLINE_S (default 540) bounds the whole call: steps are cut off so that packing
+# still happens inside a 10-minute device limit.
 # Needs torch with CUDA already installed; installs gpuscout without touching other packages.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -27,12 +29,24 @@ pip install -q --no-deps --no-build-isolation -e . >>"$OUT/install.log" 2>&1 \
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 GS="python -m gpuscout"
 
-# timed NAME CMD...: run CMD, append its exit code and wall time to $OUT/timings.txt
+# A device call is cut off after 10 minutes; everything must be packed before that. Each
+# step gets what is left of DEADLINE_S (default 540 s from the start) less a reserve for
+# packing, and a step that has no time left is skipped and says so.
+START_S=$(date +%s)
+DEADLINE_S="${DEADLINE_S:-540}"
+
+# timed NAME CMD...: run CMD under the deadline, append its exit code and wall time to
+# $OUT/timings.txt (exit 124: cut off by the deadline)
 timed() {
   local name="$1"; shift
-  local start end rc
+  local start end rc left
+  left=$(( DEADLINE_S - ($(date +%s) - START_S) - 20 ))
+  if [ "$left" -lt 10 ]; then
+    echo "$name: skipped, no time left before the ${DEADLINE_S} s deadline" >>"$OUT/timings.txt"
+    return 0
+  fi
   start=$(date +%s.%N)
-  "$@"; rc=$?
+  timeout --kill-after=10 "$left" "$@"; rc=$?
   end=$(date +%s.%N)
   echo "$name: exit $rc, wall $(echo "$end - $start" | bc) s" >>"$OUT/timings.txt"
 }
@@ -84,8 +98,13 @@ phase_pack() {
 
 for phase in $PHASES; do
   case "$phase" in
-    check|bench|work|fit|pack) "phase_$phase" ;;
+    check|bench|work|fit|pack) ;;
     *) echo "unknown phase: $phase (check, bench, work, fit, pack)" >&2; exit 2 ;;
   esac
+done
+# Pack on the way out whatever happened, so a cut-off run still brings its files back.
+case " $PHASES " in *" pack "*) trap phase_pack EXIT ;; esac
+for phase in $PHASES; do
+  [ "$phase" = pack ] || "phase_$phase"
 done
 echo "done ($PHASES); results in $OUT"
