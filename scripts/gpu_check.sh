@@ -4,8 +4,9 @@
 #   OUT=/some/dir bash scripts/gpu_check.sh [--quick]
 #   OUT=/some/dir PHASES="check bench" bash scripts/gpu_check.sh   # only some phases
 #
-# Phases (each under 10 minutes on an H100, so a time-limited machine can run them one
-# call at a time; the store in $OUT/home carries over between calls that keep $OUT):
+# Phases (each meant to fit one 10-minute call of a time-limited machine; the results
+# store lives in .gpu_check/home in the checkout, git-ignored, so it carries over between
+# calls on the same machine even when $OUT is a fresh folder each time):
 #   check  versions, doctor, the GPU tests, the plain-PyTorch reference
 #   bench  bench micro (quick and full), bench dist (issue 7)
 #   work   the workload goals (issue 4), every workload tuned on cuda:0 (predict's input),
@@ -22,7 +23,8 @@ mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
 QUICK="${1:-}"
 PHASES="${PHASES:-check bench work fit pack}"
-export GPUSCOUT_HOME="$OUT/home"
+export GPUSCOUT_HOME="${GPUSCOUT_HOME:-$PWD/.gpu_check/home}"
+mkdir -p "$GPUSCOUT_HOME"
 
 pip install -q --no-deps --no-build-isolation -e . >>"$OUT/install.log" 2>&1 \
   || echo "editable install failed; falling back to PYTHONPATH=src" | tee -a "$OUT/install.log"
@@ -92,7 +94,9 @@ phase_fit() {
 }
 
 phase_pack() {
-  # The device tool brings back a few files only: one archive holds them all.
+  # The device tool brings back a few files only: one archive holds them all, with the
+  # results store (what predict_validate.py and the report read).
+  rm -rf "$OUT/home" && cp -r "$GPUSCOUT_HOME" "$OUT/home"
   tar -czf "$OUT/gpu_check.tar.gz" -C "$OUT" --exclude gpu_check.tar.gz . 2>/dev/null
 }
 
