@@ -7,6 +7,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from workload_runs import all_tuned_on_cpu  # noqa: E402
+
 from gpuscout.workloads.flops import (  # noqa: E402
     OPTIMIZER_OPS,
     count_traffic,
@@ -100,19 +102,7 @@ def test_prefill_activations_by_hand_without_grad() -> None:
 
 
 def test_every_workload_result_carries_bytes_and_launches() -> None:
-    from gpuscout.workloads import run_workloads
-
-    results = run_workloads(
-        "all",
-        "cpu",
-        "tuned",
-        quick=True,
-        isolate=False,
-        limit_samples=300,
-        steps=1,
-        options={"min_time_s": 0.0, "new_tokens": 4, "image_size": 32},
-        db=":memory:",
-    )
+    results = all_tuned_on_cpu()
     assert all(r.status == "ok" for r in results), [r.error for r in results]
     for r in results:
         assert r.extra["bytes_per_step"] > 0, r.name

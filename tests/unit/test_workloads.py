@@ -11,6 +11,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from workload_runs import all_tuned_on_cpu  # noqa: E402
+
 from gpuscout.errors import UnknownNameError, UsageError  # noqa: E402
 from gpuscout.workloads import plan, registry, resolve_devices  # noqa: E402
 from gpuscout.workloads.base import WorkloadConfig  # noqa: E402
@@ -214,19 +216,7 @@ def test_llm_static_cache_generates_the_same_tokens(batch: int) -> None:
 
 
 def test_every_workload_run_records_the_common_fields() -> None:
-    from gpuscout.workloads import run_workloads
-
-    results = run_workloads(
-        "all",
-        "cpu",
-        "tuned",
-        quick=True,
-        isolate=False,
-        limit_samples=300,
-        steps=1,
-        options={"min_time_s": 0.0, "new_tokens": 4, "image_size": 32},
-        db=":memory:",
-    )
+    results = all_tuned_on_cpu()
     assert {r.extra["workload"] for r in results} == {"mlp", "cnn", "encoder", "llm"}
     assert all(r.status == "ok" for r in results), [r.error for r in results]
     names = [r.name for r in results]
