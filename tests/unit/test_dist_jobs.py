@@ -137,6 +137,45 @@ def test_a_wrong_sum_is_reported_failed_and_not_timed(tmp_path: Path) -> None:
     assert len(stored) == 1 and stored[0].status == "failed"
 
 
+def test_a_point_out_of_memory_on_one_rank_is_recorded_and_the_job_goes_on(
+    tmp_path: Path,
+) -> None:
+    """Rank 1's allocator fails (a real 1 PiB request) on every point it is part of: the
+    2-process points say so on every workload, the 1-process points (rank 0 alone) are
+    measured, and the finished job is stored as one run."""
+    db = tmp_path / "r.db"
+    r = invoke(
+        "--nproc-per-node",
+        "2",
+        "--only",
+        "scaling",
+        "--workload",
+        "cnn,llm",
+        "--quick",
+        "--fault",
+        "oom:1",
+        "--json",
+        "--db",
+        str(db),
+    )
+    assert r.exit_code == 1, r.output  # a result that did not run: exit 1, as in bench micro
+    points = {
+        (x["extra"]["scaled_workload"], x["extra"]["processes"]): x
+        for x in json.loads(r.stdout)["results"]
+    }
+    assert set(points) == {(w, k) for w in ("cnn", "llm") for k in (1, 2)}
+    for w in ("cnn", "llm"):
+        one, two = points[(w, 1)], points[(w, 2)]
+        assert one["status"] == "ok" and one["figure"] > 0, one
+        assert two["status"] == "oom" and two["figure"] is None, two
+        assert "rank 1 ran out of memory" in two["error"] and "rank 0" not in two["error"]
+        assert "efficiency" not in two["extra"]
+    stored = runs(db)
+    assert len(stored) == 1 and stored[0].kind == "bench-dist"
+    with Store(db) as store:
+        assert {x.status for x in store.results(stored[0].id)} == {"ok", "oom"}
+
+
 @pytest.mark.parametrize(
     ("fault", "words"),
     [("exit:1", "rank 1 exited with code 3"), ("kill:1", "rank 1 was killed by SIGKILL")],

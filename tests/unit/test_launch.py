@@ -115,3 +115,11 @@ def test_is_oom_recognises_allocator_failures() -> None:
     assert is_oom(RuntimeError("CUDA error: out of memory"))
     assert is_oom(RuntimeError("CUBLAS_STATUS_ALLOC_FAILED when calling cublasCreate"))
     assert not is_oom(ValueError("shape mismatch"))
+
+
+def test_is_oom_recognises_torchs_own_cpu_allocator_failure() -> None:
+    torch = pytest.importorskip("torch")
+    with pytest.raises(RuntimeError) as info:
+        torch.empty(1 << 50, dtype=torch.uint8)  # 1 PiB: more than any machine has
+    assert is_oom(info.value)
+    assert not is_oom(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))

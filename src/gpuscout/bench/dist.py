@@ -9,7 +9,8 @@ stores nothing. The results only exist on rank 0 after the job's final barrier, 
 ``run_dist`` raises ``DistJobError`` (exit code 1, one line naming the rank, the job
 directory kept for its logs) before anything reaches the store. A job that finished
 but whose check failed (a collective returned a wrong sum) is a complete run: it is
-stored with that result marked failed, like a wrong matmul in ``bench micro``.
+stored with that result marked failed, like a wrong matmul in ``bench micro``; so is one
+whose collective size or scaling point did not fit in memory (marked "oom").
 """
 
 from __future__ import annotations

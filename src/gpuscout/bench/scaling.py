@@ -31,16 +31,27 @@ threads at every point, so adding ranks adds cores, as adding GPUs adds GPUs.
 Before timing, replicas are checked: after two synchronised steps from the same start
 every DDP rank must hold bit-identical parameters (the all-reduced gradients are the
 same everywhere), and every loss must be finite.
+
+A point that does not fit is a recorded outcome ("oom"), not the end of the job. Every
+rank first tries what the point needs on its own, with no collective: for DDP, building
+the workload and one local step (activations, gradients, optimizer state), thrown away
+afterwards so the timed replicas start alike; for FSDP, building and sharding the model.
+The ranks then agree (one all-reduce) before the first collective, so a rank out of
+memory never leaves the others waiting in an all-reduce it will not join. An FSDP step
+that runs out of memory after that still ends the job: its forward pass all-gathers
+the parameters, and there is no local step to try first.
 """
 
 from __future__ import annotations
 
 import gc
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from gpuscout.launch.rank import RankContext
+
+T = TypeVar("T")
 
 WORKLOADS = ("cnn", "encoder", "llm")
 DEFAULT_WORKLOADS = ("cnn", "encoder")
@@ -108,11 +119,7 @@ def settings(
 class _DdpPoint:
     """A gpuscout workload (cnn, encoder) under DDP on ``group``."""
 
-    def __init__(
-        self, ctx: RankContext, workload: str, s: dict[str, Any], group: Any, quick: bool
-    ) -> None:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-
+    def __init__(self, ctx: RankContext, workload: str, s: dict[str, Any], quick: bool) -> None:
         from gpuscout.workloads import get
         from gpuscout.workloads.base import WorkloadConfig
 
@@ -131,16 +138,28 @@ class _DdpPoint:
             options=opts,
         )
         self.wl = get(workload).build(cfg, device)
-        self.ddp = DDP(
-            self.wl.eager,
-            process_group=group,
-            device_ids=[device.index] if device.type == "cuda" else None,
-            broadcast_buffers=False,
-        )
-        self.wl.model = self.ddp
+        self.device = device
         self.samples = int(self.wl.samples_per_step)
         self.params = list(self.wl.eager.parameters())
         self.last: Any = None
+
+    def trial(self) -> None:
+        """One step on this rank alone, before DDP: all the memory a step needs but the
+        gradient buckets. It changes the parameters: the point is built anew after it."""
+        self.wl.step(self.wl.make_batch())
+
+    def wrap(self, group: Any) -> _DdpPoint:
+        """Wrap the model in DDP (a collective: every rank of ``group`` calls it)."""
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        self.ddp = DDP(
+            self.wl.eager,
+            process_group=group,
+            device_ids=[self.device.index] if self.device.type == "cuda" else None,
+            broadcast_buffers=False,
+        )
+        self.wl.model = self.ddp
+        return self
 
     def step(self) -> None:
         self.last = self.wl.step(self.wl.make_batch())
@@ -235,11 +254,21 @@ def _point(
         "backend": ctx.backend,
         ("image_size" if workload == "cnn" else "seq_len"): s["size"],
     }
-    point: Any = (
-        _FsdpPoint(ctx, s, group)
-        if workload == "llm"
-        else _DdpPoint(ctx, workload, s, group, quick)
-    )
+    what = f"{s['model']} at batch {s['batch']} per rank"
+    point: Any = None
+    if workload == "llm":
+        point, error = _agreed(
+            ctx, group, f"building and sharding {what}", lambda: _FsdpPoint(ctx, s, group)
+        )
+    else:
+        _, error = _agreed(
+            ctx, group, f"a step of {what}", lambda: _DdpPoint(ctx, workload, s, quick).trial()
+        )
+        if error is None:
+            _release(ctx)  # the trial's model and optimizer state, before building anew
+            point = _DdpPoint(ctx, workload, s, quick).wrap(group)
+    if point is None:
+        return base | {"status": "oom", "error": error}
     for _ in range(2):
         point.step()
     loss = float(point.last)
@@ -277,6 +306,41 @@ def _point(
     }
 
 
+def _agreed(
+    ctx: RankContext, group: Any, what: str, fn: Callable[[], T]
+) -> tuple[T | None, str | None]:
+    """``fn()`` on every rank of ``group``, then one all-reduce: (its value, None) when
+    it fitted on every rank; (None, which ranks ran out of memory) when it did not, on
+    every rank alike. Other errors are bugs and end the job as they should."""
+    from gpuscout.launch.worker import is_oom
+
+    value: T | None = None
+    error: str | None = None
+    try:
+        ctx.exhaust_memory()  # only under the "oom" testing fault (launch.rank)
+        value = fn()
+    except Exception as exc:
+        if not is_oom(exc):
+            raise
+        error = f"rank {ctx.rank} ran out of memory in {what}"
+    if ctx.all_true(error is None, group):
+        return value, None
+    value = None
+    _release(ctx)
+    found = [e for e in ctx.gather_json(error, group) if e]
+    return None, "; ".join(found)
+
+
+def _release(ctx: RankContext) -> None:
+    """Hand a dropped point's memory back: its model may sit in reference cycles
+    (DDP's hooks), and on a GPU the caching allocator keeps what was freed."""
+    gc.collect()
+    if ctx.device.startswith("cuda"):
+        import torch
+
+        torch.cuda.empty_cache()
+
+
 def _skip_reason(workload: str) -> str | None:
     """Why a workload cannot run here at all (the same answer on every rank)."""
     if workload != "llm":
@@ -299,7 +363,6 @@ def run_scaling(
     step_total: int | None = None,
 ) -> list[dict[str, Any]]:
     """Every (workload, process count); rank 0 returns the points, the others []."""
-    import torch
     import torch.distributed as dist
 
     world = ctx.world_size
@@ -327,9 +390,7 @@ def run_scaling(
                 continue
             if ctx.rank < k:
                 points.append(_point(ctx, workload, k, groups[k], s, quick))
-            if gpu:
-                gc.collect()  # a point's model may sit in reference cycles (DDP's hooks)
-                torch.cuda.empty_cache()
+            _release(ctx)
             ctx.barrier()
         one = next((p for p in points if p["processes"] == 1 and p["status"] == "ok"), None)
         for p in points:

@@ -15,7 +15,9 @@ machine or a different Python must never be able to run code in the launcher.
 progress step STEP (default: the first phase after the process group is up). ACTION is
 exit (``os._exit(3)``), kill (SIGKILL itself), hang (sleep forever) or raise; corrupt
 makes that rank's benchmarks spoil their own output before checking it (``corrupts()``),
-to prove that a wrong result is caught and reported rather than timed.
+to prove that a wrong result is caught and reported rather than timed; oom makes that
+rank's scaling points ask the allocator for 1 PiB (``exhaust_memory()``), a real
+out-of-memory error, to prove that a point that does not fit is recorded as such.
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ from typing import Any
 from gpuscout._types import Measurement, to_jsonable
 from gpuscout.errors import UsageError
 
-FAULT_ACTIONS = ("exit", "kill", "hang", "raise", "corrupt")
+FAULT_ACTIONS = ("exit", "kill", "hang", "raise", "corrupt", "oom")
+# Faults that change what a benchmark sees rather than stopping the rank at a step.
+DATA_FAULTS = ("corrupt", "oom")
 FIRST_WORK_STEP = 2  # 0 "starting", 1 "process group ready", 2 the first real phase
 
 
@@ -128,9 +132,18 @@ class RankContext:
         f = self.fault
         return f is not None and f.action == "corrupt" and f.rank == self.rank
 
+    def exhaust_memory(self) -> None:
+        """On the rank an "oom" fault names, ask the allocator of this rank's device for
+        1 PiB: the allocator's own out-of-memory error (the testing hook above)."""
+        f = self.fault
+        if f is not None and f.action == "oom" and f.rank == self.rank:
+            import torch
+
+            torch.empty(1 << 50, dtype=torch.uint8, device=self.torch_device())
+
     def _maybe_fail(self) -> None:
         f = self.fault
-        if f is None or f.action == "corrupt" or f.rank != self.rank or f.step != self.step:
+        if f is None or f.action in DATA_FAULTS or f.rank != self.rank or f.step != self.step:
             return
         if f.action == "exit":
             os._exit(3)

@@ -48,7 +48,17 @@ def is_oom(exc: BaseException) -> bool:
     if any(cls.__name__ in ("OutOfMemoryError", "MemoryError") for cls in type(exc).__mro__):
         return True
     text = str(exc).lower()
-    return "out of memory" in text or "cublas_status_alloc_failed" in text
+    # torch's CPU allocator raises a plain RuntimeError: "DefaultCPUAllocator: can't
+    # allocate memory: you tried to allocate N bytes" (older builds: "not enough memory").
+    return any(
+        words in text
+        for words in (
+            "out of memory",
+            "cublas_status_alloc_failed",
+            "cpuallocator: can't allocate memory",
+            "cpuallocator: not enough memory",
+        )
+    )
 
 
 def target_name(fn: Callable[..., Any]) -> str:
