@@ -43,6 +43,7 @@ def test_dollars_as_shown() -> None:
     # 11 minutes of a 140 W card at $0.15/kWh costs a fraction of a cent, not nothing.
     assert usd(cost.electricity_usd(140, 1, 660, 0.15)) == "$0.0039"
     assert usd(0.0) == "$0.00" and usd(2e-5) == "<$0.0001"
+    assert usd(-2250.4) == "-$2,250" and usd(-0.5) == "-$0.50"
 
 
 def test_cloud_prices_come_with_their_date() -> None:

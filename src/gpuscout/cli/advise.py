@@ -113,8 +113,9 @@ def advise(
     json_out: bool = JsonOpt,
     db: Path | None = DbOpt,
 ) -> None:
-    """Which GPU (if any) to buy or rent for your work, what a run costs on each, and
-    when buying beats renting."""
+    """Which GPU (if any) to buy or rent, what a run costs, when buying beats renting.
+
+    From this machine's measured runs (or published defaults on a CPU-only machine)."""
     from gpuscout.predict import advise as advise_fn
     from gpuscout.store import Store, resolve_db_path
 

@@ -33,14 +33,17 @@ def duration(seconds: float | None) -> str:
 
 
 def usd(value: float | None) -> str:
+    """Dollars as people read them (the terminal, the report and the verdict alike)."""
     if value is None:
         return "n/a"
-    if value >= 100:
-        return f"${value:,.0f}"
-    if value >= 0.01 or value == 0:
-        return f"${value:.2f}"
+    size = abs(value)
+    sign = "-" if value < 0 else ""
+    if size >= 100:
+        return f"{sign}${size:,.0f}"
+    if size >= 0.01 or size == 0:
+        return f"{sign}${size:.2f}"
     # Below a cent, to the hundredth of a cent: a short run's electricity is not "$0.00".
-    return f"${value:.4f}" if value >= 0.0001 else "<$0.0001"
+    return f"{sign}${size:.4f}" if size >= 0.0001 else f"{sign}<$0.0001"
 
 
 def _feasible(r: CostRow, deadline_s: float | None) -> bool:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from gpuscout.predict.verdict import usd as usd  # one way to write dollars everywhere
+
 NA = "n/a"
 
 
@@ -80,14 +82,6 @@ def gib(n: float | None) -> str:
         return NA
     g = n / 2**30
     return f"{g:.0f} GiB" if g >= 10 else f"{g:.1f} GiB" if g >= 0.1 else f"{n / 2**20:.0f} MiB"
-
-
-def usd(x: float | None) -> str:
-    if x is None:
-        return NA
-    if abs(x) >= 100:
-        return f"${x:,.0f}"
-    return f"${x:.2f}" if abs(x) >= 0.01 else f"${x:.4f}"
 
 
 def hours(h: float | None) -> str:
