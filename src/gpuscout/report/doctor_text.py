@@ -89,8 +89,9 @@ def findings_view(findings: list[Finding], problems_only: bool = False) -> Rende
                 text.append(f.fix)
         grid.add_row(Text(mark, style=style), Text(f.id, style="bold"), text)
     counts = {s: sum(1 for f in findings if f.status is s) for s in Status}
+    warns = counts[Status.WARN]
     tail = Text(
-        f"{counts[Status.PASS]} ok, {counts[Status.WARN]} warnings, "
+        f"{counts[Status.PASS]} ok, {warns} warning{'' if warns == 1 else 's'}, "
         f"{counts[Status.FAIL]} failed, {counts[Status.SKIP]} skipped"
     )
     return Group(grid, Text(), tail)
