@@ -27,7 +27,14 @@ from gpuscout.predict.basis import (
     local_ceilings,
     measured_gpu_host_op_s,
 )
-from gpuscout.predict.model import Ceiling, Point, calibrate, project, uncalibrated
+from gpuscout.predict.model import (
+    Ceiling,
+    Point,
+    calibrate,
+    project,
+    target_precision,
+    uncalibrated,
+)
 from gpuscout.predict.records import Calibration, Prediction, Projection
 
 MICRO_PREFIXES = ("matmul/", "memory/", "launch/")
@@ -97,9 +104,12 @@ def calibration_for(
     if peak:
         flops = peak * 1e12
         sources.append("measured matmul")
-    elif spec is not None and (p := spec.peak_tflops(b.precision)):
+    elif spec is not None and (q := target_precision(b, spec)) and (p := spec.peak_tflops(q)):
+        # The precision the step really ran in there: the cnn workload records "tf32"
+        # for an fp32 run on any CUDA GPU, and a V100 or a Turing card has no TF32 rate
+        # (cuDNN runs fp32 there); without the fallback such a run was left uncalibrated.
         flops = p * 1e12 * d.ACHIEVABLE_COMPUTE
-        sources.append(f"{spec.id} datasheet peak")
+        sources.append(f"{spec.id} datasheet peak" + (f" ({q})" if q != b.precision else ""))
     if lc is not None and lc.bandwidth_gbs:
         bw = lc.bandwidth_gbs * 1e9
         sources.append("measured bandwidth")
