@@ -30,6 +30,33 @@ def test_nvml_reads_the_basics_of_every_gpu() -> None:
         assert gpu.sm_clock_max_mhz and gpu.sm_clock_max_mhz > 0
 
 
+# What every NVIDIA GPU answers (consumer or datacenter, any driver of the last years).
+ALWAYS_READABLE = (
+    "sm_clock_mhz",
+    "mem_clock_mhz",
+    "sm_clock_max_mhz",
+    "power_draw_w",
+    "temperature_c",
+    "clock_event_reasons",
+    "compute_mode",
+    "processes",
+)
+# Reasons that mean the probe called NVML wrongly rather than the GPU lacking a feature.
+WRONG_CALL = ("Invalid Argument", "Function Not Found", "not in these NVML bindings",
+              "unexpected value", "TypeError", "Error:")  # fmt: skip
+
+
+def test_no_field_is_lost_to_a_wrong_call() -> None:
+    for gpu in probe_nvidia().gpus:
+        missing = {f: gpu.unavailable.get(f) for f in ALWAYS_READABLE if f in gpu.unavailable}
+        assert not missing, missing
+        wrong = {f: r for f, r in gpu.unavailable.items() if any(w in r for w in WRONG_CALL)}
+        assert not wrong, wrong
+        if gpu.compute_capability and gpu.compute_capability >= (8, 0) and gpu.ecc_enabled:
+            # Ampere and later datacenter GPUs remap rows (and do not retire pages).
+            assert gpu.remapped_rows_pending is not None, gpu.unavailable
+
+
 def test_recording_replays_to_the_same_reading() -> None:
     info = probe_nvidia()
     assert probe_nvidia(FakeNvml(nvidia_to_dict(info))) == info
@@ -40,6 +67,8 @@ def test_sampling_session_reads_live_values() -> None:
         assert session.ok, session.error
         sample = session.sample(0)
     assert sample.sm_clock_mhz is not None and sample.temperature_c is not None
+    assert sample.mem_clock_mhz is not None and sample.power_w is not None
+    assert sample.clock_event_reasons is not None
 
 
 def test_torch_subprocess_sees_the_gpus() -> None:

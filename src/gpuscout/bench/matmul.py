@@ -20,6 +20,7 @@ from gpuscout._types import Result
 from gpuscout.bench.context import (
     BenchContext,
     CaseOutput,
+    SkipCase,
     VerificationError,
     run_case,
     timed,
@@ -38,14 +39,18 @@ CPU_PRECISIONS = ("fp32", "bf16")
 # Relative Frobenius error bounds against the float64 reference. Each is ~10x what the
 # format's output rounding and fp32 accumulation give on random normal inputs, and far
 # below the O(1) error of a wrong kernel. fp32 is tight enough that a silent TF32 path
-# (NVIDIA_TF32_OVERRIDE=1) fails it; int8 accumulates in int32 and must be exact.
+# (NVIDIA_TF32_OVERRIDE=1) fails it; int8 accumulates in int32 and must be exact. fp8
+# runs with use_fast_accum, whose Hopper accumulator keeps only ~14 bits (DeepSeek-V3
+# technical report, "Increasing Accumulation Precision": ~2% worst-element error at
+# K=4096, growing with K), so its bound leaves room for K=8192 on top of the bf16
+# output rounding; not yet measured on a GPU.
 REL_TOL = {
     "fp64": 1e-10,
     "fp32": 1e-4,
     "tf32": 5e-3,
     "fp16": 5e-3,
     "bf16": 2e-2,
-    "fp8": 5e-2,
+    "fp8": 1e-1,
     "int8": 0.0,
 }
 # Compute capability each precision needs on NVIDIA GPUs.
@@ -78,26 +83,32 @@ def _cache_bytes(torch: Any, device: str) -> int:
 
 @contextmanager
 def _tf32(torch: Any, device: str, precision: str) -> Iterator[None]:
-    """fp32 means IEEE fp32 (TF32 off); tf32 turns it on. Restored afterwards.
+    """fp32 means IEEE fp32 (TF32 off); tf32 turns it on. Both settings are restored.
 
-    PyTorch >= 2.9 has ``fp32_precision`` ("ieee"/"tf32") and deprecates ``allow_tf32``;
-    only one of the two is touched, since mixing them is an error in some versions.
+    ``torch.set_float32_matmul_precision`` is the one knob that sets the legacy flag and
+    (PyTorch >= 2.9) the new per-backend ``fp32_precision`` together. Setting only
+    ``torch.backends.cuda.matmul.fp32_precision = "tf32"`` leaves them disagreeing, and
+    then ``allowTF32CuBLAS()`` raises "you have used mix of the legacy and new APIs" (its
+    Python getter does on torch 2.13); releases whose cuBLAS path calls it for every
+    fp32 GEMM would fail the whole tf32 benchmark that way.
     """
     if not device.startswith("cuda") or precision not in ("fp32", "tf32"):
         yield
         return
     knobs = torch.backends.cuda.matmul
-    value: str | bool
-    if hasattr(knobs, "fp32_precision"):
-        attr, value = "fp32_precision", ("tf32" if precision == "tf32" else "ieee")
-    else:
-        attr, value = "allow_tf32", precision == "tf32"
-    old = getattr(knobs, attr)
-    setattr(knobs, attr, value)
+    old_new = getattr(knobs, "fp32_precision", None)  # never raises; None before 2.9
+    try:
+        old_legacy: str | None = torch.get_float32_matmul_precision()
+    except RuntimeError:  # someone set only the new API: the legacy reading is refused
+        old_legacy = None
+    torch.set_float32_matmul_precision("high" if precision == "tf32" else "highest")
     try:
         yield
     finally:
-        setattr(knobs, attr, old)
+        if old_legacy is not None:
+            torch.set_float32_matmul_precision(old_legacy)
+        if old_new is not None and getattr(knobs, "fp32_precision", None) != old_new:
+            knobs.fp32_precision = old_new
 
 
 def _make_inputs(torch: Any, precision: str, n: int, device: str, gen: Any) -> tuple[Any, Any]:
@@ -142,10 +153,19 @@ def _out_dtype(torch: Any, a: Any, precision: str) -> Any:
     return {"fp8": torch.bfloat16, "int8": torch.int32}.get(precision, a.dtype)
 
 
+def _to_float64(torch: Any, x: Any) -> Any:
+    # Through float32, which holds fp8, int8, fp16 and bf16 values exactly; float64 itself
+    # must not pass through it, or the reference loses the very digits the fp64 bound
+    # checks (through float32, fp64 products failed their 1e-10 bound at ~4e-8).
+    if x.dtype != torch.float64:
+        x = x.float()
+    return x.double().cpu()
+
+
 def relative_error(torch: Any, a: Any, b: Any, c: Any, r0: int, c0: int, k: int) -> float:
     """||C_blk - A_blk B_blk|| / ||A_blk B_blk|| on a k x k block, in float64 on the CPU."""
-    a_blk = a[r0 : r0 + k, :].float().double().cpu()
-    b_blk = b[:, c0 : c0 + k].float().double().cpu()
+    a_blk = _to_float64(torch, a[r0 : r0 + k, :])
+    b_blk = _to_float64(torch, b[:, c0 : c0 + k])
     ref = a_blk @ b_blk
     got = c[r0 : r0 + k, c0 : c0 + k].double().cpu()
     if not bool(torch.isfinite(got).all()):
@@ -170,6 +190,16 @@ def verify(torch: Any, a: Any, b: Any, c: Any, precision: str, gen_cpu: Any) -> 
     return err
 
 
+def size_problem(precision: str, n: int) -> str | None:
+    """Why ``n`` cannot be used for ``precision`` on a GPU, or None. These are the checks
+    of torch._scaled_mm (meta registration) and torch._int_mm (CUDA kernel)."""
+    if precision == "fp8" and n % 16:
+        return f"fp8 (torch._scaled_mm) needs sizes that are multiples of 16, not {n}"
+    if precision == "int8" and (n <= 16 or n % 8):
+        return f"int8 (torch._int_mm) needs sizes above 16 that are multiples of 8, not {n}"
+    return None
+
+
 def _case(
     torch: Any,
     device: str,
@@ -179,6 +209,9 @@ def _case(
     ctx: BenchContext,
     mm: MatmulFn | None,
 ) -> CaseOutput:
+    why = size_problem(precision, n) if device.startswith("cuda") else None
+    if why is not None:
+        raise SkipCase(why)
     gen = torch.Generator(device=device).manual_seed(ctx.seed + n)
     gen_cpu = torch.Generator().manual_seed(ctx.seed + n)
     op = _make_op(torch, precision, device)

@@ -43,7 +43,12 @@ _CLOCK_EVENT_FNS = (
     "nvmlDeviceGetCurrentClocksEventReasons",
     "nvmlDeviceGetCurrentClocksThrottleReasons",
 )
+# Deprecated ("removed in CUDA 14.0"); the V form takes the same (handle, sensor).
+_TEMPERATURE_FNS = ("nvmlDeviceGetTemperature", "nvmlDeviceGetTemperatureV")
 _COMPUTE_MODES = {0: "default", 1: "exclusive_thread", 2: "prohibited", 3: "exclusive_process"}
+# Versioned first: pynvml's unversioned one raises NVMLLibraryMismatchError (no NVML code,
+# so no fallback after it) on a driver without the _v3 symbol.
+_PROCESS_FNS = tuple(f"nvmlDeviceGetComputeRunningProcesses{v}" for v in ("_v3", "_v2", ""))
 
 
 def error_code(nvml: Any, name: str) -> int:
@@ -152,7 +157,7 @@ GPU_FIELD_SPECS: tuple[_Spec, ...] = (
     (("power_draw_w",), "nvmlDeviceGetPowerUsage", (), _one(_watts)),
     (
         ("temperature_c",),
-        "nvmlDeviceGetTemperature",
+        _TEMPERATURE_FNS,
         (("NVML_TEMPERATURE_GPU", 0),),
         _one(int),
     ),
@@ -218,7 +223,7 @@ def _process_name(nvml: Any, pid: int) -> str | None:
 
 
 def _processes(nvml: Any, handle: Any) -> QueryResult:
-    res = nvml_query(nvml, "nvmlDeviceGetComputeRunningProcesses", handle)
+    res = nvml_query(nvml, _PROCESS_FNS, handle)
     if not res.ok:
         return res
     procs = []
@@ -363,9 +368,7 @@ class NvmlSession:
                 sm_clock_mhz=read("nvmlDeviceGetClockInfo", getattr(nvml, "NVML_CLOCK_SM", 1)),
                 mem_clock_mhz=read("nvmlDeviceGetClockInfo", getattr(nvml, "NVML_CLOCK_MEM", 2)),
                 power_w=None if power is None else _watts(power),
-                temperature_c=read(
-                    "nvmlDeviceGetTemperature", getattr(nvml, "NVML_TEMPERATURE_GPU", 0)
-                ),
+                temperature_c=read(_TEMPERATURE_FNS, getattr(nvml, "NVML_TEMPERATURE_GPU", 0)),
                 clock_event_reasons=read(_CLOCK_EVENT_FNS),
             )
         except GpuLostError:

@@ -2,10 +2,11 @@
 
 A clock records one interval per ``start``/``stop`` pair and hands them all back in
 ``collect``. That split is what lets the CUDA clock record an event pair per iteration
-and synchronize only once at the end: reading an event's time forces a wait for the GPU,
-and waiting every iteration would put host latency between kernels and hide the queueing
-that real training relies on. ``now_ns`` is always host time; ``measure`` uses it only to
-decide when to stop looping, never as a sample.
+and synchronize fully only once at the end: reading an event's time forces a wait for
+the GPU, and waiting every iteration would put host latency between kernels and hide the
+queueing that real training relies on (the CUDA clock only waits for a call several
+back, which keeps the queue full). ``now_ns`` is always host time; ``measure`` uses it
+only to decide when to stop looping, never as a sample.
 """
 
 from __future__ import annotations
@@ -83,16 +84,27 @@ class PerfCounterClock:
 class CudaEventClock:
     """GPU time from CUDA event pairs on the device's current stream.
 
+    The host may run ahead of the GPU by at most ``max_in_flight`` timed calls: ``stop``
+    waits for the end event of the call that many back. Without that bound the host
+    queues work until CUDA's launch queue is full (hundreds of calls), so ``measure``'s
+    stop condition, checked on host time, sees only a fraction of the work already
+    queued: an 18 ms fp64 matmul asked for 0.5 s would run for seconds, and a slow
+    kernel could overrun ``max_time_s`` by minutes. The GPU is not starved by the wait:
+    the ``max_in_flight`` later calls are still queued while the host waits.
+
     torch is imported here, at construction, so importing this module stays free of it.
     """
 
     name = "cuda_events"
 
-    def __init__(self, device: str | int = "cuda") -> None:
+    def __init__(self, device: str | int = "cuda", *, max_in_flight: int | None = 8) -> None:
         import torch
 
+        if max_in_flight is not None and max_in_flight < 1:
+            raise ValueError("max_in_flight must be >= 1 (or None for no bound)")
         self._torch: Any = torch
         self._device = torch.device(device)
+        self._max_in_flight = max_in_flight
         self._pending: Any = None
         self._pairs: list[tuple[Any, Any]] = []
 
@@ -112,9 +124,13 @@ class CudaEventClock:
             raise RuntimeError("stop() without start()")
         self._pairs.append((self._pending, self._record()))
         self._pending = None
+        k = self._max_in_flight
+        if k is not None and len(self._pairs) > k:
+            # Event.synchronize releases the GIL, so the NVML sampler thread runs meanwhile.
+            self._pairs[-1 - k][1].synchronize()
 
     def collect(self) -> list[float]:
-        # The one synchronize of the whole loop: after it every event has a timestamp.
+        # The one full synchronize of the loop: after it every event has a timestamp.
         self.synchronize()
         pairs, self._pairs = self._pairs, []
         return [float(s.elapsed_time(e)) / 1e3 for s, e in pairs]  # elapsed_time is in ms
