@@ -183,11 +183,37 @@ def test_cpu_only_run_uses_published_defaults_and_says_so() -> None:
     assert "nothing was measured on a GPU" in pred.assumptions[0]
     assert "Test CPU" in pred.measured_on
     p = by_gpu(pred, "h100-sxm5-80gb")
-    assert p.basis.startswith("defaults") and p.precision == "tf32"  # cuDNN's fp32 convs
+    # The tuned program autocasts to bf16 on a GPU that has it (workloads.base.amp_dtype)
+    assert p.basis.startswith("defaults") and p.precision == "bf16"
+    assert "computes in bf16 here (fp32 measured)" in p.assumptions
     assert p.speedup is not None and p.speedup > 1
     lo, hi = d.BAND_DEFAULTS
     assert p.step_high_s > p.step_s > p.step_low_s
     assert p.step_high_s / p.step_low_s <= hi / lo + 1e-9
+
+
+def test_an_fp32_cpu_run_is_projected_as_its_program_runs_on_each_gpu() -> None:
+    """A tuned CPU run in fp32 (no AMX) computes in bf16, moving the bytes counted for
+    bf16, on a GPU with native bf16; on a T4 (sm_75) it stays fp32; the tutorial-style
+    reference runs fp32 everywhere (its convolutions in TF32, cuDNN's default)."""
+    flops, fp32_bytes, bf16_bytes = 3 * 8.178e9 * 16, 3.6e9, 1.8e9
+
+    def cpu_cnn(impl: str, **kw: Any) -> Result:
+        return wl("cnn", "cpu", 3.0, flops=flops, nbytes=fp32_bytes, ops=600, batch=16,
+                  dtype="fp32", impl=impl, unit="images/s", model="resnet50", **kw)  # fmt: skip
+
+    gpus = [find_gpu("h100-sxm5-80gb"), find_gpu("t4")]
+    with_bf16 = predict_results([cpu_cnn("tuned", bytes_per_step_bf16=bf16_bytes)], None, gpus)
+    without = predict_results([cpu_cnn("tuned")], None, gpus)
+    ref = predict_results([cpu_cnn("reference")], None, gpus)
+    h100, t4 = by_gpu(with_bf16, "h100-sxm5-80gb"), by_gpu(with_bf16, "t4")
+    assert h100.precision == "bf16" and t4.precision == "fp32"
+    assert by_gpu(ref, "h100-sxm5-80gb").precision == "tf32"
+    # Half the bytes: the memory-bound part shrinks, nothing else changes.
+    assert h100.step_s < by_gpu(without, "h100-sxm5-80gb").step_s
+    assert t4.step_s == pytest.approx(by_gpu(without, "t4").step_s)
+    # bf16 against TF32 on an H100 (Lambda's ResNet-50: 2,790 AMP vs 1,895 TF32, 1.47x)
+    assert by_gpu(ref, "h100-sxm5-80gb").step_s > 1.3 * h100.step_s
 
 
 def test_the_decode_default_reproduces_its_anchor() -> None:

@@ -47,6 +47,8 @@ class Basis:
     image_size: int | None = None  # cnn: the side of the images it was measured on
     spread: tuple[float, float] = (1.0, 1.0)  # p10 / median, p90 / median of the step
     notes: tuple[str, ...] = ()
+    # What the same step moves in bf16 (recorded by fp32 runs of bf16-on-GPU workloads)
+    nbytes_bf16: float | None = None
 
     @property
     def on_gpu(self) -> bool:
@@ -167,6 +169,7 @@ def to_basis(r: Result) -> Basis | None:
         compiled=bool(e.get("compile")),
         spread=_spread(r, step[0]),
         notes=tuple(notes),
+        nbytes_bf16=_positive(e.get("bytes_per_step_bf16")),
     )
 
 

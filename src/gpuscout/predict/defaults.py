@@ -141,6 +141,10 @@ PRIORS = {
 # per step (workloads/mlp.py: the whole training step; workloads/llm.py: the decode step;
 # an unmeasured model's decoding, served as gpt-fast and vLLM serve it).
 GRAPHED_ON_GPU = {("mlp", "train"), ("llm", "decode"), ("model", "decode")}
+# Workloads whose tuned implementation autocasts to bf16 on a GPU with native bf16
+# (workloads.base.amp_dtype; the llm workload keeps its weights in bf16 there). Their
+# tuned CPU runs are fp32 on a CPU without AMX, and are projected in bf16 on such GPUs.
+BF16_ON_GPU = frozenset({"cnn", "encoder", "llm"})
 
 # Efficiency bands (multipliers on both efficiencies) for the range of a projection.
 BAND_SAME_ARCH = (0.85, 1.15)  # calibrated on a GPU of the same architecture

@@ -33,7 +33,7 @@ from the published H100 / H200 / A100 figures behind the priors.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gpuscout.catalog import GpuSpec
 from gpuscout.predict import defaults as d
@@ -108,6 +108,28 @@ def kernel_count(b: Basis) -> float:
 
 def host_count(b: Basis, gpu: bool) -> float:
     return 1.0 if gpu and graphed_on_gpu(b) else b.host_ops
+
+
+def native_bf16(spec: GpuSpec) -> bool:
+    """bf16 at tensor-core rate: Ampere (8.0) or newer on NVIDIA; a bf16 rate elsewhere."""
+    if spec.peak_tflops("bf16") is None:
+        return False
+    cc = spec.compute_capability_tuple
+    return cc is None or cc >= (8, 0)
+
+
+def as_run_on(b: Basis, spec: GpuSpec) -> Basis:
+    """``b``'s step as its program runs on ``spec``. A tuned CPU run in fp32 (no AMX) of
+    a workload whose tuned GPU implementation autocasts to bf16 computes in bf16 there,
+    and moves the bytes counted for bf16; projecting it at the GPU's fp32 or tf32 rate
+    would make every GPU look 2-8x slower than the same program runs on it."""
+    if b.on_gpu or b.impl != "tuned" or b.precision != "fp32":
+        return b
+    if b.workload not in d.BF16_ON_GPU or not native_bf16(spec):
+        return b
+    if b.nbytes_bf16 is None:  # recorded since gpuscout 0.1 (older runs: fp32 bytes kept)
+        return replace(b, precision="bf16", dtype="bf16")
+    return replace(b, precision="bf16", dtype="bf16", nbytes=b.nbytes_bf16)
 
 
 def target_precision(b: Basis, spec: GpuSpec) -> str | None:
@@ -269,6 +291,8 @@ def project(
     """``b`` on one ``spec`` GPU; ``local`` is the measured device's own ceiling, used
     when ``spec`` is that device (so the projection there is the measurement)."""
     same = cal.gpu_id is not None and cal.gpu_id == spec.id and local is not None
+    if not same:
+        b = as_run_on(b, spec)
     prec = b.precision if same else target_precision(b, spec)
     if prec is None:
         return None
