@@ -54,6 +54,30 @@ def test_mlp_graph_capture_leaves_the_model_untouched() -> None:
     assert all(float(v.abs().sum()) == 0 for s in wl.opt.state.values() for v in s.values())
 
 
+def test_mlp_cuda_graph_epochs_train_exactly_as_the_same_steps_run_eagerly() -> None:
+    """Graphs vs the very same tuned steps launched one by one (the fused Adam in both):
+    any difference is the capture's (a grad rebound, a step count kept on the host)."""
+    c = cfg("mlp", "tuned", limit_samples=2100)
+    graphed = mlp.build(c, DEV)
+    eager = mlp.build(c.replace(options={"cuda_graphs": False}), DEV)
+    assert graphed.graphs and not eager.graphs
+    orders = mlp.epoch_orders(2100, 2, 0)
+    got = [graphed.train_epoch(o) for o in orders]
+    want = [eager.train_epoch(o) for o in orders]
+    assert sorted(graphed._captured) == [1, 64] and graphed.capture_s > 0
+    assert got == pytest.approx(want, rel=1e-4)
+    for a, b in zip(graphed.model.parameters(), eager.model.parameters(), strict=True):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_the_dtype_policy_follows_the_compute_capability() -> None:
+    from gpuscout.workloads.base import amp_dtype
+
+    major, _ = torch.cuda.get_device_capability(DEV)
+    want = torch.bfloat16 if major >= 8 else None
+    assert amp_dtype(cfg("cnn", "tuned")) == want
+
+
 @pytest.mark.parametrize("compiled", [False, True])
 def test_cnn_bf16_channels_last_matches_fp32_reference(compiled: bool) -> None:
     kw = {
@@ -96,6 +120,20 @@ def test_llm_tuned_decoding_generates_the_reference_tokens(compiled: bool) -> No
             got, _, _ = tuned.generate(prompt)
             assert torch.equal(got, want)
         assert tuned.mode == ("compile" if compiled else "cuda_graph") or tuned.compile_error
+
+
+def test_llm_compiled_decode_runs_in_cuda_graphs_without_skips() -> None:
+    """mode="reduce-overhead" with the static cache's in-place writes: inductor must keep
+    its CUDA graphs (a skip means a launch-bound decode; llm.run then falls back)."""
+    kw = {"model": "llama-tiny", "seq_len": 16, "options": {"new_tokens": 12}}
+    tuned, prompt = llm.build(cfg("llm", "tuned", **kw), DEV, 1)
+    assert tuned.mode == "compile"
+    before = llm.cudagraph_skips()
+    first, _, _ = tuned.generate(prompt)
+    again, _, _ = tuned.generate(prompt)
+    assert tuned.mode == "compile", tuned.compile_error
+    assert llm.cudagraph_skips() == before
+    assert torch.equal(first, again)
 
 
 def test_quick_suite_on_the_gpu_with_energy() -> None:

@@ -134,8 +134,21 @@ def amp_dtype(cfg: WorkloadConfig) -> Any:
     if not cfg.tuned or cfg.option("dtype", None) == "fp32":
         return None
     if cfg.on_gpu:
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+        return torch.bfloat16 if native_bf16(cfg.device) else None
     return torch.bfloat16 if has_amx() else None
+
+
+def native_bf16(device: Any) -> bool:
+    """Compute capability 8.0 or newer (Ampere+) on ``device``: bf16 tensor cores.
+
+    Not ``torch.cuda.is_bf16_supported()``: by default it also says yes where bf16 is
+    only emulated (a T4, sm_75, runs it at a fraction of fp16's speed), and it asks the
+    current device rather than the one this workload runs on.
+    """
+    import torch
+
+    major, _ = torch.cuda.get_device_capability(device)
+    return int(major) >= 8
 
 
 def use_compile(cfg: WorkloadConfig) -> bool:
@@ -160,15 +173,21 @@ def synchronize(device: Any) -> None:
         torch.cuda.synchronize(device)
 
 
-def index_batches(n: int, batch: int, seed: int) -> Iterator[Any]:
+def index_batches(n: int, batch: int, seed: int, device: Any = None) -> Iterator[Any]:
     """Endless batches of indices into ``n`` samples, a fresh permutation per pass, drawn
     on the CPU: both implementations, on any device, see the same batches in the same
-    order. A short last batch is dropped (a step-timed workload wants equal steps)."""
+    order. A short last batch is dropped (a step-timed workload wants equal steps).
+
+    With ``device``, each permutation is copied there once per pass and the batches are
+    views of it: a tuned step then gathers its batch without a host-to-device copy.
+    """
     import torch
 
     gen = torch.Generator().manual_seed(seed)
     while True:
         perm = torch.randperm(n, generator=gen)
+        if device is not None:
+            perm = perm.to(device)
         for i in range(0, n - batch + 1, batch):
             yield perm[i : i + batch]
 

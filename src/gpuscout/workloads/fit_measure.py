@@ -200,7 +200,12 @@ def measure_in_worker(
             raise
         return out | {"status": "oom", "error": f"the model alone does not fit: {exc}"[:300]}
 
+    reserved: dict[int, int] = {}  # batch -> the allocator's peak of reserved segments
+
     def try_batch(n: int) -> Outcome:
+        # Queued work finished and the cache emptied first, so both peaks are this
+        # trial's: max allocated (what fit predicts) and max reserved (what the device
+        # really gave the allocator, rounding and fragmentation included).
         torch.cuda.synchronize(dev)
         torch.cuda.reset_peak_memory_stats(dev)
         try:
@@ -212,11 +217,18 @@ def measure_in_worker(
             if job.opt is not None:
                 job.opt.zero_grad(set_to_none=True)
             return Outcome(False, None, oom_message(exc))
+        reserved[n] = int(torch.cuda.max_memory_reserved(dev))
         return Outcome(True, int(torch.cuda.max_memory_allocated(dev)))
 
+    cleanup()  # what building the model left in the cache is not the trial's
     at = try_batch(req.batch_size)
     cleanup()
-    out |= {"fits": at.fits, "allocated_peak_bytes": at.peak_bytes, "error": at.error}
+    out |= {
+        "fits": at.fits,
+        "allocated_peak_bytes": at.peak_bytes,
+        "reserved_peak_bytes": reserved.get(req.batch_size),
+        "error": at.error,
+    }
     if search:
         try:
             found = find_max_batch(try_batch, cap=cap, cleanup=cleanup, is_oom=is_oom)

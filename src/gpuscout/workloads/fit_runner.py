@@ -44,6 +44,9 @@ class Measured:
     error: str | None = None
     search_error: str | None = None  # the search stopped on an error that is not memory
     duration_s: float = 0.0
+    # The allocator's peak of reserved segments at the request's batch: allocated peak
+    # plus rounding and fragmentation, what the device really gave (beside, not in, peak).
+    reserved_peak_bytes: int | None = None
 
     @property
     def complete(self) -> bool:
@@ -144,6 +147,7 @@ def measure(
         memory_total_bytes=v.get("memory_total_bytes"),
         fits=v.get("fits"),
         allocated_peak_bytes=allocated,
+        reserved_peak_bytes=v.get("reserved_peak_bytes"),
         context_bytes=context,
         context_source=str(v.get("context_source", "")),
         peak_bytes=peak,
@@ -204,6 +208,7 @@ def fit_results(
             "device_name": measured.device_name,
             "memory_total_bytes": measured.memory_total_bytes,
             "allocated_peak_bytes": measured.allocated_peak_bytes,
+            "reserved_peak_bytes": measured.reserved_peak_bytes,
             "context_bytes": measured.context_bytes,
             "context_source": measured.context_source,
             "predicted_bytes": est.total_bytes,

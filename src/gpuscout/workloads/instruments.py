@@ -172,6 +172,8 @@ class Instruments:
         if self.device.type == "cuda":
             import torch
 
+            # Work queued before the section must not land in its time or its energy.
+            torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
 
     def _peak(self) -> int | None:
@@ -183,7 +185,8 @@ class Instruments:
 
     @contextmanager
     def section(self) -> Iterator[Section]:
-        """Time the block; the caller synchronises the device before leaving it."""
+        """Time the block; the device is idle when it starts, and the caller
+        synchronises it before leaving the block."""
         sec = Section()
         self._reset_peak()
         e0 = self.reader.energy_mj() if self.reader is not None else None

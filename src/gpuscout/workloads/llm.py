@@ -91,7 +91,11 @@ class Tuned:
         self.compile_error: str | None = None
         self.compiled: Any = None
         if self.gpu and compile:
-            self.compiled = torch.compile(self._decode, mode="reduce-overhead", fullgraph=True)
+            # dynamic=False: batch 1 and then batch 8 in one process must each get static
+            # kernels and their own CUDA graphs, not one dynamic-shape recompile.
+            self.compiled = torch.compile(
+                self._decode, mode="reduce-overhead", fullgraph=True, dynamic=False
+            )
             self.mode = "compile"
         elif self.gpu:
             self.mode = "cuda_graph"
@@ -141,8 +145,7 @@ class Tuned:
                 try:
                     self._decode_compiled()
                 except Exception as exc:  # no compiler here: fall back to a hand-made graph
-                    self.mode, self.compiled = "cuda_graph", None
-                    self.compile_error = f"{type(exc).__name__}: {str(exc)[:200]}"
+                    self.use_hand_graph(f"{type(exc).__name__}: {str(exc)[:200]}")
                     self.tok.copy_(first)
                     self.pos.fill_(self.p)
             if self.mode == "cuda_graph":
@@ -158,6 +161,10 @@ class Tuned:
             synchronize(dev)
         return self.out.clone(), t1 - t0, time.perf_counter() - t1
 
+    def use_hand_graph(self, why: str) -> None:
+        """Decode with the hand-captured CUDA graph from now on, saying why."""
+        self.mode, self.compiled, self.compile_error = "cuda_graph", None, why
+
     def _decode_compiled(self) -> None:
         tok = self.tok
         for i in range(1, self.new):
@@ -165,6 +172,16 @@ class Tuned:
             self.out[:, i : i + 1] = nxt
             tok = nxt.clone()  # the graph's output buffer is reused by its next replay
             self.pos += 1
+
+
+def cudagraph_skips() -> int:
+    """How many times, in this process, inductor compiled a graph it was asked to run as
+    a CUDA graph (mode="reduce-overhead") and ran it without one."""
+    try:
+        from torch._dynamo.utils import counters
+    except ImportError:  # a torch without the compiler: nothing was skipped
+        return 0
+    return int(counters["inductor"]["cudagraph_skips"])
 
 
 def _flops(shape: LlamaShape, prompt: int, context: float) -> tuple[int, float]:
@@ -248,7 +265,14 @@ def run(cfg: WorkloadConfig, inst: Instruments) -> list[dict[str, Any]]:
     for b in s["batches"]:
         gen, prompt = build(cfg, inst.device, b, model)
         model = gen.model
+        skips = cudagraph_skips()
         gen.generate(prompt)  # warm-up: compile, CUDA graph capture, allocator growth
+        if getattr(gen, "mode", "") == "compile" and cudagraph_skips() > skips:
+            # Inductor compiled the step but declined to graph it (it logs why): every
+            # kernel of every token would be launched from Python, and batch-1 decode
+            # is launch-bound. The hand-made graph is the tuned program then.
+            gen.use_hand_graph("torch.compile skipped CUDA graphs (see its cudagraphs log)")
+            gen.generate(prompt)
         with inst.section() as sec:
             runs = [gen.generate(prompt) for _ in range(s["reps"])]
         tokens = runs[-1][0]

@@ -30,6 +30,7 @@ from gpuscout.workloads.flops import (
     training_traffic,
 )
 from gpuscout.workloads.instruments import Instruments, section_extra
+from gpuscout.workloads.training import check_finite
 
 NAME = "mlp"
 DESCRIPTION = "Fashion-MNIST MLP 784-128-10 (Keras tutorial), Adam, batch 32"
@@ -320,6 +321,9 @@ def run(cfg: WorkloadConfig, inst: Instruments) -> list[dict[str, Any]]:
     with inst.section() as sec:
         losses = [wl.train_epoch(order) for order in orders]
         synchronize(inst.device)
+    # The run is the measurement, so its result is checked after: a NaN epoch (a broken
+    # graph replay, say) fails the run instead of reporting a fast time for nothing.
+    check_finite(*losses, what="mlp epoch loss")
     accuracy, test_loss = wl.evaluate()
     samples = dataset.train.count * epochs
     flops = TRAIN_MULTIPLIER * forward_flops_per_sample() * samples

@@ -64,6 +64,8 @@ def measure_training(
     # The loss after exactly three steps: the timed loop below runs for a time, not a
     # count, so only this one is comparable between two implementations.
     check_loss = float(last[0])
+    check_finite(first_loss, check_loss, what="training loss")
+    synchronize(device)  # the section times its own steps, not the ones queued before it
     with inst.section() as sec:
         m = measure(
             one,
@@ -74,6 +76,7 @@ def measure_training(
             max_time_s=float(cfg.option("max_time_s", 60.0)),
         )
         synchronize(device)
+    check_finite(float(last[0]), what="training loss after the timed steps")
     median = m.stats.median_s
     steps_in_section = 2 + m.stats.n  # measure's own cold call and warm-up, then the samples
     extra = section_extra(sec) | {
@@ -107,12 +110,31 @@ def measure_training(
     }
 
 
+def check_finite(*values: float, what: str) -> None:
+    """Never time (or report) a step whose loss is NaN or infinite: a bf16 overflow or a
+    broken kernel would otherwise pass as a fast result."""
+    import math
+
+    if not all(math.isfinite(v) for v in values):
+        raise RuntimeError(f"{what} is not finite ({', '.join(map(str, values))})")
+
+
 def maybe_compile(model: Any, cfg: WorkloadConfig, default_mode: str = "default") -> Any:
-    """``torch.compile(model)`` when the policy says so, else the model itself."""
+    """``torch.compile(model)`` when the policy says so, else the model itself.
+
+    ``dynamic=False``: every batch of a run has one shape, and a second shape in the same
+    process (the encoder's sequence 128, then 512) must get its own static kernels, not
+    the dynamic-shape ones torch.compile switches to on a recompile by default. The
+    ``compile_backend`` option exists for tests ("aot_eager" traces the same graph on a
+    CPU without a C++ compiler's minutes).
+    """
     import torch
 
     from gpuscout.workloads.base import use_compile
 
     if not use_compile(cfg):
         return model
-    return torch.compile(model, mode=cfg.option("compile_mode", default_mode))
+    backend = str(cfg.option("compile_backend", "inductor"))
+    if backend != "inductor":  # modes are inductor's: other backends refuse the keyword
+        return torch.compile(model, backend=backend, dynamic=False)
+    return torch.compile(model, mode=cfg.option("compile_mode", default_mode), dynamic=False)
