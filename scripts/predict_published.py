@@ -344,9 +344,9 @@ def _count(w: Work) -> tuple[float, float, int]:
         return torch.zeros(*shape, dtype=torch.long, device="meta")
 
     flops = TRAIN_MULTIPLIER * count_forward_flops(flops_model, lambda: flops_model(batch()))
-    nbytes, ops = training_traffic(model, lambda: model(batch()), optimizer=optimizer,
-                                   optimizer_impl="fused",
-                                   activation_bytes_per_elem=2 if w.amp else 4)  # fmt: skip
+    nbytes, ops, _ = training_traffic(model, lambda: model(batch()), optimizer=optimizer,
+                                      optimizer_impl="fused",
+                                      activation_bytes_per_elem=2 if w.amp else 4)  # fmt: skip
     return flops / w.batch, nbytes / w.batch, int(ops)
 
 

@@ -87,6 +87,7 @@ def test_the_compiled_step_trains_as_the_eager_one(module: Any, name: str, kw: A
 
 class _NanStep:
     samples_per_step, flops_per_step, bytes_per_step, host_ops_per_step = 1, 1.0, 1, 1
+    bytes_per_step_bf16 = 1
     compiled = False
     compile_error: str | None = None
     eager = torch.nn.Linear(1, 1)

@@ -33,7 +33,7 @@ def test_views_launch_nothing_and_write_nothing() -> None:
 
 def test_training_bytes_of_one_linear_layer_by_hand() -> None:
     layer = torch.nn.Linear(4, 3).to("meta")  # 15 fp32 weights: 60 bytes
-    nbytes, ops = training_traffic(
+    nbytes, ops, nbytes_bf16 = training_traffic(
         layer,
         lambda: layer(torch.empty(5, 4, device="meta")),
         optimizer="sgd-momentum",
@@ -43,6 +43,8 @@ def test_training_bytes_of_one_linear_layer_by_hand() -> None:
     # weights 2x + grads 1x + SGD-momentum reads w, g, buf and writes w, buf (5x) = 8 x 60,
     # plus the 5 x 3 output written in forward and read in backward.
     assert nbytes == 8 * 60 + 2 * 15 * 4
+    # Under bf16 autocast the activations halve; fp32 weights, grads and momentum do not.
+    assert nbytes_bf16 == 8 * 60 + 2 * 15 * 2
     # A fresh layer: on the first one the backward now accumulates into existing grads.
     fresh = torch.nn.Linear(4, 3).to("meta")
     fwd = count_traffic(fresh, lambda: fresh(torch.empty(5, 4, device="meta")), backward=True)
@@ -107,5 +109,12 @@ def test_every_workload_result_carries_bytes_and_launches() -> None:
     for r in results:
         assert r.extra["bytes_per_step"] > 0, r.name
         assert r.extra["host_ops_per_step"] > 0, r.name
+        if r.extra["workload"] in ("cnn", "encoder", "llm"):  # predict's BF16_ON_GPU
+            # What the same step moves in bf16 on a GPU: less in an fp32 run, the same in bf16
+            bf16 = r.extra["bytes_per_step_bf16"]
+            fp32 = r.extra["dtype"] == "fp32"
+            assert (
+                (bf16 < r.extra["bytes_per_step"]) if fp32 else (bf16 == r.extra["bytes_per_step"])
+            )
         if r.extra["workload"] != "llm":
             assert r.extra["params"] > 0, r.name

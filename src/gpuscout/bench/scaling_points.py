@@ -82,6 +82,7 @@ class FsdpPoint:
         from torch.distributed.device_mesh import DeviceMesh
         from torch.distributed.fsdp import fully_shard
 
+        from gpuscout.workloads.base import native_bf16
         from gpuscout.workloads.llama import check_model, make_llama
 
         device = ctx.torch_device()
@@ -101,7 +102,9 @@ class FsdpPoint:
             device
         )
         self.pos = torch.arange(s["size"], device=device)
-        self.amp = device.type == "cuda" and torch.cuda.is_bf16_supported()
+        # The workloads' rule (bf16 where it is native, sm_80+), not is_bf16_supported(),
+        # which also says yes where bf16 is only emulated.
+        self.amp = device.type == "cuda" and native_bf16(device)
         self.device = device
         self.samples = s["batch"] * s["size"]  # tokens
         self.last: Any = None

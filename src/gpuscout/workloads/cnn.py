@@ -128,7 +128,7 @@ class CnnWorkload:
             self.eager.parameters(), lr=lr, momentum=0.9, weight_decay=1e-4, **kw
         )
         self.fused = bool(kw.get("fused"))
-        self.bytes_per_step, self.host_ops_per_step = training_traffic(
+        self.bytes_per_step, self.host_ops_per_step, self.bytes_per_step_bf16 = training_traffic(
             meta,
             lambda: meta(torch.empty(self.batch, 3, s["image"], s["image"], device="meta")),
             optimizer="sgd-momentum",

@@ -208,7 +208,7 @@ class EncoderWorkload:
         # Counted on the SDPA model: flash attention writes no seq x seq matrix.
         with torch.device("meta"):
             meta = make_encoder(self.shape, sdpa=True)
-        self.bytes_per_step, self.host_ops_per_step = training_traffic(
+        self.bytes_per_step, self.host_ops_per_step, self.bytes_per_step_bf16 = training_traffic(
             meta,
             lambda: meta(torch.zeros(self.batch, seq, dtype=torch.long, device="meta")),
             optimizer="adamw",

@@ -17,9 +17,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 TRAIN_MULTIPLIER = 3
+
+
+class StepTraffic(NamedTuple):
+    """What one training step moves and launches (``training_traffic``)."""
+
+    bytes_per_step: int  # activations at the width the step ran in
+    host_ops_per_step: int
+    # The same step under bf16 autocast (activations 2 bytes; weights, gradients and
+    # optimizer state stay fp32): what an fp32 run's program moves on a GPU with bf16.
+    bytes_per_step_bf16: int
 
 
 def matmul_flops(m: int, n: int, k: int) -> int:
@@ -152,8 +162,8 @@ def training_traffic(
     optimizer: str,
     optimizer_impl: str,
     activation_bytes_per_elem: int,
-) -> tuple[int, int]:
-    """(bytes_per_step, host_ops_per_step) of one training step of ``model`` (meta).
+) -> StepTraffic:
+    """Bytes and host ops of one training step of ``model`` (meta).
 
     ``optimizer_impl`` is "fused", "foreach" or "loop" (torch's per-tensor loop, its
     default on the CPU).
@@ -162,10 +172,16 @@ def training_traffic(
     params = list(model.parameters())
     weights = sum(p.numel() * p.element_size() for p in params)
     states = OPTIMIZER_STATES[optimizer]
-    nbytes = (2 + 1 + 3 + 2 * states) * weights + 2 * t.activation_elems * activation_bytes_per_elem
+    fixed = (2 + 1 + 3 + 2 * states) * weights  # fp32 weights, grads, optimizer states
+
+    def at(width: int) -> int:
+        return int(fixed + 2 * t.activation_elems * width)
+
     per_tensor = OPTIMIZER_OPS[optimizer]
     opt_ops = {"fused": 1, "foreach": per_tensor}.get(optimizer_impl, per_tensor * len(params))
-    return int(nbytes), t.forward_ops + t.backward_ops + opt_ops
+    return StepTraffic(
+        at(activation_bytes_per_elem), t.forward_ops + t.backward_ops + opt_ops, at(2)
+    )
 
 
 def optimizer_impl(kwargs: Any, device: Any) -> str:

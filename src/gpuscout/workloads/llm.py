@@ -306,6 +306,9 @@ def run(cfg: WorkloadConfig, inst: Instruments) -> list[dict[str, Any]]:
             "bandwidth_with_kv_gbs": (wbytes + kv_bytes) / step_s / 1e9,
             "flops_per_step": token_flops * b,
             "bytes_per_step": wbytes + kv_bytes,
+            # Weights and cache both in bf16 on a GPU with it (amp_dtype): the same bytes
+            # at 2 per element.
+            "bytes_per_step_bf16": (wbytes + kv_bytes) * 2 // elem,
             "host_ops_per_step": counts["decode_ops"],
             "achieved_tflops": token_flops * b / step_s / 1e12,
         }
@@ -322,6 +325,7 @@ def run(cfg: WorkloadConfig, inst: Instruments) -> list[dict[str, Any]]:
             prefill = common | {
                 "flops_per_step": prefill_flops,
                 "bytes_per_step": counts["prefill_bytes"],
+                "bytes_per_step_bf16": counts["prefill_bytes"] * 2 // elem,
                 "host_ops_per_step": counts["prefill_ops"],
                 "achieved_tflops": prefill_flops / pre.median_s / 1e12,
                 "ttft_s": pre.median_s,

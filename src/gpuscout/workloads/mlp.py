@@ -65,13 +65,14 @@ def traffic(batch: int, opt_impl: str) -> tuple[int, int]:
     import torch
 
     model = make_model("meta")
-    return training_traffic(
+    t = training_traffic(
         model,
         lambda: model(torch.empty(batch, 1, 28, 28, device="meta")),
         optimizer="adam",
         optimizer_impl=opt_impl,
         activation_bytes_per_elem=4,
     )
+    return t.bytes_per_step, t.host_ops_per_step
 
 
 def epoch_orders(n: int, epochs: int, seed: int) -> list[Any]:

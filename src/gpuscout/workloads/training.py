@@ -21,6 +21,7 @@ class StepWorkload(Protocol):
     samples_per_step: int
     flops_per_step: float
     bytes_per_step: int  # counted by flops.training_traffic, for the predictor
+    bytes_per_step_bf16: int  # the same step under bf16 autocast (a GPU's tuned program)
     host_ops_per_step: int
     eager: Any  # the uncompiled model
     compiled: bool
@@ -89,6 +90,7 @@ def measure_training(
         "loss": float(last[0]),
         "flops_per_step": wl.flops_per_step,
         "bytes_per_step": wl.bytes_per_step,
+        "bytes_per_step_bf16": wl.bytes_per_step_bf16,
         "host_ops_per_step": wl.host_ops_per_step,
         "params": sum(p.numel() for p in wl.eager.parameters()),
         "achieved_tflops": wl.flops_per_step / median / 1e12,
