@@ -9,8 +9,9 @@
 # calls on the same machine even when $OUT is a fresh folder each time):
 #   check  versions, doctor, the GPU tests, the plain-PyTorch reference
 #   bench  bench micro (quick and full), bench dist (issue 7)
-#   work   the workload goals (issue 4), every workload tuned on cuda:0 (predict's input),
-#          gpuscout run with its report
+#   goals  the workload goals of issue 4 (scripts/workload_goals.py: compiles, graphs and
+#          the fp32 reference runs; about 5 minutes on an H100 by estimate)
+#   work   every workload tuned on cuda:0 (predict's input), gpuscout run with its report
 #   fit    predicted vs measured memory (issue 5), accelerate beside it when installed
 #   pack   everything under $OUT in one archive, $OUT/gpu_check.tar.gz (always last)
 # DEADLINE_S (default 540) bounds the whole call: steps are cut off so that packing
@@ -22,7 +23,13 @@ OUT="${OUT:-out}"
 mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
 QUICK="${1:-}"
-PHASES="${PHASES:-check bench work fit pack}"
+PHASES="${PHASES:-check bench goals work fit pack}"
+for phase in $PHASES; do
+  case "$phase" in
+    check|bench|goals|work|fit|pack) ;;
+    *) echo "unknown phase: $phase (check, bench, goals, work, fit, pack)" >&2; exit 2 ;;
+  esac
+done
 export GPUSCOUT_HOME="${GPUSCOUT_HOME:-$PWD/.gpu_check/home}"
 mkdir -p "$GPUSCOUT_HOME"
 
@@ -80,8 +87,11 @@ phase_bench() {
   fi
 }
 
-phase_work() {
+phase_goals() {
   timed workload_goals sh -c "python scripts/workload_goals.py >'$OUT/workload_goals.json' 2>'$OUT/workload_goals.stderr'"
+}
+
+phase_work() {
   # Every workload, tuned, stored: what predict calibrates on (scripts/predict_validate.py
   # compares such stores from an H100 and an H200).
   timed "bench workload all tuned" sh -c "COLUMNS=120 $GS bench workload all --device cuda:0 --impl tuned >'$OUT/workloads_tuned.txt' 2>&1"
@@ -100,12 +110,6 @@ phase_pack() {
   tar -czf "$OUT/gpu_check.tar.gz" -C "$OUT" --exclude gpu_check.tar.gz . 2>/dev/null
 }
 
-for phase in $PHASES; do
-  case "$phase" in
-    check|bench|work|fit|pack) ;;
-    *) echo "unknown phase: $phase (check, bench, work, fit, pack)" >&2; exit 2 ;;
-  esac
-done
 # Pack on the way out whatever happened, so a cut-off run still brings its files back.
 case " $PHASES " in *" pack "*) trap phase_pack EXIT ;; esac
 for phase in $PHASES; do
