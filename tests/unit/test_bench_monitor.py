@@ -61,6 +61,16 @@ def test_summary_of_samples() -> None:
     assert summarise_samples([], MASK) == {"samples": 0}
 
 
+def test_the_power_cap_under_full_load_is_said_but_is_not_throttling() -> None:
+    capped = summarise_samples([Sample(0, 1755, 699.0, 70, 0x4)], MASK)  # SwPowerCap only
+    assert capped["power_capped"] is True and capped["throttled"] is False
+    both = summarise_samples(
+        [Sample(0, 1400, 699.0, 88, 0x4), Sample(0, 1300, 690, 90, 0x20)], MASK
+    )
+    assert both["power_capped"] is True and both["throttled"] is True  # SwThermalSlowdown
+    assert summarise_samples([Sample(0, 1980, 300.0, 50, 0)], MASK)["power_capped"] is False
+
+
 def test_monitor_samples_the_mapped_index_in_the_background() -> None:
     seen: list[int] = []
     samples = [Sample(0, 1980, 500.0, 60, 0), Sample(0, 1700, 690.0, 83, HW_SLOWDOWN)]

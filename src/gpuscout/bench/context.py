@@ -150,6 +150,8 @@ def flags_for(out: CaseOutput) -> list[str]:
     nv = out.extra.get("nvml")
     if isinstance(nv, Mapping) and nv.get("throttled"):
         flags.append("throttled")
+    if isinstance(nv, Mapping) and nv.get("power_capped"):
+        flags.append("power-capped")
     return flags
 
 

@@ -6,10 +6,9 @@ from collections.abc import Iterator
 
 from gpuscout._types import Finding, GpuInfo, Status, SystemInfo
 from gpuscout.doctor.registry import check
-from gpuscout.probe.clock_events import THROTTLE_MASK, throttle_reasons
+from gpuscout.probe.clock_events import SW_POWER_CAP, THROTTLE_MASK, throttle_reasons
 
 _IDLE = 0x1
-_SW_POWER_CAP = 0x4
 # Other processes holding this share of a GPU's memory leave too little for real work.
 _BUSY_FRACTION = 0.5
 
@@ -113,7 +112,7 @@ def throttle(system: SystemInfo) -> Iterator[Finding]:
             else "n/a"
         )
         readings = f"temperature {temp}, power {power}, SM clock {gpu.sm_clock_mhz} MHz"
-        if active & ~_SW_POWER_CAP:
+        if active & ~SW_POWER_CAP:
             yield Finding(
                 "gpu.throttle",
                 Status.FAIL,

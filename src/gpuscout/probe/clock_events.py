@@ -21,6 +21,10 @@ CLOCK_EVENT_NAMES: dict[int, str] = {
 # Only these bits mean the GPU is slowed against its will; idle, sync boost and
 # application clocks are normal (NVSentinel#890: excluding the idle bit matters).
 THROTTLE_MASK = 0x4 | 0x8 | 0x20 | 0x40 | 0x80
+# The software power cap: the driver keeps the board within its power limit. Under a
+# full load (a big matmul) that is how a healthy card runs, not a fault; the other bits
+# (thermal, hardware slowdown, power brake) are.
+SW_POWER_CAP = 0x4
 
 
 def decode_clock_events(mask: int | None) -> tuple[str, ...]:
