@@ -38,13 +38,13 @@ def test_export_then_import_on_another_machine_round_trips(
     out = tmp_path / "runs.json"
     r = runner.invoke(app, ["export", "1", "-o", str(out), "--db", str(db)])
     assert r.exit_code == 0, r.output
-    assert "exported 1 run(s) (1)" in r.output
+    assert "exported 1 run (1)" in r.output
     other = tmp_path / "there.db"
     with Store.open(other) as store:
         fill_store(store, gpu=False, host="elsewhere")  # so the imported run gets a new id
     r = runner.invoke(app, ["import", str(out), "--db", str(other)])
     assert r.exit_code == 0, r.output
-    assert "imported 1 run(s) as 2" in r.output
+    assert "imported 1 run as 2" in r.output
     with Store.open(db) as a, Store.open(other) as b:
         assert b.results(2) == a.results(1)
         assert b.findings(2) == a.findings(1)

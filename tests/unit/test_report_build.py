@@ -153,7 +153,7 @@ def test_summary_leads_with_readiness_problems(store: Store) -> None:
             [Finding("torch.arch", Status.FAIL, "sm_120 missing", fix="pip install ...")]
         )
     report = build_report(store, forecast=False)
-    assert report.summary[0].startswith("1 readiness problem(s) to fix first: torch.arch")
+    assert report.summary[0].startswith("1 readiness problem to fix first: torch.arch")
 
 
 def test_summary_says_how_much_faster_the_gpu_is(store: Store) -> None:
@@ -192,3 +192,10 @@ def test_work_above_its_ceiling_is_marked_not_passed_as_a_figure() -> None:
     assert fmt.ceiling_pct(rows[0].fraction, rows[0].above_ceiling) == "586%!"
     assert fmt.ceiling_pct(0.5, False) == "50%"
     assert "586%!" in markdown._workloads(rows)
+
+
+def test_counts_read_as_words() -> None:
+    from gpuscout.report.fmt import plural
+
+    assert plural(1, "warning") == "1 warning" and plural(0, "warning") == "0 warnings"
+    assert plural(1200, "run") == "1,200 runs" and plural(2, "box", "boxes") == "2 boxes"

@@ -181,8 +181,11 @@ def export(
     if as_json:
         print_json({"path": str(path), "run_ids": ids})
     else:
+        from gpuscout.report import fmt
+
         console.print(
-            f"exported {len(ids)} run(s) ({', '.join(map(str, ids))}) to {escape(str(path))}",
+            f"exported {fmt.plural(len(ids), 'run')} ({', '.join(map(str, ids))}) to "
+            f"{escape(str(path))}",
             soft_wrap=True,
         )
 
@@ -226,8 +229,11 @@ def import_runs(
     elif not ids:
         console.print(f"{escape(file)} holds no runs; nothing imported")
     else:
+        from gpuscout.report import fmt
+
         console.print(
-            f"imported {len(ids)} run(s) as {', '.join(map(str, ids))} (gpuscout show {ids[0]})"
+            f"imported {fmt.plural(len(ids), 'run')} as {', '.join(map(str, ids))} "
+            f"(gpuscout show {ids[0]})"
         )
 
 

@@ -151,7 +151,9 @@ def _write_report(
 def _headline(findings: list[Finding], results: list[Result]) -> str:
     fails = [f for f in findings if f.status is Status.FAIL]
     ok = sum(1 for r in results if r.status == "ok")
-    state = f"{len(fails)} readiness problem(s)" if fails else "ready"
+    from gpuscout.report.fmt import plural
+
+    state = plural(len(fails), "readiness problem") if fails else "ready"
     return f"{state}; {ok} measurements"
 
 

@@ -84,6 +84,11 @@ def gib(n: float | None) -> str:
     return f"{g:.0f} GiB" if g >= 10 else f"{g:.1f} GiB" if g >= 0.1 else f"{n / 2**20:.0f} MiB"
 
 
+def plural(n: int, noun: str, many: str | None = None) -> str:
+    """ "1 warning", "2 warnings" ("1 run", "3 runs"); ``many`` for irregular plurals."""
+    return f"{n:,} {noun if n == 1 else (many or noun + 's')}"
+
+
 def hours(h: float | None) -> str:
     if h is None:
         return NA

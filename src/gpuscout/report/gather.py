@@ -280,9 +280,10 @@ def summary_lines(
     lines = []
     if fails:
         ids = ", ".join(dict.fromkeys(f.id for f in fails))
-        lines.append(f"{len(fails)} readiness problem(s) to fix first: {ids} (fixes below).")
+        problems = fmt.plural(len(fails), "readiness problem")
+        lines.append(f"{problems} to fix first: {ids} (fixes below).")
     elif findings:
-        extra = f" ({len(warns)} warning(s) below)" if warns else ""
+        extra = f" ({fmt.plural(len(warns), 'warning')} below)" if warns else ""
         lines.append(f"This machine is ready for deep-learning work{extra}.")
     if isinstance(rows, Unavailable):
         return lines
@@ -373,7 +374,8 @@ def _notes(runs: Sequence[RunRecord], results: Sequence[Result]) -> list[str]:
     bad = [r for r in results if r.status not in ("ok", "skipped")]
     if bad:
         notes.append(
-            f"{len(bad)} measurement(s) did not complete (failed, timeout or out of memory)."
+            f"{fmt.plural(len(bad), 'measurement')} did not complete "
+            "(failed, timeout or out of memory)."
         )
     if any(r.extra.get("synthetic_data") for r in results if r.extra.get("workload") == "mlp"):
         notes.append(
