@@ -9,13 +9,13 @@ script measures what the harness measures.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
+from script_loader import load_script
 
 from gpuscout.bench import matmul, memory, transfer
 from gpuscout.bench.context import FULL_TIMING, BenchContext, SkipCase, TimingPolicy
@@ -286,13 +286,7 @@ def test_gpu_memory_buffers_on_an_80gb_gpu_and_a_busy_one() -> None:
 
 
 def _plain() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "plain_torch_reference", REPO / "scripts" / "plain_torch_reference.py"
-    )
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("plain_torch_reference")
 
 
 def test_plain_reference_uses_the_harness_sizes_and_timing() -> None:

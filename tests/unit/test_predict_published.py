@@ -4,30 +4,21 @@ errors correctly on small hand-made tables. No torch, no GPU."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from script_loader import load_script
 
 from gpuscout.catalog import find_gpu, match_local_gpu
 from gpuscout.predict import defaults as d
 from gpuscout.predict import predict_results
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "predict_published.py"
-
 
 @pytest.fixture(scope="module")
 def s() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("predict_published", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    # Registered before it runs: its dataclasses look their module up by name.
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("predict_published")
 
 
 def test_every_lambda_row_is_a_catalog_row(s: ModuleType) -> None:

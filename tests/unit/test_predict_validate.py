@@ -3,20 +3,19 @@ predicts each side from the other, and reports the errors (no GPU figures invent
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+from script_loader import load_script
 
 from gpuscout._types import Result
 from gpuscout.catalog import find_gpu
 from gpuscout.predict import predict_results
 from gpuscout.store import Store
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "predict_validate.py"
 GPU = {
     "h100": {"device_name": "NVIDIA H100 80GB HBM3", "memory_total_bytes": 85_520_809_984},
     "h200": {"device_name": "NVIDIA H200", "memory_total_bytes": 150_754_820_096},
@@ -25,11 +24,7 @@ GPU = {
 
 @pytest.fixture(scope="module")
 def script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("predict_validate", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("predict_validate")
 
 
 def decode(step_s: float, gpu: str, **kw: Any) -> Result:

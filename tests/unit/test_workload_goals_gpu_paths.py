@@ -3,28 +3,20 @@ results in the shape the workloads record, on the GPU and on the CPU."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+from script_loader import load_script
 
 from gpuscout._types import Result
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "workload_goals.py"
 GPU = "cuda:0"
 
 
 @pytest.fixture(scope="module")
 def g() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("workload_goals", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("workload_goals")
 
 
 def r(name: str, figure: float | None = 1.0, status: str = "ok", **extra: Any) -> Result:
