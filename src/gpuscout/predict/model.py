@@ -121,8 +121,9 @@ def native_bf16(spec: GpuSpec) -> bool:
 def as_run_on(b: Basis, spec: GpuSpec) -> Basis:
     """``b``'s step as its program runs on ``spec``. A tuned CPU run in fp32 (no AMX) of
     a workload whose tuned GPU implementation autocasts to bf16 computes in bf16 there,
-    and moves the bytes counted for bf16; projecting it at the GPU's fp32 or tf32 rate
-    would make every GPU look 2-8x slower than the same program runs on it."""
+    and moves the bytes counted for bf16. At the GPU's tf32 or fp32 rate instead, its
+    compute part would take 2x (a GeForce card, or TF32 against bf16) to 15x (an H100's
+    fp32 against its bf16) the time the same program takes there."""
     if b.on_gpu or b.impl != "tuned" or b.precision != "fp32":
         return b
     if b.workload not in d.BF16_ON_GPU or not native_bf16(spec):
