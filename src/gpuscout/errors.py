@@ -6,6 +6,8 @@ it never shows a traceback for these.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class GpuscoutError(Exception):
     exit_code = 1
@@ -25,8 +27,16 @@ class UsageError(GpuscoutError):
 class UnknownNameError(UsageError):
     """A name (GPU, model, benchmark) that is not known; ``suggestions`` are close matches."""
 
-    def __init__(self, kind: str, name: str, suggestions: list[str]) -> None:
-        hint = f"did you mean {', '.join(suggestions)}?" if suggestions else ""
+    def __init__(
+        self, kind: str, name: str, suggestions: list[str], known: Sequence[str] = ()
+    ) -> None:
+        # Nothing close: a short list of what is known beats an empty hint.
+        if suggestions:
+            hint = f"did you mean {', '.join(suggestions)}?"
+        elif 0 < len(known) <= 12:
+            hint = f"use one of {', '.join(known)}"
+        else:
+            hint = ""
         super().__init__(f"unknown {kind} {name!r}", hint)
         self.suggestions = suggestions
 

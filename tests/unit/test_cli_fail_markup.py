@@ -16,3 +16,11 @@ def test_a_file_name_with_brackets_is_one_line_not_a_traceback(tmp_path: Path) -
     assert out.exit_code == 2
     assert "Traceback" not in out.output
     assert "x[b]y.json" in out.output.replace("\n", "")
+
+
+def test_an_unknown_name_with_nothing_close_lists_the_known_ones() -> None:
+    from gpuscout.errors import UnknownNameError
+
+    assert UnknownNameError("workload", "nope", [], ["mlp", "cnn"]).hint == "use one of mlp, cnn"
+    assert UnknownNameError("workload", "mpl", ["mlp"], ["mlp", "cnn"]).hint == "did you mean mlp?"
+    assert UnknownNameError("GPU", "x", [], [str(i) for i in range(40)]).hint == ""  # too many

@@ -51,7 +51,8 @@ PRESETS = {
 
 def check_model(name: str) -> LlamaShape:
     if name not in PRESETS:
-        raise UnknownNameError("model", name, difflib.get_close_matches(name, list(PRESETS), 3))
+        close = difflib.get_close_matches(name, list(PRESETS), 3)
+        raise UnknownNameError("model", name, close, list(PRESETS))
     return PRESETS[name]
 
 

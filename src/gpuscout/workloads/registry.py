@@ -27,7 +27,10 @@ def check(name: str) -> str:
     key = name.strip().lower()
     if key not in WORKLOADS:
         raise UnknownNameError(
-            "workload", name, difflib.get_close_matches(key, list(WORKLOADS), 3, 0.5)
+            "workload",
+            name,
+            difflib.get_close_matches(key, list(WORKLOADS), 3, 0.5),
+            list(WORKLOADS),
         )
     return key
 
@@ -44,5 +47,5 @@ def check_model(name: str, model: str | None) -> None:
     models: tuple[str, ...] = get(name).MODELS
     if model not in models:
         raise UnknownNameError(
-            f"{name} model", model, difflib.get_close_matches(model, list(models), 3, 0.5)
+            f"{name} model", model, difflib.get_close_matches(model, list(models), 3, 0.5), models
         )
