@@ -88,7 +88,7 @@ phase_bench() {
 }
 
 phase_goals() {
-  timed workload_goals sh -c "python scripts/workload_goals.py >'$OUT/workload_goals.json' 2>'$OUT/workload_goals.stderr'"
+  timed workload_goals sh -c "python scripts/workload_goals.py --out '$OUT/workload_goals.json' >/dev/null 2>'$OUT/workload_goals.stderr'"
 }
 
 phase_work() {

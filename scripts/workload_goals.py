@@ -30,6 +30,7 @@ import argparse
 import json
 import platform
 import time
+from pathlib import Path
 from typing import Any
 
 from gpuscout._types import Result, to_jsonable
@@ -204,6 +205,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--device", default="cuda:0")
     ap.add_argument("--only", default="mlp,cnn,llm", help="comma list of mlp, cnn, llm, quick")
     ap.add_argument("--db", default=None, help="results database with bench micro ceilings")
+    ap.add_argument(
+        "--out", default=None, help="also write the JSON here after each goal (kept if cut off)"
+    )
     args = ap.parse_args(argv)
     wanted = [w.strip() for w in args.only.split(",") if w.strip()]
     report: dict[str, Any] = {
@@ -217,7 +221,15 @@ def main(argv: list[str] | None = None) -> None:
             report["quick"] = quick_set(args.db)
         else:
             report[name] = goals[name](args.device, args.db)
+        if args.out:  # a run cut off by a deadline keeps the goals it finished
+            _write(Path(args.out), report)
     print(json.dumps(to_jsonable(report), indent=2))
+
+
+def _write(path: Path, report: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(to_jsonable(report), indent=2) + "\n")
+    tmp.replace(path)
 
 
 if __name__ == "__main__":
