@@ -74,13 +74,13 @@ def test_optimizer_implementation_follows_torch_defaults() -> None:
 
 def test_llm_prefill_bytes_and_decode_launches() -> None:
     from gpuscout.workloads.llama import PRESETS
-    from gpuscout.workloads.llm import _traffic, make_meta
+    from gpuscout.workloads.llm_counts import make_meta, traffic
 
     s = PRESETS["llama-tiny"]
     with torch.device("meta"):
         meta = make_meta(s, 8)
     weights = sum(p.numel() * 2 for p in meta.parameters()) - s.vocab * s.dim * 2  # bf16
-    got = _traffic(s, 8, 2)
+    got = traffic(s, 8, 2)
     assert got["prefill_bytes"] > weights  # the weights, then the activations
     assert got["decode_ops"] > s.layers * 5  # norms, four projections, the MLP per layer
 
@@ -89,7 +89,7 @@ def test_prefill_activations_by_hand_without_grad() -> None:
     # Without grad, each layer's output is freed as the next is made: a count keyed on
     # id() must not take a new tensor at a freed one's address for one already counted.
     from gpuscout.workloads.llama import PRESETS
-    from gpuscout.workloads.llm import make_meta
+    from gpuscout.workloads.llm_counts import make_meta
 
     s, n = PRESETS["llama-tiny"], 8
     with torch.device("meta"):

@@ -120,7 +120,7 @@ def test_conv_and_llama_decode_flops() -> None:
     assert got == 2 * (8 * 8) * 8 * (3 * 3 * 3)
 
     from gpuscout.workloads.llama import PRESETS
-    from gpuscout.workloads.llm import _flops
+    from gpuscout.workloads.llm_counts import flops as _flops
 
     s = PRESETS["llama-tiny"]
     hd = s.head_dim

@@ -22,17 +22,16 @@ from typing import Any
 
 from gpuscout._types import to_jsonable
 from gpuscout.workloads.base import WorkloadConfig, amp_dtype, dtype_name, synchronize
-from gpuscout.workloads.flops import attention_flops, count_forward_flops, count_traffic
 from gpuscout.workloads.instruments import Instruments, section_extra
 from gpuscout.workloads.llama import (
     PRESETS,
-    LlamaShape,
     check_model,
     growing_cache,
     make_llama,
     static_cache,
     weight_bytes,
 )
+from gpuscout.workloads.llm_counts import flops, traffic
 
 NAME = "llm"
 DESCRIPTION = "Llama-shaped decoder (random weights): prefill, TTFT, decode tokens/s"
@@ -184,54 +183,6 @@ def cudagraph_skips() -> int:
     return int(counters["inductor"]["cudagraph_skips"])
 
 
-def _flops(shape: LlamaShape, prompt: int, context: float) -> tuple[int, float]:
-    """(prefill FLOPs of one sequence, decode FLOPs of one token at mean ``context``),
-    counted on a meta-device model, so even 8B parameters cost nothing to count."""
-    import torch
-
-    with torch.device("meta"):
-        meta = make_meta(shape, prompt)
-
-    def forward(n: int) -> None:
-        meta(torch.zeros(1, n, dtype=torch.long, device="meta"), torch.arange(n, device="meta"))
-
-    pre = count_forward_flops(meta, lambda: forward(prompt))
-    one = count_forward_flops(meta, lambda: forward(1))  # attention over 1 key per layer
-    per_key = attention_flops(1, shape.heads, 1, 1, shape.head_dim)
-    return pre, one + shape.layers * per_key * (context - 1)
-
-
-def _traffic(shape: LlamaShape, prompt: int, elem: int) -> dict[str, int]:
-    """Prefill bytes (weights read once, activations written and read once) and the
-    kernels a prefill and a one-token decode forward launch (meta device, nothing run)."""
-    import torch
-
-    with torch.device("meta"):
-        meta = make_meta(shape, prompt)
-
-    def forward(n: int) -> Any:
-        return meta(
-            torch.zeros(1, n, dtype=torch.long, device="meta"), torch.arange(n, device="meta")
-        )
-
-    pre = count_traffic(meta, lambda: forward(prompt))
-    one = count_traffic(meta, lambda: forward(1))
-    weights = weight_bytes(meta) * elem // meta.tok.weight.element_size()
-    return {
-        "prefill_bytes": weights + 2 * pre.activation_elems * elem,
-        "prefill_ops": pre.forward_ops,
-        "decode_ops": one.forward_ops,
-    }
-
-
-def make_meta(shape: LlamaShape, max_len: int) -> Any:
-    from gpuscout.workloads.llama import _classes
-
-    model = _classes().Llama(shape, False)
-    model.init_weights(max_len)
-    return model
-
-
 def build(cfg: WorkloadConfig, device: Any = None, batch: int = 1, model: Any = None) -> Any:
     """A generator (``generate(prompt) -> (tokens, prefill_s, decode_s)``) and its prompt;
     ``model`` reuses one built before (for another batch size)."""
@@ -258,8 +209,8 @@ def run(cfg: WorkloadConfig, inst: Instruments) -> list[dict[str, Any]]:
 
     s = settings(cfg)
     shape = check_model(s["model"])
-    prefill_flops, token_flops = _flops(shape, s["prompt"], s["prompt"] + s["new"] / 2)
-    counts = _traffic(shape, s["prompt"], 4 if amp_dtype(cfg) is None else 2)
+    prefill_flops, token_flops = flops(shape, s["prompt"], s["prompt"] + s["new"] / 2)
+    counts = traffic(shape, s["prompt"], 4 if amp_dtype(cfg) is None else 2)
     results: list[dict[str, Any]] = []
     model = None
     for b in s["batches"]:
