@@ -31,10 +31,12 @@ def test_matmul_bf16_verifies_and_runs() -> None:
         assert r.extra["rel_error"] <= matmul.REL_TOL["bf16"]
 
 
-def _fp32_settings() -> tuple[str, object]:
-    # Both readings are refused when the legacy and new TF32 APIs disagree.
-    knobs = torch.backends.cuda.matmul
-    return torch.get_float32_matmul_precision(), getattr(knobs, "fp32_precision", None)
+def _fp32_settings() -> tuple[object, ...]:
+    # The legacy reading is refused when the legacy and new TF32 APIs disagree; the new
+    # API's CUDA and oneDNN matmul settings are both written by the harness's switch.
+    knobs = (torch.backends.cuda.matmul, getattr(torch.backends.mkldnn, "matmul", None))
+    new = tuple(getattr(k, "fp32_precision", None) for k in knobs)
+    return torch.get_float32_matmul_precision(), *new
 
 
 def test_every_precision_is_ok_or_skipped_and_tf32_flag_is_restored() -> None:

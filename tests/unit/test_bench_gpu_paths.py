@@ -30,15 +30,23 @@ FAST = TimingPolicy(warmup=0, min_iters=2, min_time_s=0.0, max_time_s=1.0)
 # -- TF32 --------------------------------------------------------------------------
 
 
+def _new_api_settings() -> tuple[object, ...]:
+    # What set_float32_matmul_precision writes besides the legacy flag (torch >= 2.9):
+    # CUDA's and oneDNN's matmul settings, each "none" (inherit) until written.
+    knobs = (torch.backends.cuda.matmul, getattr(torch.backends.mkldnn, "matmul", None))
+    return tuple(getattr(k, "fp32_precision", None) for k in knobs)
+
+
 @pytest.fixture
 def restore_fp32_settings() -> Iterator[None]:
-    knobs = torch.backends.cuda.matmul
-    new = getattr(knobs, "fp32_precision", None)
+    knobs = (torch.backends.cuda.matmul, getattr(torch.backends.mkldnn, "matmul", None))
+    new = _new_api_settings()
     legacy = torch.get_float32_matmul_precision()
     yield
     torch.set_float32_matmul_precision(legacy)
-    if new is not None:
-        knobs.fp32_precision = new
+    for knob, value in zip(knobs, new, strict=True):
+        if value is not None:
+            knob.fp32_precision = value
 
 
 def _tf32_state() -> tuple[bool, str]:
@@ -49,15 +57,16 @@ def _tf32_state() -> tuple[bool, str]:
 @pytest.mark.usefixtures("restore_fp32_settings")
 def test_tf32_switch_sets_both_apis_and_restores_them() -> None:
     knobs = torch.backends.cuda.matmul
-    before = (_tf32_state(), getattr(knobs, "fp32_precision", None))
+    before = (_tf32_state(), _new_api_settings())
     with matmul._tf32(torch, "cuda:0", "tf32"):
         assert _tf32_state() == (True, "high")
         if hasattr(knobs, "fp32_precision"):
             assert knobs.fp32_precision == "tf32"
-    assert (_tf32_state(), getattr(knobs, "fp32_precision", None)) == before
+    # Every setting as it was, oneDNN's "none" (inherit) too, not an explicit "ieee".
+    assert (_tf32_state(), _new_api_settings()) == before
     with matmul._tf32(torch, "cuda:0", "fp32"):
         assert _tf32_state() == (False, "highest")
-    assert (_tf32_state(), getattr(knobs, "fp32_precision", None)) == before
+    assert (_tf32_state(), _new_api_settings()) == before
     with matmul._tf32(torch, "cuda:0", "bf16"), matmul._tf32(torch, "cpu", "tf32"):
         assert _tf32_state() == before[0]  # neither touches the setting
 

@@ -247,6 +247,29 @@ def test_an_old_driver_uses_the_old_clock_event_name(
     assert "nvmlDeviceGetCurrentClocksThrottleReasons" in lib.calls
 
 
+def _temperature_v(_handle: Any, temp: Any) -> int:
+    # nvmlDeviceGetTemperatureV(device, nvmlTemperature_t*): the sensor goes in the struct.
+    t = temp._obj
+    if t.version != pynvml.nvmlTemperature_v1 or t.sensorType != 0:
+        return INVALID_ARGUMENT
+    t.temperature = 41
+    return SUCCESS
+
+
+def test_a_driver_without_the_deprecated_temperature_call_reads_it_through_v(
+    real_nvml: Callable[..., FakeLibrary],
+) -> None:
+    fns = h100_functions()
+    del fns["nvmlDeviceGetTemperature"]  # "removed in CUDA 14.0"
+    fns["nvmlDeviceGetTemperatureV"] = _temperature_v
+    lib = real_nvml(fns)
+    (gpu,) = probe.probe_nvidia(pynvml).gpus
+    assert gpu.temperature_c == 41 and "temperature_c" not in gpu.unavailable
+    with probe.nvml_session(pynvml) as session:
+        assert session.sample(0).temperature_c == 41
+    assert lib.calls.count("nvmlDeviceGetTemperatureV") == 2
+
+
 def test_not_supported_is_the_real_error_subclass_and_reads_as_not_supported(
     real_nvml: Callable[..., FakeLibrary],
 ) -> None:

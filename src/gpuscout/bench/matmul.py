@@ -83,7 +83,7 @@ def _cache_bytes(torch: Any, device: str) -> int:
 
 @contextmanager
 def _tf32(torch: Any, device: str, precision: str) -> Iterator[None]:
-    """fp32 means IEEE fp32 (TF32 off); tf32 turns it on. Both settings are restored.
+    """fp32 means IEEE fp32 (TF32 off); tf32 turns it on. Both APIs' settings are restored.
 
     ``torch.set_float32_matmul_precision`` is the one knob that sets the legacy flag and
     (PyTorch >= 2.9) the new per-backend ``fp32_precision`` together. Setting only
@@ -95,8 +95,12 @@ def _tf32(torch: Any, device: str, precision: str) -> Iterator[None]:
     if not device.startswith("cuda") or precision not in ("fp32", "tf32"):
         yield
         return
-    knobs = torch.backends.cuda.matmul
-    old_new = getattr(knobs, "fp32_precision", None)  # never raises; None before 2.9
+    # The per-backend settings set_float32_matmul_precision writes (PyTorch >= 2.9): CUDA's
+    # and oneDNN's matmul. Each starts as "none" (inherit), which only a direct write
+    # puts back; reading one never raises.
+    mkldnn = getattr(torch.backends, "mkldnn", None)
+    knobs: tuple[Any, ...] = (torch.backends.cuda.matmul, getattr(mkldnn, "matmul", None))
+    old_new = [(k, k.fp32_precision) for k in knobs if hasattr(k, "fp32_precision")]
     try:
         old_legacy: str | None = torch.get_float32_matmul_precision()
     except RuntimeError:  # someone set only the new API: the legacy reading is refused
@@ -107,8 +111,9 @@ def _tf32(torch: Any, device: str, precision: str) -> Iterator[None]:
     finally:
         if old_legacy is not None:
             torch.set_float32_matmul_precision(old_legacy)
-        if old_new is not None and getattr(knobs, "fp32_precision", None) != old_new:
-            knobs.fp32_precision = old_new
+        for knob, value in old_new:
+            if knob.fp32_precision != value:
+                knob.fp32_precision = value
 
 
 def _make_inputs(torch: Any, precision: str, n: int, device: str, gen: Any) -> tuple[Any, Any]:

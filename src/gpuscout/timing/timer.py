@@ -37,8 +37,9 @@ def measure(
     """Time ``fn`` (no arguments; its return value is ignored) and summarise the samples.
 
     ``clock`` defaults to the host perf counter; pass ``CudaEventClock(device)`` for GPU
-    work. The stop condition is checked on host time; on a GPU the host can run ahead of
-    the device by at most the launch queue, so host time never overstates device time.
+    work. The stop condition is checked on host time; on a GPU the host runs ahead of the
+    device by at most the calls the clock lets it queue (``CudaEventClock``'s
+    ``max_in_flight``), so the loop overruns its stop condition by at most that many calls.
     """
     if warmup < 0:
         raise ValueError("warmup must be >= 0")

@@ -186,7 +186,11 @@ def index_batches(n: int, batch: int, seed: int, device: Any = None) -> Iterator
     gen = torch.Generator().manual_seed(seed)
     while True:
         perm = torch.randperm(n, generator=gen)
-        if device is not None:
+        if device is not None and torch.device(device).type == "cuda":
+            # Pinned and asynchronous: a pageable copy would wait for every step queued
+            # before it, inside a timed step (the pinned block is kept until it is done).
+            perm = perm.pin_memory().to(device, non_blocking=True)
+        elif device is not None:
             perm = perm.to(device)
         for i in range(0, n - batch + 1, batch):
             yield perm[i : i + batch]

@@ -200,8 +200,6 @@ def measure_in_worker(
             raise
         return out | {"status": "oom", "error": f"the model alone does not fit: {exc}"[:300]}
 
-    reserved: dict[int, int] = {}  # batch -> the allocator's peak of reserved segments
-
     def try_batch(n: int) -> Outcome:
         # Queued work finished and the cache emptied first, so both peaks are this
         # trial's: max allocated (what fit predicts) and max reserved (what the device
@@ -217,16 +215,17 @@ def measure_in_worker(
             if job.opt is not None:
                 job.opt.zero_grad(set_to_none=True)
             return Outcome(False, None, oom_message(exc))
-        reserved[n] = int(torch.cuda.max_memory_reserved(dev))
         return Outcome(True, int(torch.cuda.max_memory_allocated(dev)))
 
     cleanup()  # what building the model left in the cache is not the trial's
     at = try_batch(req.batch_size)
+    # Read before anything else runs (emptying the cache does not reset the peaks).
+    reserved = int(torch.cuda.max_memory_reserved(dev)) if at.fits else None
     cleanup()
     out |= {
         "fits": at.fits,
         "allocated_peak_bytes": at.peak_bytes,
-        "reserved_peak_bytes": reserved.get(req.batch_size),
+        "reserved_peak_bytes": reserved,
         "error": at.error,
     }
     if search:

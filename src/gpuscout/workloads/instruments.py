@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from gpuscout.workloads.base import synchronize
+
 
 class GpuReader(Protocol):
     """What the instruments read from one GPU; every reading may be None."""
@@ -172,8 +174,6 @@ class Instruments:
         if self.device.type == "cuda":
             import torch
 
-            # Work queued before the section must not land in its time or its energy.
-            torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
 
     def _peak(self) -> int | None:
@@ -188,6 +188,8 @@ class Instruments:
         """Time the block; the device is idle when it starts, and the caller
         synchronises it before leaving the block."""
         sec = Section()
+        # Work queued before the section must not land in its time, energy or peak.
+        synchronize(self.device)
         self._reset_peak()
         e0 = self.reader.energy_mj() if self.reader is not None else None
         w0 = time.perf_counter()  # the sampling window includes the edge samples

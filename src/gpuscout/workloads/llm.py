@@ -216,9 +216,10 @@ def run(cfg: WorkloadConfig, inst: Instruments) -> list[dict[str, Any]]:
     for b in s["batches"]:
         gen, prompt = build(cfg, inst.device, b, model)
         model = gen.model
-        skips = cudagraph_skips()
+        compiling = getattr(gen, "mode", "") == "compile"
+        skips = cudagraph_skips() if compiling else 0
         gen.generate(prompt)  # warm-up: compile, CUDA graph capture, allocator growth
-        if getattr(gen, "mode", "") == "compile" and cudagraph_skips() > skips:
+        if compiling and cudagraph_skips() > skips:
             # Inductor compiled the step but declined to graph it (it logs why): every
             # kernel of every token would be launched from Python, and batch-1 decode
             # is launch-bound. The hand-made graph is the tuned program then.

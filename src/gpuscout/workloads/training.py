@@ -66,7 +66,6 @@ def measure_training(
     # count, so only this one is comparable between two implementations.
     check_loss = float(last[0])
     check_finite(first_loss, check_loss, what="training loss")
-    synchronize(device)  # the section times its own steps, not the ones queued before it
     with inst.section() as sec:
         m = measure(
             one,
