@@ -87,3 +87,30 @@ def test_the_scaling_table_says_why_one_process_has_no_share(
     rows = {line.split("│")[2].strip(): line for line in out.splitlines() if "cnn (ddp)" in line}
     assert "n/a" in rows["1"] and "25%" in rows["2"]
     assert "n/a on 1 process, where nothing is exchanged" in out
+
+
+def test_the_ddp_trial_is_freed_before_the_point_is_rebuilt(
+    ctx: RankContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The trial step's model, optimizer state and batch are gone (no reference left, the
+    reference cycles collected) when the timed replica is built and wrapped in DDP: on a
+    GPU both copies would otherwise be resident at once."""
+    import weakref
+
+    trials: list[weakref.ref[Any]] = []
+    alive_at_wrap: list[bool] = []
+    trial, wrap = scaling_points.DdpPoint.trial, scaling_points.DdpPoint.wrap
+
+    def spy_trial(self: scaling_points.DdpPoint) -> None:
+        trials.extend([weakref.ref(self.wl), weakref.ref(self.wl.opt)])
+        trial(self)
+
+    def spy_wrap(self: scaling_points.DdpPoint, group: Any) -> scaling_points.DdpPoint:
+        alive_at_wrap.extend(r() is not None for r in trials)
+        return wrap(self, group)
+
+    monkeypatch.setattr(scaling_points.DdpPoint, "trial", spy_trial)
+    monkeypatch.setattr(scaling_points.DdpPoint, "wrap", spy_wrap)
+    s = scaling.settings("cnn", gpu=False, quick=True, overrides={})
+    assert scaling._point(ctx, "cnn", 1, None, s, True)["status"] == "ok"
+    assert alive_at_wrap == [False, False]

@@ -47,3 +47,21 @@ def test_a_gpu_with_the_recorded_precision_names_no_fallback() -> None:
     r = _cnn_fp32("a100-sxm4-80gb", "NVIDIA A100-SXM4-80GB", 1066.0)
     (cal,) = predict_results([r], None, [find_gpu("a100-sxm4-80gb")]).calibrations
     assert cal.calibrated and "datasheet peak," in cal.ceiling_source
+
+
+def test_a_v100_run_is_calibrated_on_its_measured_fp32_matmul() -> None:
+    """bench micro on a V100 skips matmul/tf32 (sm_80+) and measures matmul/fp32: that
+    measured rate is the ceiling of the fp32 cnn step (recorded "tf32"), not the datasheet."""
+    r = _cnn_fp32("v100-sxm2-16gb", "Tesla V100-SXM2-16GB", 369.0)
+    micro = [
+        Result("matmul/fp32", "cuda:0", 14.0, "TFLOPS"),
+        Result("matmul/tf32", "cuda:0", None, "TFLOPS", "skipped", error="needs sm_80"),
+        Result("memory/copy", "cuda:0", 800.0, "GB/s"),
+    ]
+    spec = find_gpu("v100-sxm2-16gb")
+    (cal,) = predict_results([r, *micro], None, [spec]).calibrations
+    assert cal.calibrated
+    assert cal.ceiling_source == "measured matmul (fp32), measured bandwidth"
+    # The compute part of the fit is the step's FLOPs at the measured 14 TFLOPS.
+    flops = r.extra["flops_per_step"]
+    assert cal.compute_s == pytest.approx(flops / (14e12 * cal.eff_compute))

@@ -37,18 +37,20 @@ rank first tries what the point needs on its own, with no collective: for DDP, b
 the workload and one local step (activations, gradients, optimizer state), thrown away
 afterwards so the timed replicas start alike; for FSDP, building and sharding the model.
 The ranks then agree (one all-reduce) before the first collective, so a rank out of
-memory never leaves the others waiting in an all-reduce it will not join. An FSDP step
-that runs out of memory after that still ends the job: its forward pass all-gathers
-the parameters, and there is no local step to try first.
+memory never leaves the others waiting in an all-reduce it will not join. What runs out
+of memory after that still ends the job (the rank raises; the launcher stops the others):
+a DDP point's rebuild and steps need its gradient buckets on top of what the trial used
+(a parameters-sized copy of the gradients), and an FSDP step all-gathers the parameters
+in its forward pass, with no local step to try first.
 """
 
 from __future__ import annotations
 
-import gc
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from gpuscout.bench.context import release_memory
 from gpuscout.bench.scaling_points import DdpPoint, FsdpPoint
 from gpuscout.launch.rank import RankContext
 
@@ -141,7 +143,9 @@ def _point(
             ctx, group, f"a step of {what}", lambda: DdpPoint(ctx, workload, s, quick).trial()
         )
         if error is None:
-            _release(ctx)  # the trial's model and optimizer state, before building anew
+            # The trial's model and optimizer state, before building anew: it may sit in
+            # reference cycles, and on a GPU the caching allocator keeps what was freed.
+            release_memory(ctx.device)
             point = DdpPoint(ctx, workload, s, quick).wrap(group)
     if point is None:
         return base | {"status": "oom", "error": error}
@@ -202,19 +206,9 @@ def _agreed(
     if ctx.all_true(error is None, group):
         return value, None
     value = None
-    _release(ctx)
+    release_memory(ctx.device)
     found = [e for e in ctx.gather_json(error, group) if e]
     return None, "; ".join(found)
-
-
-def _release(ctx: RankContext) -> None:
-    """Hand a dropped point's memory back: its model may sit in reference cycles
-    (DDP's hooks), and on a GPU the caching allocator keeps what was freed."""
-    gc.collect()
-    if ctx.device.startswith("cuda"):
-        import torch
-
-        torch.cuda.empty_cache()
 
 
 def _skip_reason(workload: str) -> str | None:
@@ -266,7 +260,7 @@ def run_scaling(
                 continue
             if ctx.rank < k:
                 points.append(_point(ctx, workload, k, groups[k], s, quick))
-            _release(ctx)
+            release_memory(ctx.device)  # the point's model may sit in cycles (DDP's hooks)
             ctx.barrier()
         one = next((p for p in points if p["processes"] == 1 and p["status"] == "ok"), None)
         for p in points:

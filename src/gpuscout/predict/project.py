@@ -45,8 +45,11 @@ MODEL_LINE = (
     "host time (launches, dispatch) does not shrink on a faster GPU"
 )
 PRECISION_LINE = (
-    "precision as measured: fp32 stays fp32 except convolutions, which cuDNN runs in TF32 "
-    "on Ampere and newer; bf16 falls back to fp16 (then fp32) where a GPU lacks it"
+    "precision as the program runs there: a tuned fp32 CPU run of "
+    f"{', '.join(sorted(d.BF16_ON_GPU))} computes in bf16 on GPUs with native bf16 (its "
+    "GPU program autocasts); otherwise fp32 stays fp32 except convolutions, which cuDNN "
+    "runs in TF32 on Ampere and newer; bf16 falls back to fp16 (then fp32) where a GPU "
+    "lacks it"
 )
 CEILING_LINE = (
     f"other GPUs at {d.ACHIEVABLE_COMPUTE:.0%} of their datasheet peak and "
@@ -97,17 +100,21 @@ def calibration_for(
         return Calibrated(b, uncalibrated(b, gpu_host_op_s), None, None), own
     spec = measured_spec(b)
     host = lc.host_op_s if lc is not None else None
-    peak = lc.tflops.get(b.precision) if lc is not None else None
+    # The precision the step really ran in there: the cnn workload records "tf32" for an
+    # fp32 run on any CUDA GPU, and a V100 or a Turing card has no TF32 rate (cuDNN runs
+    # fp32 there; bench micro skips matmul/tf32 below sm_80 and measures matmul/fp32).
+    q = target_precision(b, spec) if spec is not None else None
+    rates = lc.tflops if lc is not None else {}
+    ran = b.precision if rates.get(b.precision) else q
+    peak = rates.get(ran) if ran else None
+    note = f" ({ran})" if ran != b.precision else ""
     sources: list[str] = []
     flops: float | None = None
     bw: float | None = None
     if peak:
         flops = peak * 1e12
-        sources.append("measured matmul")
-    elif spec is not None and (q := target_precision(b, spec)) and (p := spec.peak_tflops(q)):
-        # The precision the step really ran in there: the cnn workload records "tf32"
-        # for an fp32 run on any CUDA GPU, and a V100 or a Turing card has no TF32 rate
-        # (cuDNN runs fp32 there); without the fallback such a run was left uncalibrated.
+        sources.append("measured matmul" + note)
+    elif spec is not None and q is not None and (p := spec.peak_tflops(q)):
         flops = p * 1e12 * d.ACHIEVABLE_COMPUTE
         sources.append(f"{spec.id} datasheet peak" + (f" ({q})" if q != b.precision else ""))
     if lc is not None and lc.bandwidth_gbs:
