@@ -120,17 +120,6 @@ def timed(
     return m, extra
 
 
-def _is_oom(exc: BaseException) -> bool:
-    if isinstance(exc, MemoryError):
-        return True
-    torch = sys.modules.get("torch")
-    oom_type = getattr(torch, "OutOfMemoryError", None) if torch is not None else None
-    if oom_type is not None and isinstance(exc, oom_type):
-        return True
-    text = str(exc).lower()
-    return "out of memory" in text or "can't allocate memory" in text
-
-
 def release_memory(device: str, *, collect: bool = True) -> None:
     """Drop what a case left behind: reference cycles (``collect``), then cached blocks."""
     if collect:
@@ -170,7 +159,9 @@ def run_case(
     except VerificationError as exc:
         status, error = "failed", f"wrong result: {exc}"
     except Exception as exc:
-        status = "oom" if _is_oom(exc) else "failed"
+        from gpuscout.launch.worker import is_oom  # the one place that knows OOM's forms
+
+        status = "oom" if is_oom(exc) else "failed"
         error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
     finally:
         # A failed case's tensors live on in the traceback until collected; a passed

@@ -19,8 +19,9 @@ median); scaling efficiency(k) = throughput(k) / (k x throughput(1)).
 Communication share, from 2 processes on: the same step timed twice, with the gradient
 synchronisation (normal DDP) and without it (``DDP.no_sync()``). share = 1 - t_local /
 t_sync: the part of a step that synchronising gradients adds, after whatever overlap
-with the backward pass DDP achieves; it includes DDP's own bookkeeping (copying
-gradients into buckets and back), which is why it is not reported for one process:
+with the backward pass DDP achieves; it includes DDP's own bookkeeping (its hooks and
+bucket management; gradients are views of the buckets, so nothing is copied into
+them), which is why it is not reported for one process:
 there nothing is exchanged, and the difference measured (0 to 40% from run to run for
 the tiny CPU models) would read as a communication cost that does not exist. For FSDP,
 ``set_requires_gradient_sync(False)`` drops the gradient reduce-scatter but keeps the
@@ -39,9 +40,9 @@ afterwards so the timed replicas start alike; for FSDP, building and sharding th
 The ranks then agree (one all-reduce) before the first collective, so a rank out of
 memory never leaves the others waiting in an all-reduce it will not join. What runs out
 of memory after that still ends the job (the rank raises; the launcher stops the others):
-a DDP point's rebuild and steps need its gradient buckets on top of what the trial used
-(a parameters-sized copy of the gradients), and an FSDP step all-gathers the parameters
-in its forward pass, with no local step to try first.
+little is left for a DDP point (its gradients are views of its buckets, so the timed
+step holds what the trial held, plus DDP's own small state), but an FSDP step
+all-gathers the parameters in its forward pass, with no local step to try first.
 """
 
 from __future__ import annotations

@@ -42,8 +42,9 @@ class DdpPoint:
         self.last: Any = None
 
     def trial(self) -> None:
-        """One step on this rank alone, before DDP: all the memory a step needs but the
-        gradient buckets. It changes the parameters: the point is built anew after it."""
+        """One step on this rank alone, before DDP: the memory a step needs (under DDP
+        the gradients are views of its buckets, no more). It changes the parameters:
+        the point is built anew after it."""
         self.wl.step(self.wl.make_batch())
 
     def wrap(self, group: Any) -> DdpPoint:
@@ -55,6 +56,9 @@ class DdpPoint:
             process_group=group,
             device_ids=[self.device.index] if self.device.type == "cuda" else None,
             broadcast_buffers=False,
+            # Gradients live in the all-reduce buckets: no bucket copies to time or hold,
+            # so the trial step (plain gradients) needs what the timed step needs.
+            gradient_as_bucket_view=True,
         )
         self.wl.model = self.ddp
         return self

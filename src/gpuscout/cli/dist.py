@@ -57,8 +57,8 @@ def render(results: Sequence[Result], summary: dict[str, Any]) -> None:
         t = Table(
             title="Data-parallel scaling (weak: every rank keeps its batch)",
             title_justify="left",
-            caption="comm share: 1 - step time without gradient sync / with it (DDP's bucket "
-            "copies included); n/a on 1 process, where nothing is exchanged",
+            caption="comm share: 1 - step time without gradient sync / with it (DDP's hooks "
+            "included); n/a on 1 process, where nothing is exchanged",
             caption_justify="left",
         )
         for col in (
