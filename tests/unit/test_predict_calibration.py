@@ -39,6 +39,7 @@ def test_an_fp32_cnn_run_on_a_v100_is_calibrated_on_its_fp32_rate() -> None:
     assert "datasheet peak (fp32)" in cal.ceiling_source
     own = next(p for p in pred.projections if p.gpu_id == "v100-sxm2-16gb")
     assert own.throughput == pytest.approx(369.0)  # the measurement, not the defaults
+    assert own.precision == "fp32"  # what the step ran in there, as the calibration says
     a100 = next(p for p in pred.projections if p.gpu_id == "a100-sxm4-80gb")
     assert a100.precision == "tf32" and a100.basis.startswith("calibrated")
 

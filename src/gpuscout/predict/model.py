@@ -294,7 +294,9 @@ def project(
     same = cal.gpu_id is not None and cal.gpu_id == spec.id and local is not None
     if not same:
         b = as_run_on(b, spec)
-    prec = b.precision if same else target_precision(b, spec)
+    # On the measured GPU itself: the precision its step ran in there (a V100 runs a
+    # "tf32" cnn step in fp32), as its calibration says.
+    prec = (target_precision(b, spec) or b.precision) if same else target_precision(b, spec)
     if prec is None:
         return None
     c = local if same and local is not None else catalog_ceiling(spec, prec)
