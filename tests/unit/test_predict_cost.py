@@ -46,6 +46,15 @@ def test_dollars_as_shown() -> None:
     assert usd(-2250.4) == "-$2,250" and usd(-0.5) == "-$0.50"
 
 
+def test_durations_read_in_the_unit_people_use() -> None:
+    from gpuscout.predict.verdict import duration
+
+    day = 86400.0
+    assert duration(None) == "n/a" and duration(90) == "90 s" and duration(600) == "10 min"
+    assert duration(5 * 3600) == "5.0 h" and duration(10.7 * day) == "10.7 days"
+    assert duration(250 * day) == "250 days" and duration(1932.1 * day) == "5.3 years"
+
+
 def test_cloud_prices_come_with_their_date() -> None:
     price = cost.cheapest_price("h100-sxm5-80gb")
     assert price is not None and price.date_seen and price.usd_per_gpu_hour > 0

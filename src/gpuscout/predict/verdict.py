@@ -29,7 +29,12 @@ def duration(seconds: float | None) -> str:
         return f"{seconds / 60:.0f} min"
     if seconds < 3 * 86400:
         return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"
+    days = seconds / 86400
+    if days < 100:
+        return f"{days:.1f} days"
+    if days < 3 * 365:
+        return f"{days:,.0f} days"
+    return f"{days / 365:,.1f} years"  # 1,932 days reads as "5.3 years"
 
 
 def usd(value: float | None) -> str:
