@@ -107,6 +107,7 @@ phase_pack() {
   # The device tool brings back a few files only: one archive holds them all, with the
   # results store (what predict_validate.py and the report read).
   rm -rf "$OUT/home" && cp -r "$GPUSCOUT_HOME" "$OUT/home"
+  python scripts/gpu_summary.py "$OUT" --out "$OUT/summary.md" --phases "$PHASES" $([ "$QUICK" = --quick ] && echo --quick) || true
   tar -czf "$OUT/gpu_check.tar.gz" -C "$OUT" --exclude gpu_check.tar.gz . 2>/dev/null
 }
 
