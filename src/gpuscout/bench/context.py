@@ -130,6 +130,10 @@ def release_memory(device: str, *, collect: bool = True) -> None:
             torch.cuda.empty_cache()
 
 
+# The NVML summary's verdicts (bench.monitor) as result flags.
+NVML_FLAGS = (("throttled", "throttled"), ("power_capped", "power-capped"))
+
+
 def flags_for(out: CaseOutput) -> list[str]:
     flags: list[str] = []
     if out.measurement is not None and out.measurement.stats.noisy:
@@ -137,10 +141,8 @@ def flags_for(out: CaseOutput) -> list[str]:
     if out.extra.get("capped"):
         flags.append("capped")
     nv = out.extra.get("nvml")
-    if isinstance(nv, Mapping) and nv.get("throttled"):
-        flags.append("throttled")
-    if isinstance(nv, Mapping) and nv.get("power_capped"):
-        flags.append("power-capped")
+    if isinstance(nv, Mapping):
+        flags += [flag for key, flag in NVML_FLAGS if nv.get(key)]
     return flags
 
 

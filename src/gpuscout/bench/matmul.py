@@ -26,6 +26,7 @@ from gpuscout.bench.context import (
     timed,
 )
 from gpuscout.bench.registry import register
+from gpuscout.catalog.model import TENSOR_MIN_CC
 
 GPU_SIZES = (256, 512, 1024, 2048, 4096, 8192)
 GPU_QUICK_SIZES = (1024, 8192)
@@ -53,8 +54,7 @@ REL_TOL = {
     "fp8": 1e-1,
     "int8": 0.0,
 }
-# Compute capability each precision needs on NVIDIA GPUs.
-MIN_CC = {"tf32": (8, 0), "bf16": (8, 0), "fp8": (8, 9), "int8": (8, 0)}
+MIN_CC = TENSOR_MIN_CC  # compute capability each precision needs on NVIDIA GPUs
 MAX_BUFFER_SETS = 16
 _VERIFY_BLOCK = 16
 

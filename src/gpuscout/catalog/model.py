@@ -16,6 +16,9 @@ SEGMENTS: Final = ("consumer", "workstation", "datacenter")
 VENDORS: Final = ("NVIDIA", "AMD", "Apple", "Intel")
 FORM_FACTORS: Final = ("pcie", "sxm", "oam", "superchip", "soc")
 PRECISIONS: Final = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8")
+# Compute capability an NVIDIA GPU needs for each precision's tensor-core path (below it,
+# bf16 is at best emulated): the one table the benchmarks, workloads and predictor share.
+TENSOR_MIN_CC: Final = {"tf32": (8, 0), "bf16": (8, 0), "fp8": (8, 9), "int8": (8, 0)}
 
 # Spellings people (and torch) use for the same precision; all map onto PRECISIONS.
 _PRECISION_ALIASES: Final = {

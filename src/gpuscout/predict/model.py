@@ -36,6 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from gpuscout.catalog import GpuSpec
+from gpuscout.catalog.model import TENSOR_MIN_CC
 from gpuscout.predict import defaults as d
 from gpuscout.predict.basis import Basis
 from gpuscout.predict.records import Calibration
@@ -115,7 +116,7 @@ def native_bf16(spec: GpuSpec) -> bool:
     if spec.peak_tflops("bf16") is None:
         return False
     cc = spec.compute_capability_tuple
-    return cc is None or cc >= (8, 0)
+    return cc is None or cc >= TENSOR_MIN_CC["bf16"]
 
 
 def as_run_on(b: Basis, spec: GpuSpec) -> Basis:
@@ -128,9 +129,8 @@ def as_run_on(b: Basis, spec: GpuSpec) -> Basis:
         return b
     if b.workload not in d.BF16_ON_GPU or not native_bf16(spec):
         return b
-    if b.nbytes_bf16 is None:  # recorded since gpuscout 0.1 (older runs: fp32 bytes kept)
-        return replace(b, precision="bf16", dtype="bf16")
-    return replace(b, precision="bf16", dtype="bf16", nbytes=b.nbytes_bf16)
+    # Runs recorded before bytes_per_step_bf16 existed keep their fp32 bytes.
+    return replace(b, precision="bf16", dtype="bf16", nbytes=b.nbytes_bf16 or b.nbytes)
 
 
 def target_precision(b: Basis, spec: GpuSpec) -> str | None:

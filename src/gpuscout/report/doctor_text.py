@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gpuscout._types import Finding, Status, SystemInfo
+from gpuscout.report import fmt
 
 _MARK = {
     Status.PASS: ("ok", "green"),
@@ -89,9 +90,8 @@ def findings_view(findings: list[Finding], problems_only: bool = False) -> Rende
                 text.append(f.fix)
         grid.add_row(Text(mark, style=style), Text(f.id, style="bold"), text)
     counts = {s: sum(1 for f in findings if f.status is s) for s in Status}
-    warns = counts[Status.WARN]
     tail = Text(
-        f"{counts[Status.PASS]} ok, {warns} warning{'' if warns == 1 else 's'}, "
+        f"{counts[Status.PASS]} ok, {fmt.plural(counts[Status.WARN], 'warning')}, "
         f"{counts[Status.FAIL]} failed, {counts[Status.SKIP]} skipped"
     )
     return Group(grid, Text(), tail)

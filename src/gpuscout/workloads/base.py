@@ -147,8 +147,9 @@ def native_bf16(device: Any) -> bool:
     """
     import torch
 
-    major, _ = torch.cuda.get_device_capability(device)
-    return int(major) >= 8
+    from gpuscout.catalog.model import TENSOR_MIN_CC
+
+    return tuple(torch.cuda.get_device_capability(device)) >= TENSOR_MIN_CC["bf16"]
 
 
 def use_compile(cfg: WorkloadConfig) -> bool:
