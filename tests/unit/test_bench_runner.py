@@ -123,21 +123,6 @@ def test_importing_gpuscout_bench_does_not_import_torch() -> None:
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
-def test_busy_host_is_flagged() -> None:
-    from gpuscout._types import Result
-
-    ok = Result("launch/dispatch", "cpu", 2.0, "us", extra={"flags": ["noisy"]})
-    skipped = Result("transfer", "cpu", None, "GB/s", "skipped")
-    busy = runner.mark_busy([ok, skipped], 55.0)
-    assert busy[0].extra["flags"] == ["noisy", "host-busy"]
-    assert busy[0].extra["host_busy_pct"] == 55.0
-    assert "flags" not in busy[1].extra  # nothing was timed, nothing to distrust
-    calm = runner.mark_busy([ok], 3.0)
-    assert calm[0].extra["flags"] == ["noisy"]
-    assert calm[0].extra["host_busy_pct"] == 3.0
-    assert runner.mark_busy([ok], None) == [ok]
-
-
 def _fake_gpu_world(monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
     """A torch with one GPU whose NVML index is 1 (CUDA_VISIBLE_DEVICES=1), and a catalog."""
     import types
@@ -194,8 +179,3 @@ def test_gpu_ceilings_and_nvml_index_by_uuid(monkeypatch: pytest.MonkeyPatch) ->
     assert runner.nvml_index(fake_torch, 0, None) is None  # remapped and unknown: no guess
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
     assert runner.nvml_index(fake_torch, 0, None) == 0
-
-
-def test_host_busy_pct_is_a_percentage() -> None:
-    pct = runner.host_busy_pct(0.05)
-    assert pct is None or 0.0 <= pct <= 100.0

@@ -199,3 +199,31 @@ def test_counts_read_as_words() -> None:
 
     assert plural(1, "warning") == "1 warning" and plural(0, "warning") == "0 warnings"
     assert plural(1200, "run") == "1,200 runs" and plural(2, "box", "boxes") == "2 boxes"
+
+
+def _busy(results: list[Result]) -> list[Result]:
+    return [
+        replace(r, extra={**r.extra, "flags": ["host-busy"], "host_busy_pct": 70.0})
+        for r in results
+    ]
+
+
+def test_a_disturbed_run_leads_the_answer_and_is_not_called_ready(store: Store) -> None:
+    with store.run("run", fingerprint()) as run:
+        run.add_findings(findings())
+        run.add_results(_busy(micro_results(gpu=False)) + workload_results(gpu=False))
+    report = build_report(store)
+    assert report.summary[0].startswith("measurements disturbed: ")
+    assert "ran beside busy processes (others used up to 70% of the CPUs)" in report.summary[0]
+    assert not any("ready for deep-learning work" in s for s in report.summary)
+    assert report.summary[1].startswith("The readiness checks passed")
+    # The advice's time per run comes from those figures: it says it cannot be trusted.
+    assert report.summary[2].startswith("From disturbed measurements, not to be trusted")
+
+
+def test_a_quiet_run_is_ready(store: Store) -> None:
+    with store.run("run", fingerprint()) as run:
+        run.add_findings(findings())
+        run.add_results(micro_results(gpu=False) + workload_results(gpu=False))
+    report = build_report(store, forecast=False)
+    assert report.summary[0].startswith("This machine is ready for deep-learning work")

@@ -110,3 +110,25 @@ def test_a_report_path_with_brackets_is_printed_as_it_is(app: typer.Typer, tmp_p
     r = runner.invoke(app, ["run", "--report", str(out), "--db", str(db)], env={"COLUMNS": "300"})
     assert r.exit_code == 0, r.output
     assert f"report: {out}" in r.output
+
+
+def test_run_beside_busy_processes_says_so_first_and_not_ready(
+    app: typer.Typer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataclasses import replace
+
+    def busy_micro(system: SystemInfo, json_out: bool) -> list[Result]:
+        return [
+            replace(r, extra={**r.extra, "flags": ["host-busy"], "host_busy_pct": 55.0})
+            for r in sample.micro_results()
+        ]
+
+    monkeypatch.setattr(run_cli, "_micro", busy_micro)
+    r = runner.invoke(app, ["run", "--db", str(tmp_path / "g.db")], env={"COLUMNS": "300"})
+    assert r.exit_code == 0, r.output
+    verdict = r.output.split("Verdict", 1)[1].splitlines()[1:]
+    assert verdict[0].startswith("measurements disturbed: ")
+    assert "ran beside busy processes" in verdict[0]
+    assert verdict[1].startswith("readiness checks passed; ")
+    assert not any(line.startswith("ready;") for line in verdict)
+    assert any(line.startswith("From disturbed measurements") for line in verdict)

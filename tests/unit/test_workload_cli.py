@@ -105,3 +105,19 @@ def test_usage_errors_exit_2_with_one_line(args: tuple[str, ...], words: str) ->
     assert r.exit_code == 2  # type: ignore[attr-defined]
     assert words in r.output  # type: ignore[attr-defined]
     assert "Traceback" not in r.output  # type: ignore[attr-defined]
+
+
+def test_beside_cpu_bound_processes_the_verdict_says_it_was_disturbed(tmp_path: Path) -> None:
+    """A real worker run while one CPU-bound process per CPU runs (a laptop with a build
+    going): the figure is flagged and the verdict starts by saying so."""
+    pytest.importorskip("torch")
+    from busy_host import busy_neighbours
+
+    args = ("mlp", "--device", "cpu", "--impl", "tuned", "--epochs", "1")
+    with busy_neighbours():
+        r = invoke(*args, "--limit-samples", "2000", "--json", "--db", str(tmp_path / "b.db"))
+    assert r.exit_code == 0, r.output  # type: ignore[attr-defined]
+    doc = json.loads(r.stdout)  # type: ignore[attr-defined]
+    (res,) = doc["results"]
+    assert "host-busy" in res["extra"]["flags"] and res["extra"]["host_busy_pct"] > 20
+    assert doc["verdict"].startswith("measurements disturbed: 1 of 1 ran beside busy processes")

@@ -335,3 +335,18 @@ def test_nvml_reader_finds_the_gpu_by_uuid() -> None:
         assert reader.energy_mj() is None  # not recorded: power samples are integrated
     with nvml_reader("00000000-0000-0000-0000-000000000000", fake) as missing:
         assert missing is None
+
+
+def test_a_disturbed_run_says_so_before_any_verdict() -> None:
+    calm = res("mlp", "reference", "cpu", 10_000.0, accuracy=0.85)
+    busy = res(
+        "mlp", "tuned", "cpu", 3_000.0, accuracy=0.85, flags=["host-busy"], host_busy_pct=61.0
+    )
+    text = verdict([calm, busy])
+    first, *rest = text.splitlines()
+    assert first.startswith("measurements disturbed: 1 of 2 ran beside busy processes")
+    assert "Rerun on a quiet machine" in first
+    assert any(line.startswith("on mlp:") for line in rest)
+    # A caller that has said it already (gpuscout run's headline) can leave it out.
+    assert not verdict([calm, busy], say_disturbed=False).startswith("measurements disturbed")
+    assert not verdict([calm]).startswith("measurements disturbed")

@@ -8,10 +8,7 @@ as a whole into a "failed" Result so the other benchmarks and devices still run.
 
 from __future__ import annotations
 
-import dataclasses
-import importlib
 import os
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -23,15 +20,13 @@ from gpuscout.bench.cpu_peak import flops_per_cycle, host_peak_tflops, isa_class
 from gpuscout.errors import GpuscoutError
 from gpuscout.probe.devices import DEVICE_HINT as DEVICE_HINT
 from gpuscout.probe.devices import resolve_devices as _resolve_devices
+from gpuscout.timing.load import host_load, mark_busy
 
 # (label, done, total): called before each benchmark and each case, and once at the end.
 Progress = Callable[[str, int, int], None]
 
 # GB/s per lane after line coding, by PCIe generation (gen 3+ use 128b/130b).
 PCIE_GBS_PER_LANE = {1: 0.25, 2: 0.5, 3: 0.985, 4: 1.969, 5: 3.938, 6: 7.563}
-# Other processes using more than this share of all CPUs make a run untrustworthy: on a
-# small machine one busy neighbour stalls every OpenMP barrier (we saw matmul drop 50x).
-HOST_BUSY_PCT = 20.0
 
 
 def _torch() -> Any:
@@ -171,43 +166,6 @@ def _cpu_threads(torch: Any, cores: int | None) -> Iterator[None]:
         torch.set_num_threads(old)
 
 
-def _busy_s(t: Any) -> float:
-    # As psutil.cpu_percent counts it: all time but idle and iowait; guest time is already
-    # inside user time on Linux. Steal counts as busy: another VM had our CPU.
-    total = sum(t) - getattr(t, "guest", 0.0) - getattr(t, "guest_nice", 0.0)
-    return float(total - t.idle - getattr(t, "iowait", 0.0))
-
-
-def host_busy_pct(interval_s: float = 0.25) -> float | None:
-    """CPU use (%) of all cores by *other* processes over ``interval_s``; None if
-    unreadable. Our own process is subtracted (OpenMP workers may still be spinning)."""
-    try:
-        psutil = importlib.import_module("psutil")  # untyped, as in the probe
-        me = psutil.Process()
-        t0, m0, w0 = psutil.cpu_times(), me.cpu_times(), time.monotonic()
-        time.sleep(interval_s)
-        t1, m1, w1 = psutil.cpu_times(), me.cpu_times(), time.monotonic()
-        own = (m1.user + m1.system) - (m0.user + m0.system)
-        others = max(0.0, _busy_s(t1) - _busy_s(t0) - own)
-        cpus = int(psutil.cpu_count() or 1)
-        return min(100.0, 100.0 * float(others) / ((w1 - w0) * cpus))
-    except Exception:
-        return None
-
-
-def mark_busy(results: list[Result], busy_pct: float | None) -> list[Result]:
-    """Record the host's background load on each result; flag it when it was high."""
-    if busy_pct is None:
-        return results
-    out = []
-    for r in results:
-        extra = {**r.extra, "host_busy_pct": round(busy_pct, 1)}
-        if r.status == "ok" and busy_pct > HOST_BUSY_PCT:
-            extra["flags"] = [*extra.get("flags", []), "host-busy"]
-        out.append(dataclasses.replace(r, extra=extra))
-    return out
-
-
 @contextmanager
 def _current_gpu(torch: Any, index: int | None) -> Iterator[None]:
     """Make ``index`` the current CUDA device (cuBLAS handles, default streams) and create
@@ -281,19 +239,16 @@ def run_micro(
             _monitor(torch, device, system) as mon,
         ):
             ctx = BenchContext(ceilings=ceilings, monitor=mon, on_case=case_reporter(device))
-            busy_before = host_busy_pct()
-            device_results: list[Result] = []
             for name in names:
                 report(f"{device} {name}")
-                try:
-                    device_results.extend(registry.get(name)(device, quick, ctx))
-                except Exception as exc:  # a bug or a broken device: record it, go on
-                    error = f"{type(exc).__name__}: {exc}"
-                    device_results.append(Result(name, device, None, "", "failed", error=error))
+                # Other processes' load over this benchmark's own span (ours subtracted).
+                with host_load() as load:
+                    try:
+                        got = registry.get(name)(device, quick, ctx)
+                    except Exception as exc:  # a bug or a broken device: record it, go on
+                        error = f"{type(exc).__name__}: {exc}"
+                        got = [Result(name, device, None, "", "failed", error=error)]
+                results.extend(mark_busy(got, load.busy_pct))
                 done += 1
-            # Sampled before and after (not during: we would measure ourselves); the
-            # larger catches a neighbour that started or stopped mid-run.
-            busy = [b for b in (busy_before, host_busy_pct()) if b is not None]
-            results.extend(mark_busy(device_results, max(busy) if busy else None))
     report("done")
     return results

@@ -14,6 +14,8 @@ from rich.markup import escape
 from gpuscout._types import Finding, Result, Status, SystemInfo
 from gpuscout.cli._common import DbOpt, JsonOpt, console, err_console, fail_from, print_json
 from gpuscout.errors import GpuscoutError
+from gpuscout.report.fmt import plural
+from gpuscout.timing.load import disturbance
 
 if TYPE_CHECKING:
     from gpuscout.store import Store
@@ -63,7 +65,8 @@ def _workloads(micro: list[Result], db: Path | None, json_out: bool) -> tuple[li
         from gpuscout.cli.workload import render as render_workloads
 
         render_workloads(results)
-    return results, verdict(results)
+    # The headline says first whether the figures were disturbed, over every result.
+    return results, verdict(results, say_disturbed=False)
 
 
 def run(
@@ -91,7 +94,7 @@ def run(
             with store.run("run", fingerprint(system)) as handle:
                 handle.add_findings(findings)
                 handle.add_results(results)
-                handle.summary["headline"] = said or _headline(findings, results)
+                handle.summary["headline"] = _stored_headline(findings, results, said)
                 run_id = handle.id
             # From the store just written: a second open would find an in-memory one empty.
             report_path, report_error, advice = _write_report(store, db, run_id, report_to)
@@ -148,13 +151,26 @@ def _write_report(
         return None, f"{type(exc).__name__}: {exc}", None
 
 
+def _stored_headline(findings: list[Finding], results: list[Result], said: str) -> str:
+    """What `history` shows for the run: the verdict, after any disturbance."""
+    if not said:
+        return _headline(findings, results)
+    disturbed = disturbance(results)
+    return said if disturbed is None else f"{disturbed.line()}\n{said}"
+
+
 def _headline(findings: list[Finding], results: list[Result]) -> str:
+    """Readiness and the count of measurements; first, whether those were disturbed (a
+    busy host's figures are not this machine's, so "ready" alone would mislead)."""
     fails = [f for f in findings if f.status is Status.FAIL]
     ok = sum(1 for r in results if r.status == "ok")
-    from gpuscout.report.fmt import plural
-
-    state = plural(len(fails), "readiness problem") if fails else "ready"
-    return f"{state}; {ok} measurements"
+    disturbed = disturbance(results)
+    if fails:
+        state = plural(len(fails), "readiness problem")
+    else:
+        state = "readiness checks passed" if disturbed else "ready"
+    head = f"{state}; {plural(ok, 'measurement')}"
+    return head if disturbed is None else f"{disturbed.line()}\n{head}"
 
 
 def register(app: typer.Typer) -> None:

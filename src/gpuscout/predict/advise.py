@@ -43,6 +43,7 @@ from gpuscout.predict.project import (
 )
 from gpuscout.predict.records import Advice, CostRow, Prediction
 from gpuscout.predict.verdict import assumptions, pro_vs_consumer, recommend, verdict_text
+from gpuscout.timing.load import disturbance
 
 PRIMARY_VARIANT = {"llm": "decode-b1"}
 
@@ -220,17 +221,21 @@ def advise(
         assumptions=(),
         calibrations=(job.c.cal,),
     )
+    said = verdict_text(
+        job.what,
+        job.run_words,
+        job.sample_unit,
+        rows,
+        pick,
+        deadline_s,
+        hours_per_week,
+        job.c.cal.calibrated,
+    )
+    disturbed = disturbance(results)
+    if disturbed is not None:  # the times come from figures that cannot be trusted
+        said = disturbed.caveat() + said
     return Advice(
-        verdict=verdict_text(
-            job.what,
-            job.run_words,
-            job.sample_unit,
-            rows,
-            pick,
-            deadline_s,
-            hours_per_week,
-            job.c.cal.calibrated,
-        ),
+        verdict=said,
         recommended=pick,
         rows=tuple(rows),
         pro_vs_consumer=pro_vs_consumer(rows, specs_by_id, job.samples, job.sample_unit),

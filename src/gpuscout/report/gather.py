@@ -28,6 +28,7 @@ from gpuscout.report.model import (
     safely,
 )
 from gpuscout.store import Store
+from gpuscout.timing.load import Disturbance, disturbance
 
 ROLES = ("findings", "ceilings", "workloads")
 _PRECISION_ORDER = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8")
@@ -273,18 +274,24 @@ def roofline(
 
 
 def summary_lines(
-    findings: Sequence[Finding], rows: tuple[WorkloadRow, ...] | Unavailable
+    findings: Sequence[Finding],
+    rows: tuple[WorkloadRow, ...] | Unavailable,
+    disturbed: Disturbance | None = None,
 ) -> list[str]:
+    """The answer box: whether the figures can be trusted, readiness, then per workload."""
     fails = [f for f in findings if f.status is Status.FAIL]
     warns = [f for f in findings if f.status is Status.WARN]
-    lines = []
+    lines = [] if disturbed is None else [disturbed.line()]
     if fails:
         ids = ", ".join(dict.fromkeys(f.id for f in fails))
         problems = fmt.plural(len(fails), "readiness problem")
         lines.append(f"{problems} to fix first: {ids} (fixes below).")
     elif findings:
         extra = f" ({fmt.plural(len(warns), 'warning')} below)" if warns else ""
-        lines.append(f"This machine is ready for deep-learning work{extra}.")
+        if disturbed is None:
+            lines.append(f"This machine is ready for deep-learning work{extra}.")
+        else:  # readiness is known; what it measures at is not, until a quiet rerun
+            lines.append(f"The readiness checks passed{extra}.")
     if isinstance(rows, Unavailable):
         return lines
     for wl in dict.fromkeys(r.workload for r in rows):
@@ -334,14 +341,15 @@ def build_report(
     workloads = safely(lambda: workload_rows(results, names))
     roof = safely(lambda: roofline(results, ceilings if isinstance(ceilings, tuple) else (), names))
     notes = _notes(runs, results)
-    summary = summary_lines(findings, workloads)
+    disturbed = disturbance(results)
+    summary = summary_lines(findings, workloads, disturbed)
     if forecast:
         from gpuscout.report.forecast import forecasts
 
         prediction, fit, advice = forecasts(results, fp)
         verdict = getattr(advice, "verdict", None)
         if isinstance(verdict, str) and verdict:  # the answer, right after readiness
-            summary.insert(1 if findings else 0, verdict)
+            summary.insert(int(bool(findings)) + int(disturbed is not None), verdict)
     else:
         skipped = Unavailable("not computed (forecast disabled)")
         prediction, fit, advice = skipped, skipped, skipped

@@ -18,6 +18,7 @@ from gpuscout._types import Result, Stats
 from gpuscout.errors import GpuscoutError, UsageError
 from gpuscout.probe.devices import DEVICE_HINT as DEVICE_HINT
 from gpuscout.probe.devices import resolve_devices as _resolve_devices
+from gpuscout.timing.load import host_load, mark_busy
 from gpuscout.workloads import registry
 from gpuscout.workloads.base import IMPLS, WorkloadConfig
 from gpuscout.workloads.ceilings import Ceiling, attach, from_catalog, from_store
@@ -251,7 +252,11 @@ def run_workloads(
             results.extend(_comparison(cfg, isolate, timeout_s))
             continue
         limit = timeout_s or (QUICK_TIMEOUT_S if quick else TIMEOUT_S[cfg.name])
-        results.extend(_run(cfg, isolate, limit, comparison=False))
+        # Other processes' load over the worker's whole life (the worker's own CPU time
+        # is subtracted once it is reaped): a busy neighbour is recorded on the figure.
+        with host_load() as load:
+            got = _run(cfg, isolate, limit, comparison=False)
+        results.extend(mark_busy(got, load.busy_pct))
     if progress is not None:
         progress("done", len(configs), len(configs))
     given = dict(ceilings or {})

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gpuscout._types import Result
+from gpuscout.timing.load import disturbance
 
 # The figure that stands for each workload in the verdict (llm: batch-1 decoding).
 PRIMARY_VARIANT = {"llm": "decode-b1", "encoder": None}
@@ -136,9 +137,14 @@ def _problems(wl: str, rs: Sequence[Result]) -> list[str]:
     return lines
 
 
-def verdict(results: Sequence[Result]) -> str:
-    """A few plain lines for people: one per workload, then any problems."""
+def verdict(results: Sequence[Result], *, say_disturbed: bool = True) -> str:
+    """A few plain lines for people: one per workload, then any problems. When the
+    figures were disturbed (a busy host, a throttled GPU), that comes first, unless
+    ``say_disturbed`` is False because the caller has already said it."""
     lines: list[str] = []
+    disturbed = disturbance(results) if say_disturbed else None
+    if disturbed is not None:
+        lines.append(disturbed.line())
     workloads = dict.fromkeys(str(r.extra["workload"]) for r in results if "workload" in r.extra)
     for wl in workloads:
         rs = _primary(results, wl)
