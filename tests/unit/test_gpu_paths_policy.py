@@ -146,7 +146,8 @@ def test_an_mlp_run_with_a_nan_epoch_fails(monkeypatch: pytest.MonkeyPatch, tmp_
 
     monkeypatch.setenv("GPUSCOUT_HOME", str(tmp_path))
     monkeypatch.setenv("GPUSCOUT_OFFLINE", "1")
-    monkeypatch.setattr(mlp.Tuned, "train_epoch", lambda self, order: float("nan"))
+    # run_epoch: what the timed section calls (its loss stays on the device until after)
+    monkeypatch.setattr(mlp.Tuned, "run_epoch", lambda self, order: torch.tensor(float("nan")))
     c = WorkloadConfig("mlp", "cpu", "tuned", epochs=1, limit_samples=64)
     with Instruments(CPU) as inst, pytest.raises(RuntimeError, match="not finite"):
         mlp.run(c, inst)
