@@ -10,6 +10,7 @@ right number of CPU threads.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import os
@@ -150,6 +151,79 @@ def native_bf16(device: Any) -> bool:
     from gpuscout.catalog.model import TENSOR_MIN_CC
 
     return tuple(torch.cuda.get_device_capability(device)) >= TENSOR_MIN_CC["bf16"]
+
+
+@contextlib.contextmanager
+def strict_fp32() -> Iterator[None]:
+    """fp32 matmuls and convolutions in IEEE fp32, not TF32, for the block's duration;
+    every setting is put back after.
+
+    The worker runs every workload inside it. A result labelled fp32 (every reference,
+    a tuned run without bf16) must not be TF32 in fact: cuDNN runs fp32 convolutions in
+    TF32 by default on Ampere and newer, and anything imported into the process may have
+    switched cuBLAS to TF32. A bf16 run loses nothing by it: its matmuls run in bf16
+    under autocast, and the flags only reach the fp32 ones.
+
+    ``set_float32_matmul_precision("highest")`` is the one call that sets cuBLAS's legacy
+    flag (``torch.backends.cuda.matmul.allow_tf32``) and, on PyTorch >= 2.9, the
+    per-backend ``fp32_precision`` settings together; setting one API alone leaves the
+    two disagreeing, which PyTorch refuses to read ("mix of the legacy and new APIs").
+    The legacy cuDNN switch likewise keeps cuDNN's per-op settings in step.
+    """
+    import torch
+
+    backends: Any = torch.backends  # untyped parts: the new API exists from 2.9 only
+    knobs = [
+        backends,
+        backends.cuda.matmul,
+        backends.cudnn,
+        getattr(backends.cudnn, "conv", None),
+        getattr(backends.cudnn, "rnn", None),
+        getattr(backends, "mkldnn", None),
+        getattr(getattr(backends, "mkldnn", None), "matmul", None),
+        getattr(getattr(backends, "mkldnn", None), "conv", None),
+        getattr(getattr(backends, "mkldnn", None), "rnn", None),
+    ]
+    # Each new-API setting starts as "none" (inherit), which only a direct write restores.
+    old_new = [(k, k.fp32_precision) for k in knobs if hasattr(k, "fp32_precision")]
+    old_matmul = _legacy(torch.get_float32_matmul_precision)
+    old_cudnn = _legacy(lambda: backends.cudnn.allow_tf32)
+    torch.set_float32_matmul_precision("highest")
+    backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        if old_matmul is not None:
+            torch.set_float32_matmul_precision(old_matmul)
+        if old_cudnn is not None:
+            backends.cudnn.allow_tf32 = old_cudnn
+        for knob, value in old_new:
+            if knob.fp32_precision != value:
+                knob.fp32_precision = value
+
+
+def _legacy(read: Any) -> Any:
+    """A legacy TF32 reading; None where PyTorch refuses it (only the new API was set)."""
+    try:
+        return read()
+    except RuntimeError:
+        return None
+
+
+def tf32_convolutions() -> bool:
+    """Whether fp32 convolutions on a GPU run in TF32 now (cuDNN's setting)."""
+    import torch
+
+    backends: Any = torch.backends
+    conv = getattr(backends.cudnn, "conv", None)
+    if conv is None or not hasattr(conv, "fp32_precision"):  # PyTorch < 2.9
+        return bool(backends.cudnn.allow_tf32)
+    # The new API: "none" inherits from cuDNN's setting, which inherits the global one.
+    for knob in (conv, backends.cudnn, backends):
+        value = getattr(knob, "fp32_precision", "none")
+        if value != "none":
+            return bool(value == "tf32")
+    return False
 
 
 def use_compile(cfg: WorkloadConfig) -> bool:

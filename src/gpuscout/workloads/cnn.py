@@ -21,6 +21,7 @@ from gpuscout.workloads.base import (
     dtype_name,
     fused_kwargs,
     index_batches,
+    tf32_convolutions,
 )
 from gpuscout.workloads.flops import (
     TRAIN_MULTIPLIER,
@@ -169,9 +170,10 @@ class CnnWorkload:
             "batch_size": self.batch,
             "image_size": self.s["image"],
             "dtype": dtype_name(self.amp),
-            # cuDNN runs fp32 convolutions in TF32 by default on Ampere and newer.
+            # cuDNN runs fp32 convolutions in TF32 by default on Ampere and newer; the
+            # worker's strict_fp32 turns that off, so the setting is read, not assumed.
             "ceiling_precision": "tf32"
-            if self.device.type == "cuda" and self.amp is None
+            if self.device.type == "cuda" and self.amp is None and tf32_convolutions()
             else dtype_name(self.amp),
             "channels_last": self.channels_last,
             "fused_optimizer": self.fused,

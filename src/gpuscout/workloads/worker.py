@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from gpuscout.workloads.base import WorkloadConfig, seed_all, setup_device
+from gpuscout.workloads.base import WorkloadConfig, seed_all, setup_device, strict_fp32
 
 
 @contextlib.contextmanager
@@ -59,7 +59,8 @@ def run_one(cfg: dict[str, Any]) -> dict[str, Any]:
     module = registry.get(config.name)
     device = setup_device(config)
     seed_all(config.seed)
-    with _instruments(device) as inst:
+    # IEEE fp32 wherever a run computes in fp32: what its results say it ran in.
+    with strict_fp32(), _instruments(device) as inst:
         figures = module.run(config, inst)
     return {"figures": figures, "env": environment(device)}
 
