@@ -9,6 +9,23 @@ dtype, and filled with N(0, 0.02), so an 8B model costs its memory and no downlo
   value onto the cache (a reallocation and a full copy per token).
 - ``StaticCache``: preallocated to the final length, written in place at the token's
   position; registered as buffers, so torch.compile and CUDA graphs see fixed addresses.
+  It takes a whole prompt at positions 0..n-1 once, then one token at a time.
+
+How the tuned (SDPA) attention keeps PyTorch's fused kernels eligible on a GPU:
+
+- prefill: ``is_causal=True`` over the prompt's own keys, no mask tensor, and
+  ``enable_gqa=True`` (PyTorch >= 2.5) rather than copies of the KV heads: the flash
+  kernel takes exactly that (it takes no mask, and supports grouped-query attention).
+- decode: one query against the whole static cache, the positions after it masked out.
+  Flash is out (it takes no mask; ``is_causal`` with one query aligns it to key 0), so
+  the memory-efficient kernel is the one to keep. It takes the boolean mask but not
+  differing head counts (PyTorch's sdp_utils: mem-efficient has no grouped-query
+  support), so ``enable_gqa`` would leave only the math kernel, and ``repeat_interleave``
+  would copy the cache ``heads / kv_heads`` times each token. Instead the query heads
+  that share a KV head are folded into the query-length dimension, (b, heads, 1, d) ->
+  (b, kv_heads, heads / kv_heads, d): equal head counts, the cache read once, the same
+  mask for every row (all are the same position). Slicing the cache to ``pos + 1`` keys
+  instead of masking would change a shape every token, which a CUDA graph cannot.
 """
 
 from __future__ import annotations
@@ -62,7 +79,7 @@ def _classes() -> SimpleNamespace:
     import torch.nn.functional as F
     from torch import Tensor, nn
 
-    gqa = "enable_gqa" in (F.scaled_dot_product_attention.__doc__ or "")
+    gqa = _sdpa_has_gqa(torch, F)
 
     class RMSNorm(nn.Module):
         def __init__(self, dim: int, eps: float) -> None:
@@ -105,9 +122,13 @@ def _classes() -> SimpleNamespace:
             causal = torch.ones(max_len, max_len, dtype=torch.bool).tril()
             self.register_buffer("causal", causal, persistent=False)
 
-        def update(self, k: Tensor, v: Tensor, pos: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        def update(self, k: Tensor, v: Tensor, pos: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+            """The keys and values to attend over, and their mask; mask None: causal
+            over exactly ``k`` and ``v`` (a prompt written at positions 0..n-1)."""
             self.k.index_copy_(2, pos, k)
             self.v.index_copy_(2, pos, v)
+            if k.shape[2] > 1:  # the prompt: its keys are all the cache holds so far
+                return k, v, None
             return self.k, self.v, self.causal[pos]
 
     class Attention(nn.Module):
@@ -128,24 +149,40 @@ def _classes() -> SimpleNamespace:
             k = self.wk(x).view(b, n, s.kv_heads, s.head_dim).transpose(1, 2)
             v = self.wv(x).view(b, n, s.kv_heads, s.head_dim).transpose(1, 2)
             q, k = rope(q, cos, sin), rope(k, cos, sin)
-            if self.kv is None:
-                mask = torch.ones(n, n, dtype=torch.bool, device=x.device).tril()
-            else:
+            mask: Tensor | None = None  # None: causal over exactly these n keys
+            if self.kv is not None:
                 k, v, mask = self.kv.update(k, v, pos)
             if x.is_meta:  # only FLOP counting reads it; compiled decoding never writes it
                 self._kv_len = k.shape[2]
             groups = s.heads // s.kv_heads
-            if self.sdpa and gqa:
-                a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=True)
-            else:
+            if not self.sdpa:
+                a = self._written_out(q, k, v, mask, groups)
+            elif mask is None and gqa:  # prefill: the flash kernel's case
+                a = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+            elif mask is None:  # PyTorch < 2.5: no enable_gqa, so copies of the KV heads
                 k, v = k.repeat_interleave(groups, 1), v.repeat_interleave(groups, 1)
-                if self.sdpa:
-                    a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-                else:
-                    scores = (q @ k.transpose(-2, -1)) * s.head_dim**-0.5
-                    scores = scores.masked_fill(~mask, float("-inf"))
-                    a = scores.float().softmax(-1).type_as(q) @ v
+                a = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            elif n == 1:  # decode: the query heads of a KV head as its rows (see above)
+                rows = q.reshape(b, s.kv_heads, groups, s.head_dim)
+                a = F.scaled_dot_product_attention(rows, k, v, attn_mask=mask)
+                a = a.reshape(b, s.heads, 1, s.head_dim)
+            else:  # several queries and a mask (a growing cache under SDPA): never timed
+                k, v = k.repeat_interleave(groups, 1), v.repeat_interleave(groups, 1)
+                a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
             out: Tensor = self.wo(a.transpose(1, 2).reshape(b, n, -1))
+            return out
+
+        def _written_out(
+            self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, groups: int
+        ) -> Tensor:
+            """softmax(QK^T / sqrt(d)) V in fp32, as a first implementation writes it."""
+            k, v = k.repeat_interleave(groups, 1), v.repeat_interleave(groups, 1)
+            if mask is None:
+                n = q.shape[2]
+                mask = torch.ones(n, n, dtype=torch.bool, device=q.device).tril()
+            scores = (q @ k.transpose(-2, -1)) * self.s.head_dim**-0.5
+            scores = scores.masked_fill(~mask, float("-inf"))
+            out: Tensor = scores.float().softmax(-1).type_as(q) @ v
             return out
 
         def extra_flops(self, inputs: tuple[Tensor, ...], output: Tensor) -> int:
@@ -215,6 +252,17 @@ def _classes() -> SimpleNamespace:
     return SimpleNamespace(
         Llama=Llama, GrowingCache=GrowingCache, StaticCache=StaticCache, RMSNorm=RMSNorm
     )
+
+
+def _sdpa_has_gqa(torch: Any, F: Any) -> bool:
+    """Whether this PyTorch's SDPA takes ``enable_gqa`` (2.5+): asked by calling it on a
+    tiny input, not read from its docstring, which ``python -OO`` strips."""
+    try:
+        q, kv = torch.zeros(1, 2, 1, 8), torch.zeros(1, 1, 1, 8)
+        F.scaled_dot_product_attention(q, kv, kv, enable_gqa=True)
+    except (TypeError, RuntimeError):
+        return False
+    return True
 
 
 def make_llama(shape: LlamaShape, device: Any, dtype: Any, *, sdpa: bool, max_len: int) -> Any:
