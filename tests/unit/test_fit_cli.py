@@ -146,7 +146,7 @@ def test_a_config_json_by_path(tmp_path: Path) -> None:
     assert json.loads(r.output)["model"]["params"] == 7_241_732_096
 
 
-def fake_measure(req: Any, device: str, search: bool, cap: int) -> dict[str, Any]:
+def fake_measure(req: Any, device: str, search: bool, cap: int, **limits: Any) -> dict[str, Any]:
     """Stands in for fit_measure.measure_in_worker, in the worker process."""
     return {
         "status": "ok",
@@ -196,7 +196,7 @@ def test_the_text_output_of_a_measurement(tmp_path: Path, monkeypatch: pytest.Mo
     assert "largest batch that ran: 40" in r.output
 
 
-def stopped_search(req: Any, device: str, search: bool, cap: int) -> dict[str, Any]:
+def stopped_search(req: Any, device: str, search: bool, cap: int, **limits: Any) -> dict[str, Any]:
     out = fake_measure(req, device, search, cap)
     del out["max_batch"], out["trials"]
     return out | {"search_error": "RuntimeError: CUDA error: invalid configuration argument"}

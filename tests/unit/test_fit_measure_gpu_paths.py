@@ -153,3 +153,16 @@ def test_a_model_too_big_to_build_is_an_oom_outcome(
 def test_a_cuda_index_past_the_last_gpu_is_named(fake: FakeAllocator) -> None:
     out = fit_measure.measure_in_worker(REQ, "cuda:3")
     assert out["status"] == "no_cuda" and "cuda:3" in out["error"]
+
+
+def test_a_search_at_its_trial_limit_reports_the_largest_batch_so_far(
+    fake: FakeAllocator,
+) -> None:
+    out = fit_measure.measure_in_worker(REQ, "cuda:0", search=True, cap=4096, max_trials=5)
+    assert [n for n, _, _ in out["trials"]] == [1, 2, 4, 8, 16]
+    assert out["max_batch"] == 16 and out["max_batch_capped"] is False
+    assert out["max_batch_allocated_bytes"] == WEIGHTS + 16 * PER_SAMPLE
+    assert out["search_stopped"] == (
+        "search stopped at the limit (5 trials): largest batch found so far 16"
+    )
+    assert fake.allocated == 0

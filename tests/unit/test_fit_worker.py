@@ -18,7 +18,7 @@ from gpuscout.workloads.fit_runner import check_measurable, cuda_device, fit_res
 torch = pytest.importorskip("torch")
 
 
-def w_ok(req: Any, device: str, search: bool, cap: int) -> dict[str, Any]:
+def w_ok(req: Any, device: str, search: bool, cap: int, **limits: Any) -> dict[str, Any]:
     return {
         "status": "ok",
         "device_name": "Fake",
@@ -33,11 +33,11 @@ def w_ok(req: Any, device: str, search: bool, cap: int) -> dict[str, Any]:
     }
 
 
-def w_oom(req: Any, device: str, search: bool, cap: int) -> dict[str, Any]:
+def w_oom(req: Any, device: str, search: bool, cap: int, **limits: Any) -> dict[str, Any]:
     raise MemoryError("CUDA out of memory while building the model")
 
 
-def w_crash(req: Any, device: str, search: bool, cap: int) -> dict[str, Any]:
+def w_crash(req: Any, device: str, search: bool, cap: int, **limits: Any) -> dict[str, Any]:
     os._exit(3)  # a driver crash takes the process down without a word
 
 
@@ -64,7 +64,9 @@ def test_an_oom_or_a_crash_is_a_recorded_outcome(target: Any, status: str) -> No
     assert measured.status == status and measured.figure is None
 
 
-def w_search_stopped(req: Any, device: str, search: bool, cap: int) -> dict[str, Any]:
+def w_search_stopped(
+    req: Any, device: str, search: bool, cap: int, **limits: Any
+) -> dict[str, Any]:
     out = w_ok(req, device, search, cap) | {"device_name": device}
     del out["max_batch"], out["trials"]
     return out | {"search_error": "RuntimeError: CUDA error: invalid configuration argument"}

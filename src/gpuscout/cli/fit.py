@@ -331,3 +331,5 @@ def _render_measured(est: Any, m: Any) -> None:
         most = "none" if m.max_batch is None else _cap(m.max_batch)
         capped = " (the search's cap)" if m.max_batch_capped else ""
         console.print(f"largest batch that ran: {most}{capped}")
+        if m.search_stopped:  # a lower bound: the limit came before the boundary
+            console.print(f"[yellow]{m.search_stopped}[/]")

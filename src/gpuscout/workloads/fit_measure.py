@@ -12,6 +12,11 @@ The steps are written the way fit counts them:
   (``PREFILL_TOKENS`` at a time, at least one sequence) with FlashAttention, then two
   decode steps; encoders, CNNs and the MLP run one no-grad forward.
 
+The search is bounded: at most ``MAX_TRIALS`` trials and ``SEARCH_BUDGET_S`` seconds
+(a trial is never cut short; no new one starts past either). Where it stops there, the
+largest batch that ran so far is reported as that, with the words "search stopped at
+the limit", rather than the worker running on into its own timeout and losing it all.
+
 Measured peak = ``torch.cuda.max_memory_allocated`` (the allocator's maximum) plus the
 process's memory outside the allocator (the CUDA context and the libraries' modules),
 read at the end as device used memory less what was used before this process started
@@ -23,11 +28,13 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import time
+from collections.abc import Callable
 from typing import Any
 
 from gpuscout.fit.estimate import PREFILL_TOKENS
 from gpuscout.fit.request import FitRequest
-from gpuscout.fit.search import Outcome, find_max_batch
+from gpuscout.fit.search import Outcome, SearchResult, find_max_batch
 from gpuscout.workloads.fit_build import (
     build_model,
     decoder_hidden,
@@ -36,9 +43,55 @@ from gpuscout.workloads.fit_build import (
     make_optimizer,
     param_dtype,
 )
+from gpuscout.workloads.fit_runner import MAX_TRIALS, SEARCH_BUDGET_S
 
 TRAIN_STEPS = 2
 DECODE_STEPS = 2
+
+
+class _Stop(Exception):
+    """The search's limit reached: no further trial starts."""
+
+
+def bounded_search(
+    try_batch: Callable[[int], Outcome],
+    *,
+    cap: int,
+    cleanup: Callable[[], None] | None = None,
+    is_oom: Callable[[BaseException], bool] | None = None,
+    max_trials: int = MAX_TRIALS,
+    budget_s: float = SEARCH_BUDGET_S,
+    clock: Callable[[], float] = time.monotonic,
+) -> tuple[SearchResult, str | None]:
+    """fit.search.find_max_batch within ``max_trials`` trials and ``budget_s`` seconds of
+    ``clock``; the second value says where it stopped at a limit (None: it ended)."""
+    if max_trials < 1 or budget_s <= 0:
+        raise ValueError(f"need max_trials >= 1 and budget_s > 0, got {max_trials}, {budget_s}")
+    ran: list[tuple[int, Outcome]] = []
+    t0 = clock()
+
+    def trial(n: int) -> Outcome:
+        if len(ran) >= max_trials:
+            raise _Stop(f"{max_trials} trials")
+        if clock() - t0 >= budget_s:
+            raise _Stop(f"{budget_s:g} s")
+        try:
+            out = try_batch(n)
+        except Exception as exc:  # an OOM the search records as a failed trial
+            ran.append((n, Outcome(False, None, type(exc).__name__)))
+            raise
+        ran.append((n, out))
+        return out
+
+    try:
+        return find_max_batch(trial, cap=cap, cleanup=cleanup, is_oom=is_oom), None
+    except _Stop as stop:
+        fits = [(n, o) for n, o in ran if o.fits]
+        best, peak = max(fits, key=lambda t: t[0]) if fits else (None, None)
+        so_far = "none" if best is None else f"{best:,}"
+        note = f"search stopped at the limit ({stop}): largest batch found so far {so_far}"
+        peak_bytes = None if peak is None else peak.peak_bytes
+        return SearchResult(best, peak_bytes, False, tuple(ran)), note
 
 
 class Job:
@@ -164,10 +217,16 @@ def oom_message(exc: BaseException) -> str:
 
 
 def measure_in_worker(
-    req: FitRequest, device: str = "cuda:0", search: bool = True, cap: int = 4096
+    req: FitRequest,
+    device: str = "cuda:0",
+    search: bool = True,
+    cap: int = 4096,
+    max_trials: int = MAX_TRIALS,
+    search_budget_s: float = SEARCH_BUDGET_S,
 ) -> dict[str, Any]:
-    """Measured peak at the request's batch and, with ``search``, the largest batch.
-    Runs in a worker process; returns plain values."""
+    """Measured peak at the request's batch and, with ``search``, the largest batch
+    (within ``max_trials`` trials and ``search_budget_s`` seconds). Runs in a worker
+    process; returns plain values."""
     import torch
 
     from gpuscout.launch.worker import is_oom
@@ -230,7 +289,14 @@ def measure_in_worker(
     }
     if search:
         try:
-            found = find_max_batch(try_batch, cap=cap, cleanup=cleanup, is_oom=is_oom)
+            found, stopped = bounded_search(
+                try_batch,
+                cap=cap,
+                cleanup=cleanup,
+                is_oom=is_oom,
+                max_trials=max_trials,
+                budget_s=search_budget_s,
+            )
         except Exception as exc:  # not memory: a kernel's size limit at a huge batch, say
             # The request's batch was measured; that result stays.
             out["search_error"] = f"{type(exc).__name__}: {exc}"[:300]
@@ -240,6 +306,7 @@ def measure_in_worker(
                 "max_batch_capped": found.capped,
                 "max_batch_allocated_bytes": found.peak_bytes,
                 "trials": [(n, o.fits, o.peak_bytes) for n, o in found.trials],
+                "search_stopped": stopped,
             }
     # Memory outside the allocator: the context and the libraries' loaded modules.
     after = nvml_used()

@@ -21,6 +21,13 @@ from gpuscout.workloads.resnet import PRESETS as RESNETS
 
 MEASURABLE_DTYPES: Final = ("fp32", "bf16", "fp16")
 DEFAULT_TIMEOUT_S: Final = 900.0
+# The largest-batch search's limits (fit_measure.bounded_search). 24 trials: doubling up
+# to the largest cap the CLI sets (65,536) takes 17, and the 7 bisection steps left
+# bracket the answer within 1/128 of it (most searches end sooner). 120 s: what a user
+# waits for a memory search on top of the model's build, well inside the worker's
+# default timeout (900 s), so a stopped search still comes back.
+MAX_TRIALS: Final = 24
+SEARCH_BUDGET_S: Final = 120.0
 _CUDA_RE: Final = re.compile(r"^cuda(?::(\d+))?$")
 
 
@@ -43,6 +50,9 @@ class Measured:
     trials: tuple[tuple[int, bool, int | None], ...] = ()
     error: str | None = None
     search_error: str | None = None  # the search stopped on an error that is not memory
+    # The search reached its trial or time limit: max_batch is the largest that ran so
+    # far (a lower bound), and this says so ("search stopped at the limit: ...").
+    search_stopped: str | None = None
     duration_s: float = 0.0
     # The allocator's peak of reserved segments at the request's batch: allocated peak
     # plus rounding and fragmentation, what the device really gave (beside, not in, peak).
@@ -50,7 +60,8 @@ class Measured:
 
     @property
     def complete(self) -> bool:
-        """Everything asked ran: the worker came back, and the search (if any) ended."""
+        """Everything asked ran: the worker came back, and the search (if any) ended,
+        at the boundary or at its trial or time limit (``search_stopped`` says which)."""
         return self.status == "ok" and self.search_error is None
 
     def error_pct(self, predicted_bytes: int) -> float | None:
@@ -115,9 +126,13 @@ def measure(
     cap: int = 4096,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     target: Callable[..., dict[str, Any]] | None = None,
+    max_trials: int = MAX_TRIALS,
+    search_budget_s: float = SEARCH_BUDGET_S,
 ) -> Measured:
     """Run the measurement in a worker; never raises for what happens there.
-    ``target`` replaces fit_measure.measure_in_worker (tests pass a fake)."""
+    ``target`` replaces fit_measure.measure_in_worker (tests pass a fake). The search
+    gets at most half of ``timeout_s``: the model's build and the request's own trial
+    come first, and a worker killed at its timeout brings nothing back."""
     from gpuscout.launch.worker import OK, run_isolated
 
     req = check_measurable(req)
@@ -127,6 +142,8 @@ def measure(
 
         target = measure_in_worker
     kwargs = {"req": req, "device": device, "search": search, "cap": cap}
+    if search:
+        kwargs |= {"max_trials": max_trials, "search_budget_s": min(search_budget_s, timeout_s / 2)}
     outcome = run_isolated(target, kwargs, timeout_s=timeout_s)
     if outcome.status != OK or outcome.value is None:
         return Measured(
@@ -156,6 +173,7 @@ def measure(
         trials=tuple((int(n), bool(ok), p) for n, ok, p in v.get("trials", ())),
         error=v.get("error"),
         search_error=v.get("search_error"),
+        search_stopped=v.get("search_stopped"),
         duration_s=outcome.duration_s,
     )
 
@@ -216,6 +234,7 @@ def fit_results(
             "max_batch": measured.max_batch,
             "max_batch_capped": measured.max_batch_capped,
             "search_error": measured.search_error,
+            "search_stopped": measured.search_stopped,
             "predicted_max_batch": predicted_max_batch,
             "trials": [list(t) for t in measured.trials],
         },
