@@ -1,4 +1,4 @@
-"""scripts/gpu_summary.py turns gpu_check.sh's output folder into docs/benchmarks.md's
+"""gpuscout.validate.summary turns a GPU check's output folder into docs/benchmarks.md's
 section: the tables come out, what is missing or cut off is listed as not measured, and
 no figure appears that is not in the folder. tests/fixtures/gpu_out/ holds real outputs
 from the CPU machine and the recorded H100 (its README says which file is which); the
@@ -10,30 +10,33 @@ import copy
 import json
 import re
 import shutil
+import tarfile
 from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
-from script_loader import SCRIPTS, load_script
+from script_loader import load_script
 
 from gpuscout._types import Result, to_jsonable
 from gpuscout.report import fmt
+from gpuscout.validate import gpu_check, summary_io
+from gpuscout.validate import summary as summary_module
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "gpu_out"
 GPU = "cuda:0"
+CHECK_SOURCE = Path(gpu_check.__file__).read_text()  # the steps' commands and caps
 
 
 @pytest.fixture(scope="module")
 def gs() -> ModuleType:
-    load_script("gpu_summary_io")  # registered first: gpu_summary imports it by name
-    return load_script("gpu_summary")
+    return summary_module
 
 
 @pytest.fixture(scope="module")
 def io() -> ModuleType:
-    return load_script("gpu_summary_io")
+    return summary_io
 
 
 def read(path: Path) -> Any:
@@ -96,6 +99,10 @@ def section(md: str, title: str) -> str:
 
 
 def test_the_tables_come_out(gs: ModuleType, folder: Path) -> None:
+    quick_doc = read(folder / "bench_quick.json")
+    quick = {r["name"]: r for r in quick_doc["results"]}
+    quick_doc["results"].append(as_gpu(quick["memory/triad"], "memory/triad"))
+    write(folder / "bench_quick.json", quick_doc)
     md = gs.summarize(folder)
     full = {r["name"]: r for r in read(folder / "bench_full.json")["results"]}
     plain = read(folder / "plain_reference.json")
@@ -109,60 +116,99 @@ def test_the_tables_come_out(gs: ModuleType, folder: Path) -> None:
     assert row(md, "matmul tf32 8192^3 (TFLOPS)")[6] == "not comparable (at 1024)"
     assert row(md, "matmul fp8 8192^3 (TFLOPS)")[1].startswith("skipped: fp8 needs")
     assert row(md, "H2D pinned (GB/s)")[1:5] == ["not measured", "not measured", "12.3", "54.0"]
+    # without the full run, --quick's figure stands against plain PyTorch, and says so
+    triad = quick["memory/triad"]["figure"] / plain["triad_gbs"]
+    assert row(md, "device triad (GB/s)")[1] == "not measured"
+    assert row(md, "device triad (GB/s)")[5] == f"{triad:.3f} (quick)"
     # issue 2: the doctor's verdict lines from the recorded H100
     assert row(md, "catalog row")[1] == "h100-sxm5-80gb"
     assert row(md, "compute capability")[1] == "9.0"
     assert row(md, "max CUDA (driver)")[1] == "13.0"
     assert row(md, "PCIe")[1] == "gen5 x16 (max gen5 x16)"
     assert "Exit code 0: no check failed" in md
+    # the workloads at quick size, each result with its command
+    tuned = next(
+        r for r in read(folder / "workload_mlp.json")["results"] if r["name"] == "mlp/tuned"
+    )
+    assert row(md, "mlp/tuned")[1:3] == ["cpu", f"{fmt.num(tuned['figure'])} samples/s"]
+    assert "- workload_mlp.json: `python -m gpuscout bench workload mlp --device cuda:0" in md
+    assert "- workload_cnn.json: missing; step `workload_cnn` cut off (its 30 s cap)" in md
     # issue 4: the verdicts as the judges gave them, and why
     assert row(md, "mlp")[3:] == ["not met", "failed: tuned <= 0.8 x reference"]
     cnn = row(md, "cnn")  # the goals table comes before bench dist's scaling rows
     assert cnn[1] == "5,712 images/s compiled (compile speed-up n/a)" and cnn[3] == "met"
     assert row(md, "llm")[3] == "not judged" and "datasheet" in row(md, "llm")[4]
-    # issue 5 and issue 7
+    # issue 5: fit --measure's one case with the context, and fit_validate's table
+    fit = read(folder / "fit_measure.json")
+    predicted, peak = fit["estimate"]["total_bytes"], fit["measured"]["peak_bytes"]
+    assert row(md, "predicted peak")[1] == f"{predicted / 2**30:.2f} GiB"
+    assert row(md, "measured peak")[1] == f"{peak / 2**30:.2f} GiB"
+    assert row(md, "fit error")[1] == f"{(predicted - peak) / peak * 100:+.1f}%"
+    context = fit["measured"]["context_bytes"] / 2**30
+    assert row(md, "CUDA context, measured")[1].startswith(f"{context:.2f} GiB (nvml")
+    assert row(md, "CUDA context, assumed by fit")[1] == "0.49 GiB"
     assert row(md, "cnn workload")[1:5] == ["10.87 GiB", "10.86 GiB", "+0.1%", "yes"]
     assert "6 of the 6 cases with a figure are within 10%" in md
+    # issue 7
     assert row(md, "all_reduce")[1:3] == ["4MiB", "0.53"]
     scaling = [ln for ln in md.splitlines() if ln.startswith("| cnn | 2 |")]
     assert scaling == ["| cnn | 2 | 917 images/s | 44% | 34% |"]
-    # header: date, device, versions, the exact commands and the wall times
+    # header: date, device, versions, the exact commands, each step's result
     assert "Date: 2026-11-23T07:30:00Z" in md and "NVIDIA H100 80GB HBM3, 580.95.05" in md
-    assert "torch 2.11.0+cu130 cuda 13.0" in md
-    assert row(md, "bench micro (full, cuda:0)")[2] == "exit 124, 180.0 s"
-    assert "`python -m gpuscout bench micro --quick --json" in md
-    assert "`bench micro --quick`: 11.3 s wall, exit 0; goal 1.0 min: met" in md
+    assert "torch 2.11.0+cu130 (built for CUDA 13.0)" in md and "CUDA up to 13.0" in md
+    cut = "cut off (the 540 s deadline (180 s were left)) after 180.0 s"
+    assert row(md, "bench_micro_full")[2] == cut
+    assert row(md, "bench_micro_quick")[2] == "ok, exit 0, 11.3 s of its 75 s cap"
+    assert row(md, "dist_nccl_1rank_full")[2] == "skipped: no time left"
+    assert "`python -m gpuscout bench micro --quick --device cuda:0 --json" in md
+    assert "`bench_micro_quick`: ok, exit 0, 11.3 s of its 75 s cap; goal 1.0 min: met" in md
+    assert "A rehearsal on the CPU" not in md
 
 
 def test_missing_files_are_listed_as_not_measured(gs: ModuleType, folder: Path) -> None:
     md = gs.summarize(folder)
     missing = section(md, "### Not measured in this run")
-    assert "`bench_full.json`" not in missing  # written by the fixture
-    nccl = "`dist_nccl_1rank_quick.json`: missing; step `bench dist nccl 1 rank --quick` exit 1"
+    # written by the fixture, but its step was cut off: listed, with what is there
+    assert "- `bench_full.json`: written; step `bench_micro_full` cut off" in missing
+    nccl = "`dist_nccl_1rank_quick.json`: missing; step `dist_nccl_1rank_quick` failed (exit 1)"
     assert nccl in missing
-    assert "`pytest_gpu.txt`: missing; step `pytest_gpu` exit 1" in missing
-    assert "`run.txt`: missing; step `gpuscout run` has no line in timings.txt" in missing
-    assert "skipped: no time left before the 540 s deadline" in missing
+    assert "`pytest_gpu.txt`: missing; step `pytest_gpu` failed (exit 1) after 63.5 s" in missing
+    assert (
+        "- `dist_nccl_1rank_full.txt`: missing; step `dist_nccl_1rank_full` skipped: no" in missing
+    )
+    # a step no call of this folder ran: named, not hidden
+    assert "- not among this run's steps: gpuscout_run, pytest_gpu_slow, advise" in missing
     (folder / "bench_full.json").unlink()
-    (folder / "bench_full.stderr").write_text("Traceback ...\nKeyboardInterrupt\n")
+    (folder / "bench_micro_full.stderr").write_text("Traceback ...\nKeyboardInterrupt\n")
     md = gs.summarize(folder)
     missing = section(md, "### Not measured in this run")
-    full = "`bench_full.json`: missing; step `bench micro (full, cuda:0)` exit 124"
-    assert f"{full} (cut off by the deadline), wall 180.0 s; stderr: `KeyboardInterrupt`" in missing
+    full = "`bench_full.json`: missing; step `bench_micro_full` cut off (the 540 s deadline"
+    assert f"{full} (180 s were left)) after 180.0 s; stderr: `KeyboardInterrupt`" in missing
     assert row(md, "matmul bf16 8192^3 (TFLOPS)")[1] == "not measured"
 
 
+def test_a_step_that_ended_ok_but_wrote_nothing_is_not_measured(
+    gs: ModuleType, folder: Path
+) -> None:
+    (folder / "plain_reference.json").write_text("Traceback (most recent call last):\n")
+    missing = section(gs.summarize(folder), "### Not measured in this run")
+    assert "- `plain_reference.json`: not valid JSON" in missing
+    assert "step `plain_reference` ok, exit 0, 41.2 s of its 45 s cap" in missing
+
+
 def test_an_empty_folder_lists_every_step_and_shows_no_figure(
-    gs: ModuleType, io: ModuleType, tmp_path: Path
+    gs: ModuleType, tmp_path: Path
 ) -> None:
     md = gs.summarize(tmp_path)
     missing = section(md, "### Not measured in this run")
-    for name in (*io.UNTIMED, *(f for _, f in io.STEPS), "timings.txt"):
-        assert f"- `{name}`: missing" in missing
+    assert "- `steps.json`: missing, so no step has a record" in missing
+    for step in gpu_check.MAIN:
+        assert f"- `{step.result_file}`: missing; step `{step.name}` has no record" in missing
+    assert f"- not among this run's steps: {gpu_check.EXTENDED[1].name}" in missing
     for cells in (row(md, f"matmul {d} 8192^3 (TFLOPS)") for d in ("bf16", "fp8", "fp64")):
         assert cells[1:4] == ["not measured"] * 3 and cells[5:] == ["n/a"] * 3
-    # Every number left is one of the script's own constants or from gpu_check.sh's text.
-    allowed = tokens(SCRIPTS.joinpath("gpu_check.sh").read_text()) | constant_tokens(gs)
+    # Every number left is one of the summary's own constants or from the steps' source.
+    allowed = tokens(CHECK_SOURCE) | constant_tokens(gs)
     assert tokens(md) - allowed <= {str(i) for i in range(11)}
 
 
@@ -171,10 +217,12 @@ def test_truncated_json_does_not_crash(gs: ModuleType, folder: Path) -> None:
         text = (folder / name).read_text()
         (folder / name).write_text(text[: len(text) // 2])
     (folder / "dist_gloo_cuda_2ranks_quick.json").write_text("")
+    (folder / "steps.json").write_text('{"steps": [{"name": "versions", "sta')
     md = gs.summarize(folder)
     missing = section(md, "### Not measured in this run")
     for name in ("doctor.json", "bench_full.json", "fit_validate.json", "workload_goals.json"):
         assert f"- `{name}`: not valid JSON" in missing
+    assert "- `steps.json`: not valid JSON" in missing
     assert "- `dist_gloo_cuda_2ranks_quick.json`: empty; step" in missing
     assert "ok host.cpu" in md  # doctor.txt stands in for the broken doctor.json
     assert "| cnn workload | 10.87 | 10.86 | +0.1% |" in md  # fit_validate.md, row by row
@@ -216,10 +264,9 @@ def test_fit_says_which_estimate_is_closer(gs: ModuleType, folder: Path) -> None
 
 
 def test_no_number_appears_that_is_not_in_the_inputs(gs: ModuleType, folder: Path) -> None:
-    md = gs.summarize(folder, "check bench", quick=True)
+    md = gs.summarize(folder)
     files = [p for p in folder.iterdir() if p.is_file() and p.name != "README.md"]
     inputs = " ".join(p.read_text() for p in files)
-    inputs += SCRIPTS.joinpath("gpu_check.sh").read_text()
     known = tokens(inputs) | constant_tokens(gs)
     values = [float(t) for t in known if t.count(".") <= 1]
     full = {r["name"]: r["figure"] for r in read(folder / "bench_full.json")["results"]}
@@ -227,42 +274,66 @@ def test_no_number_appears_that_is_not_in_the_inputs(gs: ModuleType, folder: Pat
     values.append(full["matmul/bf16/8192"] / plain["matmul_bf16_8192_tflops"])
     values.append(full["matmul/fp32/8192"] / plain["matmul_fp32_8192_tflops"])
     values.append(full["memory/copy"] / plain["copy_gbs"])
+    fit = read(folder / "fit_measure.json")
+    predicted, peak = fit["estimate"]["total_bytes"], fit["measured"]["peak_bytes"]
+    values.append((predicted - peak) / peak * 100)
     unexplained = [t for t in tokens(md) - known if not explained(t, values)]
     assert not unexplained
     # and the check itself can fail: a figure made up in the output is caught
     assert not explained("31415.9", values)
 
 
-def test_every_step_has_its_command_from_gpu_check(io: ModuleType) -> None:
-    cmds = io.step_commands()
-    for step, file in io.STEPS:
-        assert f'"$OUT/{file}"' in cmds[step], step
-    assert "$GS" not in " ".join(cmds.values())
+def test_every_step_has_its_command_and_its_files(io: ModuleType) -> None:
+    for step in (*gpu_check.MAIN, *gpu_check.EXTENDED):
+        cmd = step.display("cuda:0", tiny=False)
+        assert f'"$OUT/{step.stdout}"' in cmd and f'"$OUT/{step.result_file}"' in cmd, step
+        assert "{" not in cmd, step  # every placeholder filled
+        assert io.KNOWN[step.name] == step
+    names = [s.name for s in (*gpu_check.MAIN, *gpu_check.EXTENDED)]
+    assert len(set(names)) == len(gpu_check.MAIN) + len(gpu_check.EXTENDED) - 1  # versions
 
 
-def test_timings_lines(io: ModuleType) -> None:
-    text = (
-        "bench micro (full, cuda:0): exit 124, wall 300.000000001 s\n"
-        "gpuscout run: exit 0, wall .512 s\n"
-        "gpuscout run: exit 1, wall 12.25 s\n"
-        "fit_validate: skipped, no time left before the 540 s deadline\n"
-        "garbage line\n"
-    )
-    t = io.parse_timings(text)
-    assert t["bench micro (full, cuda:0)"] == {"rc": 124, "wall": "300.0", "wall_s": 300.000000001}
-    assert t["gpuscout run"]["rc"] == 1  # the last line of a name wins
-    assert t["fit_validate"] == {"skipped": "no time left before the 540 s deadline"}
-    assert io.parse_timings("gpuscout run: exit 0, wall .512 s\n")["gpuscout run"]["wall"] == "0.5"
-    assert len(t) == 3
+def test_steps_json_records_and_two_calls_read_as_one(
+    gs: ModuleType, io: ModuleType, folder: Path, tmp_path: Path
+) -> None:
+    doc = {"steps": [{"name": "versions"}, "garbage", {"name": "doctor", "status": "ok"}]}
+    assert io.step_records(doc) == [{"name": "doctor", "status": "ok"}]
+    assert io.step_records({"steps": "nope"}) == [] and io.step_records(None) == []
+    rec = {"status": "ok", "exit_code": 0, "wall_s": 0.512, "cap_s": 15}
+    assert io.result_text(rec) == "ok, exit 0, 0.5 s of its 15 s cap"
+    assert io.result_text({"status": "running"}).startswith("left running (the check was")
+    # a second call (--extended) in its own folder: its records join, later ones win
+    extended = tmp_path / "extended"
+    extended.mkdir()
+    retried = {"name": "bench_micro_full", "status": "ok", "exit_code": 0, "wall_s": 250.0}
+    retried |= {"cap_s": 300, "command": "python -m gpuscout bench micro", "result": "x.json"}
+    meta = {"invocation": "python -m gpuscout.validate.gpu_check --extended"}
+    write(extended / "steps.json", meta | {"steps": [retried]})
+    md = gs.summarize([folder, extended])
+    assert row(md, "bench_micro_full")[2] == "ok, exit 0, 250.0 s of its 300 s cap"
+    assert "; then `python -m gpuscout.validate.gpu_check --extended`" in md
 
 
-def test_main_writes_the_file_and_refuses_a_missing_folder(
+def test_main_writes_the_file_reads_an_archive_and_refuses_a_missing_folder(
     gs: ModuleType, folder: Path, tmp_path: Path
 ) -> None:
     dest = tmp_path / "summary.md"
-    args = ["--out", str(dest), "--phases", "check bench pack", "--quick"]
-    assert gs.main([str(folder), *args]) == 0
-    assert 'PHASES="check bench pack" bash scripts/gpu_check.sh --quick`' in dest.read_text()
+    assert gs.main([str(folder), "--out", str(dest)]) == 0
+    text = dest.read_text()
+    assert "Invocation: `python -m gpuscout.validate.gpu_check --out $OUT --device cuda:0" in text
+    archive = tmp_path / "gpu_check.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for path in folder.iterdir():
+            tar.add(path, arcname=path.name)
+    again = tmp_path / "again.md"
+    assert gs.main([str(archive), "--out", str(again)]) == 0
+    assert again.read_text() == text
+    loose = tmp_path / "call"  # a check's OUT after packing: the archive and two files
+    loose.mkdir()
+    shutil.copy(archive, loose / archive.name)
+    shutil.copy(folder / "steps.json", loose / "steps.json")
+    assert gs.main([str(loose), "--out", str(again)]) == 0
+    assert again.read_text() == text
     assert gs.main([str(tmp_path / "nope")]) == 2
 
 
@@ -280,6 +351,7 @@ def tokens(text: str) -> set[str]:
 def constant_tokens(gs: ModuleType) -> set[str]:
     consts: list[float] = [*gs.ISSUE_TFLOPS.values(), gs.MATMUL_N, gs.FIT_TOLERANCE_PCT]
     consts += [b[3] for b in gs.BANDWIDTH if b[3]] + [*gs.WALL_GOALS_S.values(), gs.RUN_GOAL_S]
+    consts += [gs.CUDA_CONTEXT_BYTES]
     texts: Iterable[str] = (f"{fmt.num(c)} {fmt.seconds(c)} {c}" for c in consts)
     return tokens(" ".join(texts))
 

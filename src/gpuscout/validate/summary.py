@@ -483,7 +483,12 @@ def missing_line(run: Run, name: str) -> str | None:
 def not_measured(run: Run) -> list[str]:
     """Every step that did not end ok, with its result file's state and why; the steps
     that ended ok but wrote nothing usable; the known steps this run did not have."""
-    names = list(run.records) or [s.name for s in MAIN]
+    names = list(run.records)
+    if not names:  # no record: the main steps, and any other step whose file is there
+        names = [s.name for s in MAIN]
+        names += [
+            n for n, s in KNOWN.items() if n not in names and run.path(s.result_file).exists()
+        ]
     lines = [line for line in (missing_line(run, n) for n in names) if line]
     if not run.meta:
         why = run.problems.get("steps.json", "missing")

@@ -104,8 +104,9 @@ class Run:
         return self.command(step) if step else "not recorded"
 
     def why(self, name: str) -> str:
-        """Why ``name`` gave nothing: the problem, the step's status, its stderr."""
-        parts = [self.problems.get(name, "missing")]
+        """Why ``name`` gave nothing (or not all): the file's state, the step's status,
+        the last line of its stderr."""
+        parts = [self.problems.get(name) or ("written" if self.path(name).is_file() else "missing")]
         step = self.step_of(name)
         rec = self.records.get(step) if step else None
         if step is None:
