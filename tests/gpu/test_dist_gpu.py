@@ -73,6 +73,29 @@ def test_two_ranks_share_one_gpu_through_gloo(tmp_path: Path) -> None:
     assert 0.0 <= scaling[2].extra["comm_share"] < 1.0
 
 
+@pytest.mark.skipif(
+    torch.cuda.device_count() < 2, reason="needs two CUDA GPUs (NCCL puts one rank per GPU)"
+)
+def test_two_ranks_on_two_gpus_through_nccl(tmp_path: Path) -> None:
+    """The multi-GPU path a one-GPU machine cannot take: a rank per GPU, NCCL between."""
+    p = dist.plan(
+        nproc_per_node=2,
+        backend="nccl",
+        only="collectives",
+        ops="all_reduce",
+        max_size="16M",
+        quick=True,
+        timeout_s=300,
+        environ={},
+    )
+    run = dist.run_dist(p, work_dir=tmp_path / "job")
+    assert all(r.status == "ok" for r in run.results), [(r.name, r.error) for r in run.results]
+    devices = sorted(str(d["device"]) for d in run.summary["ranks"])
+    assert devices == ["cuda:0", "cuda:1"]  # one GPU each, not shared
+    reduces = [r for r in run.results if r.extra.get("op") == "all_reduce"]
+    assert reduces and all(r.figure is not None and r.figure > 0 for r in reduces)
+
+
 def test_nccl_with_more_ranks_than_gpus(tmp_path: Path) -> None:
     """plan() refuses it up front; what NCCL itself does is checked here, not assumed."""
     if torch.cuda.device_count() > 1:
