@@ -62,8 +62,9 @@ def _click_commands() -> dict[tuple[str, ...], Any]:
     while stack:
         path, cmd = stack.pop()
         for name, sub in (getattr(cmd, "commands", None) or {}).items():
-            found[path + (name,)] = sub
-            stack.append((path + (name,), sub))
+            key = (*path, name)
+            found[key] = sub
+            stack.append((key, sub))
     return found
 
 
