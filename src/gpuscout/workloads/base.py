@@ -210,6 +210,25 @@ def _legacy(read: Any) -> Any:
         return None
 
 
+@contextlib.contextmanager
+def cudnn_autotune(on: bool) -> Iterator[None]:
+    """``torch.backends.cudnn.benchmark`` set to ``on`` for the block, put back after.
+
+    With it, cuDNN times its convolution algorithms for each new input shape on first
+    use and keeps the fastest (the first step pays); without it, it picks one by
+    heuristics. PyTorch leaves it off; a tuned convolutional training script turns it on.
+    """
+    import torch
+
+    backends: Any = torch.backends
+    old = backends.cudnn.benchmark
+    backends.cudnn.benchmark = on
+    try:
+        yield
+    finally:
+        backends.cudnn.benchmark = old
+
+
 def tf32_convolutions() -> bool:
     """Whether fp32 convolutions on a GPU run in TF32 now (cuDNN's setting)."""
     import torch
