@@ -21,7 +21,12 @@ from gpuscout.workloads import llama, llm  # noqa: E402
 from gpuscout.workloads.base import WorkloadConfig  # noqa: E402
 
 CPU = torch.device("cpu")
-LLM: dict[str, Any] = {"model": "llama-tiny", "seq_len": 10, "options": {"new_tokens": 7}}
+# fp32 pinned: a CPU with AMX would run the tuned program in bf16.
+LLM: dict[str, Any] = {
+    "model": "llama-tiny",
+    "seq_len": 10,
+    "options": {"new_tokens": 7, "dtype": "fp32"},
+}
 
 
 def tuned(batch: int) -> tuple[Any, Any]:

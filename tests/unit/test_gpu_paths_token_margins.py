@@ -70,7 +70,9 @@ def test_a_difference_passes_only_within_the_bound() -> None:
 def test_a_real_model_teacher_forced_on_the_cpu() -> None:
     """The fp32 tuned program against the reference: equal, or near-ties only; a token
     swapped for the reference's worst choice is caught at its position."""
-    kw: dict[str, Any] = {"model": "llama-tiny", "seq_len": 10, "options": {"new_tokens": 7}}
+    # fp32 pinned: a CPU with AMX would run the tuned program in bf16.
+    opts = {"new_tokens": 7, "dtype": "fp32"}
+    kw: dict[str, Any] = {"model": "llama-tiny", "seq_len": 10, "options": opts}
     ref, prompt = llm.build(WorkloadConfig("llm", "cpu", "reference", **kw), CPU, 2)
     tuned, _ = llm.build(WorkloadConfig("llm", "cpu", "tuned", **kw), CPU, 2)
     want, _, _ = ref.generate(prompt)
