@@ -177,7 +177,8 @@ def test_missing_files_are_listed_as_not_measured(gs: ModuleType, folder: Path) 
         "- `dist_nccl_1rank_full.txt`: missing; step `dist_nccl_1rank_full` skipped: no" in missing
     )
     # a step no call of this folder ran: named, not hidden
-    assert "- not among this run's steps: gpuscout_run, pytest_gpu_slow, advise" in missing
+    unrun = "gpuscout_run, pytest_gpu_slow, workloads_tuned, advise"
+    assert f"- not among this run's steps: {unrun}" in missing
     (folder / "bench_full.json").unlink()
     (folder / "bench_micro_full.stderr").write_text("Traceback ...\nKeyboardInterrupt\n")
     md = gs.summarize(folder)

@@ -231,6 +231,14 @@ EXTENDED: tuple[Step, ...] = (
         "dist_nccl_1rank_full.txt", gpu_only=True, env=WIDE,
     ),
     Step(
+        "workloads_tuned", 240,
+        "every workload tuned at full size, stored: what predict calibrates on (issue 6)",
+        (*GS, "bench", "workload", "all", "--device", DEV, "--impl", "tuned"),
+        "workloads_tuned.txt", env=WIDE,
+        tiny=("--quick", "--epochs", "1", "--limit-samples", "256", "--steps", "1",
+              "--batch-size", "2", "--seq-len", "8"),
+    ),
+    Step(
         "advise", 20, "`gpuscout advise` on this machine's stored results",
         (*GS, "advise"), "advise.txt", env=WIDE,
     ),

@@ -162,7 +162,8 @@ class Check:
     def run(self) -> int:
         """Every step, then the summary and the archive whatever happened. Exit code: 0
         when every step was ok, 1 when one was not, 128 + N when stopped by signal N."""
-        self.work.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.work, ignore_errors=True)  # an earlier call's files are not ours
+        self.work.mkdir(parents=True)
         self.save()
         previous = {s: signal.signal(s, _raise_stopped) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
