@@ -16,6 +16,8 @@ How the tuned (SDPA) attention keeps PyTorch's fused kernels eligible on a GPU:
 - prefill: ``is_causal=True`` over the prompt's own keys, no mask tensor, and
   ``enable_gqa=True`` (PyTorch >= 2.5) rather than copies of the KV heads: the flash
   kernel takes exactly that (it takes no mask, and supports grouped-query attention).
+  In fp32, which flash does not take, a grouped model's prefill falls to the math
+  kernel (memory-efficient has no grouped-query support); a prompt is short.
 - decode: one query against the whole static cache, the positions after it masked out.
   Flash is out (it takes no mask; ``is_causal`` with one query aligns it to key 0), so
   the memory-efficient kernel is the one to keep. It takes the boolean mask but not
