@@ -129,11 +129,11 @@ MAIN: tuple[Step, ...] = (
         (PY, "-m", "gpuscout.validate.versions"), "versions.json",
     ),
     Step(
-        "doctor", 15, "`gpuscout doctor` as a person reads it: the machine and every finding",
+        "doctor", 20, "`gpuscout doctor` as a person reads it: the machine and every finding",
         (*GS, "doctor"), "doctor.txt", ok_codes=(0, 1), env=WIDE,
     ),
     Step(
-        "doctor_json", 15, "the doctor's findings and the GPU's identity as JSON (issue 2)",
+        "doctor_json", 20, "the doctor's findings and the GPU's identity as JSON (issue 2)",
         (*GS, "doctor", "--json"), "doctor.json", ok_codes=(0, 1),
     ),
     Step(
@@ -176,7 +176,7 @@ MAIN: tuple[Step, ...] = (
         "pytest_gpu.txt", gpu_only=True,
     ),
     Step(
-        "gpuscout_run", 115, "`gpuscout run` end to end, with its report (goal: 2 minutes)",
+        "gpuscout_run", 105, "`gpuscout run` end to end, with its report (goal: 2 minutes)",
         (*GS, "run", "--report", f"{OUT}/report.html"), "run.txt", files=("report.html",),
         tiny=("--skip-bench",), env=WIDE,
     ),
