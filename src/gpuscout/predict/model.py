@@ -135,9 +135,9 @@ def as_run_on(b: Basis, spec: GpuSpec) -> Basis:
 
 def target_precision(b: Basis, spec: GpuSpec) -> str | None:
     """The precision the step computes in on ``spec``; None if it has no usable rate."""
+    # An fp32 step stays IEEE fp32 on a GPU: the workloads turn TF32 off for their runs
+    # (cuBLAS and cuDNN alike), so its rate is the fp32 one, not TF32's.
     p = b.precision
-    if not b.on_gpu and b.workload == "cnn" and p == "fp32":
-        p = "tf32"  # cuDNN runs fp32 convolutions in TF32 on Ampere and newer by default
     for q in _FALLBACK.get(p, (p, "fp32")):
         if spec.peak_tflops(q) is not None:
             return q
