@@ -1,6 +1,6 @@
 """A GPU check's output as docs/benchmarks.md's section: gpuscout.validate.summary.
 
-    python scripts/gpu_summary.py out/ [--out summary.md]   # or out/gpu_check.tar.gz
+python scripts/gpu_summary.py out/ [--out summary.md]   # or out/gpu_check.tar.gz
 """
 
 import sys
