@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 U32 = 2.0**-24  # fp32 unit roundoff
-IMPL_FLAGS = {"foreach", "fused", "capturable", "differentiable", "maximize"}
+IMPL_FLAGS = {"foreach", "fused", "capturable", "differentiable"}  # kernels, not the rule
 
 
 def fp32(kw: dict[str, Any]) -> dict[str, Any]:
