@@ -131,7 +131,8 @@ def test_mlp_graphed_run_trains_as_the_eager_run(
     with Instruments(CPU) as plain:
         (eager,) = mlp.run(c, plain)
     graphed = _graphed_run(monkeypatch, Instruments(CPU))
-    assert graphed["epoch_losses"] == pytest.approx(eager["extra"]["epoch_losses"], rel=1e-6)
+    # Exactly: the graph replays the same aten ops on the same values in the same order.
+    assert graphed["epoch_losses"] == eager["extra"]["epoch_losses"]
     assert eager["extra"]["cuda_graphs"] is False
     assert "first steps' one-time setup included" in eager["extra"]["timed"]
 
