@@ -150,14 +150,53 @@ def test_mlp_tuned_matches_reference_and_learns() -> None:
         with Instruments(CPU) as inst:
             out[impl] = mlp.run(c, inst)[0]
     ref, tuned = out["reference"]["extra"], out["tuned"]["extra"]
-    # Same weights, data and order in fp32: the same model to rounding. Tolerance stated:
-    # test accuracy within 2 points, final loss within 0.1%.
+    # After 94 Adam steps no rounding bound short of the weights' whole movement holds
+    # (Adam's sensitivity near a zero gradient is lr/eps), so the two are held to what
+    # the verdict asks of them: test accuracy within 2 points (verdict.ACCURACY_TOLERANCE).
+    # That they compute the same thing is checked step by step against float64 in
+    # test_mlp_first_step_agrees_with_float64 and exactly in the graph-chunking test.
     assert abs(ref["accuracy"] - tuned["accuracy"]) <= 0.02
-    assert tuned["loss"] == pytest.approx(ref["loss"], rel=1e-3)
     assert ref["epoch_losses"][1] < ref["epoch_losses"][0]  # it learns
     assert ref["accuracy"] > 0.3  # chance is 0.1 (synthetic data, 1500 images, 2 epochs)
     assert tuned["samples"] == 3000 and tuned["synthetic_data"] is True
     assert out["tuned"]["figure"] == pytest.approx(3000 / tuned["time_s"])
+
+
+class _MlpSteps:
+    """An mlp workload seen as numerics.float64_training sees a step workload."""
+
+    def __init__(self, wl: Any) -> None:
+        self.wl, self.eager, self.opt = wl, wl.model, wl.opt
+
+    def make_batch(self) -> Any:
+        return self.wl.make_batch()
+
+    def step(self, batch: Any) -> Any:
+        return self.wl.step(batch)
+
+
+def test_mlp_first_step_agrees_with_float64() -> None:
+    """Same weights, same first batch: reference (DataLoader, per-sample conversion) and
+    tuned (data on the device, fused Adam) each give the float64 loss within the fp32
+    forward bound (numerics.float64_training: 2*S*u*M plus cross-entropy's own rounding;
+    S = 784 + 128 + the elementwise ops, M the output layer's magnitude)."""
+    from gpuscout.workloads import mlp
+
+    kw = {"limit_samples": 256}
+    ref, tuned = (mlp.build(cfg("mlp", impl, **kw), CPU) for impl in ("reference", "tuned"))
+    for a, b in zip(ref.model.parameters(), tuned.model.parameters(), strict=True):
+        assert torch.equal(a, b)  # the same seed and init
+    exact = _MlpSteps(mlp.build(cfg("mlp", "reference", **kw), CPU))
+    ((loss64, bound),) = float64_training(
+        exact, 1, head=lambda m: (m[3], "input", m[3].weight, m[3].bias)
+    )
+    x, y = ref.make_batch()
+    idx = tuned.make_batch()
+    assert torch.equal(tuned.x[idx].view_as(x), x) and torch.equal(tuned.y[idx], y)
+    for wl, batch in ((ref, (x, y)), (tuned, idx)):
+        loss = float(wl.step(batch))
+        assert abs(loss - loss64) <= bound, (type(wl).__name__, loss, loss64, bound)
+    assert bound < 1e-3  # a bound loose enough to pass anything would prove nothing
 
 
 def test_mlp_steps_by_hand() -> None:
@@ -301,7 +340,7 @@ def test_mlp_graph_chunking_trains_every_batch_once(monkeypatch: pytest.MonkeyPa
 
     c = cfg("mlp", "tuned", limit_samples=2100)  # 65 full batches of 32 and one of 20
     tuned = mlp.build(c, CPU)
-    ref = mlp.build(cfg("mlp", "reference", limit_samples=2100), CPU)
+    eager = mlp.build(c, CPU)
     seen: list[int] = []
     real_step = tuned.step
 
@@ -327,12 +366,13 @@ def test_mlp_graph_chunking_trains_every_batch_once(monkeypatch: pytest.MonkeyPa
     tuned.graphs = True
     order = mlp.epoch_orders(2100, 1, 0)[0]
     loss_tuned = tuned.train_epoch(order)
-    loss_ref = ref.train_epoch(order)
+    loss_eager = eager.train_epoch(order)
     assert sorted(tuned._captured) == [1, 64]
     assert sorted(seen) == list(range(2100))
-    assert loss_tuned == pytest.approx(loss_ref, rel=1e-4)
-    for a, b in zip(tuned.model.parameters(), ref.model.parameters(), strict=True):
-        assert torch.allclose(a, b, atol=1e-5)
+    # Exactly the eager tuned epoch: the same step on the same batches in the same order.
+    assert loss_tuned == loss_eager
+    for a, b in zip(tuned.model.parameters(), eager.model.parameters(), strict=True):
+        assert torch.equal(a, b)
 
 
 def test_llm_self_advancing_graph_body_generates_the_reference_tokens(
