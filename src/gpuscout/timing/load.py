@@ -147,7 +147,6 @@ class Disturbance:
             + ". Rerun on a quiet machine before trusting them."
         )
 
-
     @staticmethod
     def caveat() -> str:
         """A prefix for a sentence built on these figures (a time per run, say)."""
