@@ -62,6 +62,18 @@ def test_devices_that_are_not_here(monkeypatch: pytest.MonkeyPatch) -> None:
         runner.resolve_devices("cuda")
 
 
+def test_the_cpu_alone_asks_nothing_of_the_framework() -> None:
+    from gpuscout.probe.devices import resolve_devices
+
+    def boom() -> list[str]:
+        raise AssertionError("asked which devices exist")  # importing torch costs seconds
+
+    assert resolve_devices("cpu", boom) == ["cpu"]
+    assert resolve_devices("CPU,cpu", boom) == ["cpu"]
+    with pytest.raises(AssertionError):
+        resolve_devices("cpu,cuda", boom)
+
+
 def test_run_micro_on_cpu_with_progress(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("torch")
     from gpuscout.bench import context

@@ -25,6 +25,8 @@ def resolve_devices(
     for w in words:
         if w not in ("all", "cpu", "cuda") and not _CUDA_RE.match(w):
             raise UsageError(f"unknown device {w!r}", DEVICE_HINT)
+    if all(w == "cpu" for w in words) and words:
+        return ["cpu"]  # nothing to ask of the framework (importing torch costs seconds)
     have = list(available())
     gpus = [d for d in have if d != "cpu"]
     out: list[str] = []

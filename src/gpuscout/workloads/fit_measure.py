@@ -244,7 +244,7 @@ def measure_in_worker(
         "status": "ok",
         "device_name": props.name,
         "memory_total_bytes": int(props.total_memory),
-        "torch_version": torch.__version__,
+        "torch_version": str(torch.__version__),  # a plain str: the parent unpickles without torch
         "cuda_version": torch.version.cuda,
     }
 

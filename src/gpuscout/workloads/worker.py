@@ -31,7 +31,7 @@ def environment(device: Any) -> dict[str, Any]:
     import torch
 
     env: dict[str, Any] = {
-        "torch_version": torch.__version__,
+        "torch_version": str(torch.__version__),  # a plain str: the parent unpickles without torch
         "threads": torch.get_num_threads(),
         "python": sys.version.split()[0],
     }
