@@ -13,17 +13,18 @@ from gpuscout.timing import load
 from gpuscout.timing.load import CpuCounters, disturbance, host_load, mark_busy, others_pct
 
 
-def stats(noisy: bool) -> Stats:
-    return Stats(5, 1.0, 1.0, 0.9, 1.1, 0.9, 1.1, 0.3 if noisy else 0.01, 0.1, noisy)
+def stats(noisy: bool, n: int = 5) -> Stats:
+    return Stats(n, 1.0, 1.0, 0.9, 1.1, 0.9, 1.1, 0.3 if noisy else 0.01, 0.1, noisy)
 
 
-def result(flags: tuple[str, ...] = (), *, noisy: bool | None = None, status: str = "ok") -> Result:
+def result(
+    flags: tuple[str, ...] = (), *, noisy: bool | None = None, status: str = "ok", n: int = 5
+) -> Result:
     extra: dict[str, object] = {"flags": list(flags)} if flags else {}
     if "host-busy" in flags:
         extra["host_busy_pct"] = 48.0
-    return Result(
-        "x", "cpu", 1.0, "GB/s", status, None if noisy is None else stats(noisy), extra=extra
-    )
+    timing = None if noisy is None else stats(noisy, n)
+    return Result("x", "cpu", 1.0, "GB/s", status, timing, extra=extra)
 
 
 # -- the arithmetic, from counters given by hand --------------------------------------
@@ -110,6 +111,9 @@ def test_busy_host_is_flagged() -> None:
         ([result(noisy=True), result(noisy=False)], None),
         ([result(noisy=True), result(noisy=True), result(noisy=False)], "2 of 3 noisy"),
         ([result(noisy=True)], None),  # one timed result cannot make a majority rule
+        # two samples are flagged noisy by rule (timing/stats.py), not by the machine
+        ([result(noisy=True, n=2), result(noisy=True, n=2), result(noisy=False)], None),
+        ([result(noisy=True, n=3), result(noisy=True, n=3), result(noisy=False)], "2 of 3"),
         # failed results measured nothing and are not counted
         ([result(("host-busy",), status="failed"), result()], None),
     ],

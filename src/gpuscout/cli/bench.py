@@ -28,8 +28,9 @@ bench_app = typer.Typer(
 
 @contextmanager
 def _progress(enabled: bool) -> Iterator[Progress | None]:
-    """A Rich progress bar on stderr, so stdout stays clean for tables and --json."""
-    if not enabled:
+    """A Rich progress bar on stderr, so stdout stays clean for tables and --json; none
+    where stderr is not a terminal (a log file would get blank lines, not a bar)."""
+    if not enabled or not err_console.is_terminal:
         yield None
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn

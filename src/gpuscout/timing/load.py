@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gpuscout._types import Result
+from gpuscout.timing.stats import MIN_SAMPLES_FOR_SPREAD
 
 # Other processes using more than this share of all CPUs make a figure untrustworthy: on
 # a 2-core machine one busy neighbour (50%) halves what a 2-thread benchmark gets.
@@ -162,14 +163,17 @@ def disturbance(results: Sequence[Result]) -> Disturbance | None:
     """None when the results look like a quiet machine's, else what disturbed them.
 
     A busy host or a throttled GPU is direct evidence, so one such result is enough. A
-    noisy spread alone happens on a quiet machine too (a short quick benchmark, one
-    context switch), so noise counts only when most timed results are noisy.
+    noisy spread alone happens on a quiet machine too (one context switch, a launch
+    overhead in microseconds), so noise counts only when most timed results are noisy;
+    and only results with enough samples to show a spread count at all (fewer are
+    flagged noisy by rule, whatever the machine did).
     """
     measured = [r for r in results if r.status == "ok"]
     busy = [r for r in measured if HOST_BUSY in _flags(r)]
     throttled = [r for r in measured if "throttled" in _flags(r)]
-    timed = [r for r in measured if r.stats is not None]
-    noisy = [r for r in timed if r.stats is not None and r.stats.noisy]
+    timed = [r.stats for r in measured if r.stats is not None]
+    timed = [s for s in timed if s.n >= MIN_SAMPLES_FOR_SPREAD]
+    noisy = [s for s in timed if s.noisy]
     mostly_noisy = len(timed) >= 2 and 2 * len(noisy) > len(timed)
     if not busy and not throttled and not mostly_noisy:
         return None

@@ -30,6 +30,7 @@ import re
 import shlex
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -235,14 +236,15 @@ def run(cmd: Command, session: Session, timeout_s: float = TIMEOUT_S) -> Outcome
             ["bash", "-c", cmd.line],
             cwd=session.cwd,
             env=session.environment(),
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,  # interleaved, as a terminal shows them
             text=True,
             timeout=timeout_s,
             check=False,
         )
     except subprocess.TimeoutExpired:
         return Outcome(cmd, None, "", f"still running after {timeout_s:g} s")
-    output = proc.stdout + proc.stderr
+    output = proc.stdout
     code = proc.returncode
     problem = None
     if cmd.expect_failure and code == 0:
@@ -343,8 +345,10 @@ def regenerate(readme: str, session: Session) -> str:
     lines = readme.splitlines()
     done: dict[str, Outcome] = {}
     for cmd in commands(readme):  # in README order, so each block sees what came before
+        t0 = time.perf_counter()
         done[cmd.line] = run(cmd, session)
-        print(f"ran: {cmd.line} -> {done[cmd.line].exit_code}", file=sys.stderr)
+        took = time.perf_counter() - t0
+        print(f"{took:6.1f} s  exit {done[cmd.line].exit_code}  {cmd.line}", file=sys.stderr)
     new: list[str] = []
     cursor = 0
     for block in blocks(lines):
