@@ -133,6 +133,8 @@ def _figure(fn: Callable[[], float]) -> float | str:
 
 
 def main() -> None:
+    if not torch.cuda.is_available():  # every figure here is a GPU's: say so, allocate nothing
+        raise SystemExit("plain_torch_reference.py needs a CUDA GPU (torch sees none)")
     out: dict[str, object] = {}
     for d in ("bf16", "fp16", "tf32", "fp32", "fp8", "fp64", "int8"):
         unit = "tops" if d == "int8" else "tflops"

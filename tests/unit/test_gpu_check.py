@@ -205,7 +205,7 @@ def test_a_steps_command_as_it_runs_and_as_it_reads() -> None:
     llm = next(s for s in MAIN if s.name == "workload_llm")
     argv = llm.argv_for("cpu", True, "/o", "/py")
     assert argv[:3] == ["/py", "-m", "gpuscout"] and "cpu" in argv
-    assert argv[-6:] == ["--impl", "tuned", "--batch-size", "1", "--seq-len", "8"]
+    assert argv[-7:] == ["--impl", "tuned", "--no-store", "--batch-size", "1", "--seq-len", "8"]
     assert "--impl tuned" not in llm.display("cuda:0", False)
     run = next(s for s in MAIN if s.name == "gpuscout_run")
     assert "/o/report.html" in run.argv_for("cuda:0", False, "/o", "/py")

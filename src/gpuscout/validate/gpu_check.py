@@ -113,10 +113,12 @@ class Step:
 
 def _workload(name: str, cap_s: int, what: str, tiny: tuple[str, ...]) -> Step:
     """`bench workload NAME`, both implementations; the rehearsal runs the tuned one only
-    (each run is a process of its own: on two CPU cores that, not the size, costs)."""
+    and stores nothing (each run is a process of its own, and storing one probes the
+    frameworks for the fingerprint: on two CPU cores that, not the size, costs; the
+    rehearsal's `gpuscout run` step stores)."""
     argv = (*GS, "bench", "workload", name, "--device", DEV, "--impl", "both", "--quick")
     result = f"workload_{name}.json"
-    tiny = ("--impl", "tuned", *tiny)
+    tiny = ("--impl", "tuned", "--no-store", *tiny)
     return Step(f"workload_{name}", cap_s, what, (*argv, "--json"), result, tiny=tiny)
 
 
