@@ -7,7 +7,7 @@
 Cases: every gpuscout workload as it runs on a GPU (mlp, cnn, encoder at 128 and 512,
 llm at batch 1 and 8), Llama-shaped 1B and 8B models in inference at several batch sizes
 and context lengths, and LoRA fine-tuning of both. Each measurement runs in its own
-worker process (gpuscout.workloads.fit_runner.measure): measured peak = the allocator's
+worker process (gpuscout.fit.measure.driver.measure): measured peak = the allocator's
 maximum + the process's memory outside the allocator (CUDA context, loaded modules).
 
 accelerate's `estimate-memory` needs the Hugging Face Hub for configs; here its own
@@ -15,7 +15,7 @@ functions run on a config.json written to a temporary directory (transformers bu
 model on the meta device). Where accelerate or transformers is missing, or the model is
 not a transformers model, the column says "not comparable".
 
-``--simulate`` replays each case on fake tensors (workloads/fit_simulate.py) and compares
+``--simulate`` replays each case on fake tensors (fit/measure/simulate.py) and compares
 fit's allocator share with the bytes autograd keeps: a CPU-side check of the arithmetic,
 not a GPU measurement (no context, no cuDNN/cuBLAS workspaces).
 
@@ -35,7 +35,7 @@ from typing import Any
 
 from gpuscout._types import to_jsonable
 from gpuscout.fit import FitRequest, ModelSpec, estimate, load_model, workload_model
-from gpuscout.workloads.fit_runner import measure
+from gpuscout.fit.measure.driver import measure
 
 GIB = 1024**3
 
@@ -142,7 +142,7 @@ def run_case(name: str, req: FitRequest, args: argparse.Namespace) -> dict[str, 
     row |= {"accelerate_bytes": acc, "accelerate_basis": basis}
     t0 = time.perf_counter()
     if args.simulate:
-        from gpuscout.workloads.fit_simulate import simulate_peak
+        from gpuscout.fit.measure.simulate import simulate_peak
 
         sim = simulate_peak(req)
         row |= {"kind": "simulated", "measured_bytes": sim["peak_bytes"], "simulation": sim}

@@ -77,7 +77,7 @@ HARNESS_CEILING = frozenset({("resnet50-amp", "b200"), ("resnet50-amp", "h200-sx
 @dataclass(frozen=True)
 class Work:
     """One Lambda column as a gpuscout workload figure: what one step does, counted by
-    gpuscout.workloads.flops on the meta device (``--recount`` repeats the count)."""
+    gpuscout.count.flops on the meta device (``--recount`` repeats the count)."""
 
     workload: str  # "cnn" | "encoder"
     model: str
@@ -324,8 +324,8 @@ def _count(w: Work) -> tuple[float, float, int]:
     with the workloads' own functions, as workloads/cnn.py and encoder.py count them."""
     import torch
 
+    from gpuscout.count.flops import TRAIN_MULTIPLIER, count_forward_flops, training_traffic
     from gpuscout.workloads.encoder import PRESETS, make_encoder
-    from gpuscout.workloads.flops import TRAIN_MULTIPLIER, count_forward_flops, training_traffic
     from gpuscout.workloads.resnet import make_resnet
 
     if w.workload == "cnn":

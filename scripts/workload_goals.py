@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from gpuscout._types import Result, to_jsonable
-from gpuscout.workloads import QUICK_WORKLOADS, run_workloads, verdict
+from gpuscout.report.verdict import verdict
+from gpuscout.workloads import QUICK_WORKLOADS, run_workloads
 
 # Issue 4's goals (H100 80GB SXM, and the 2-core CPU machine for mlp).
 MLP_GPU_S = 1.0  # tuned, 5 epochs at batch 32

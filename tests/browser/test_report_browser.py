@@ -11,7 +11,7 @@ import pytest
 from report_sample import fill_store
 
 from gpuscout.report import build_report, write_report
-from gpuscout.report.model import Report, Unavailable
+from gpuscout.report.document import Report, Unavailable
 from gpuscout.store import Store
 
 

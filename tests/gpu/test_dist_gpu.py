@@ -16,7 +16,7 @@ pytestmark = [
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
 ]
 
-from gpuscout.bench import dist  # noqa: E402
+from gpuscout.dist import job as dist  # noqa: E402
 from gpuscout.errors import UsageError  # noqa: E402
 
 

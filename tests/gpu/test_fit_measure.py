@@ -14,8 +14,8 @@ pytestmark = [
 
 from gpuscout.fit import FitRequest, estimate, load_model  # noqa: E402
 from gpuscout.fit.estimate import CUDA_CONTEXT_BYTES  # noqa: E402
-from gpuscout.fit.gpus import max_batch_within  # noqa: E402
-from gpuscout.workloads.fit_runner import measure  # noqa: E402
+from gpuscout.fit.measure.driver import measure  # noqa: E402
+from gpuscout.fit.on_gpu import max_batch_within  # noqa: E402
 
 
 @pytest.mark.parametrize(

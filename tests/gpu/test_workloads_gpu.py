@@ -23,7 +23,8 @@ from token_margins import (  # noqa: E402
     unit_roundoff,
 )
 
-from gpuscout.workloads import cnn, encoder, llm, mlp, run_workloads, verdict  # noqa: E402
+from gpuscout.report.verdict import verdict  # noqa: E402
+from gpuscout.workloads import cnn, encoder, llm, mlp, run_workloads  # noqa: E402
 from gpuscout.workloads.base import WorkloadConfig  # noqa: E402
 from gpuscout.workloads.instruments import Instruments, nvml_reader_for  # noqa: E402
 

@@ -8,28 +8,28 @@ from typing import Any
 
 import pytest
 
-from gpuscout.bench import registry, runner
+from gpuscout.bench import benchmarks, runner
 from gpuscout.bench.context import TimingPolicy
 from gpuscout.errors import UnknownNameError, UsageError
 
 
 def test_registry_lists_the_builtins_in_order() -> None:
-    assert registry.names() == ("matmul", "memory", "transfer", "launch")
-    assert callable(registry.get("matmul"))
+    assert benchmarks.names() == ("matmul", "memory", "transfer", "launch")
+    assert callable(benchmarks.get("matmul"))
 
 
 def test_unknown_benchmark_raises_with_suggestion() -> None:
     with pytest.raises(UnknownNameError) as info:
-        registry.get("matmull")
+        benchmarks.get("matmull")
     assert info.value.exit_code == 2
     assert info.value.suggestions == ["matmul"]
     assert "matmul" in info.value.hint
 
 
 def test_registering_a_name_twice_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    monkeypatch.setattr(benchmarks, "_REGISTRY", dict(benchmarks._REGISTRY))
     with pytest.raises(ValueError):
-        registry.register("matmul")(lambda device, quick, ctx=None: [])
+        benchmarks.register("matmul")(lambda device, quick, ctx=None: [])
 
 
 def test_resolve_benchmarks() -> None:
@@ -100,7 +100,7 @@ def test_a_benchmark_that_crashes_becomes_a_failed_result(
     def boom(device: str, quick: bool, ctx: Any = None) -> list[Any]:
         raise RuntimeError("bug in a benchmark")
 
-    monkeypatch.setattr(registry, "_REGISTRY", {"boom": boom, **registry._REGISTRY})
+    monkeypatch.setattr(benchmarks, "_REGISTRY", {"boom": boom, **benchmarks._REGISTRY})
     results = {r.name: r for r in runner.run_micro("cpu", "boom,launch", quick=True)}
     assert set(results) == {"boom", "launch/dispatch"}
     assert results["boom"].status == "failed"
@@ -129,7 +129,7 @@ def test_cpu_ceilings_from_host() -> None:
 def test_importing_gpuscout_bench_does_not_import_torch() -> None:
     code = (
         "import sys, gpuscout.bench, gpuscout.timing, gpuscout.cli.bench;"
-        "from gpuscout.bench import registry; registry.names();"
+        "from gpuscout.bench import benchmarks; benchmarks.names();"
         "sys.exit(1 if 'torch' in sys.modules else 0)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from gpuscout._types import Result
-from gpuscout.bench import scaling, scaling_points
-from gpuscout.bench.dist import DistPlan, to_results
 from gpuscout.cli.dist import render
-from gpuscout.launch.rank import RankContext
-from gpuscout.launch.torchrun import LaunchSpec
+from gpuscout.dist import scaling, scaling_points
+from gpuscout.dist.job import DistPlan, to_results
+from gpuscout.dist.rank import RankContext
+from gpuscout.dist.torchrun import LaunchSpec
 
 torch = pytest.importorskip("torch")
 

@@ -23,9 +23,9 @@ from typer.testing import CliRunner
 
 pytest.importorskip("torch")
 
-from gpuscout.bench import dist
 from gpuscout.cli.dist import register_dist
-from gpuscout.launch.torchrun import _alive_rank, _rank_pids
+from gpuscout.dist import job as dist
+from gpuscout.dist.torchrun import _alive_rank, _rank_pids
 from gpuscout.store import Store
 
 SMALL = ("--only", "collectives", "--ops", "all_reduce", "--max-size", "4K", "--quick")

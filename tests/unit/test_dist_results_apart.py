@@ -9,7 +9,7 @@ from pathlib import Path
 from report_sample import fingerprint, micro_results, workload_results
 
 from gpuscout._types import Result
-from gpuscout.bench.dist import plan, to_results
+from gpuscout.dist.job import plan, to_results
 from gpuscout.predict import advise
 from gpuscout.predict.project import run_results
 from gpuscout.report import build_report

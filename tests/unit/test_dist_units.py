@@ -11,26 +11,25 @@ from pathlib import Path
 
 import pytest
 
-from gpuscout.bench import collectives, scaling
-from gpuscout.bench.dist import check_names
-from gpuscout.errors import UnknownNameError, UsageError
-from gpuscout.launch import diagnose
-from gpuscout.launch.diagnose import RankState
-from gpuscout.launch.rank import Fault, parse_fault, write_json
-from gpuscout.launch.slurm import (
+from gpuscout.dist import collectives, diagnose, scaling
+from gpuscout.dist.diagnose import RankState
+from gpuscout.dist.job import check_names
+from gpuscout.dist.rank import Fault, parse_fault, write_json
+from gpuscout.dist.slurm import (
     detect_slurm,
     expand_nodelist,
     first_host,
     job_port,
     tasks_per_node,
 )
-from gpuscout.launch.torchrun import (
+from gpuscout.dist.torchrun import (
     LaunchSpec,
     parse_endpoint,
     plan_launch,
     rank_environment,
     torchrun_command,
 )
+from gpuscout.errors import UnknownNameError, UsageError
 
 # -- nccl-tests' formulas ---------------------------------------------------------------
 
@@ -213,7 +212,7 @@ def test_single_node_command_is_standalone_via_python_m() -> None:
     assert "--standalone" in cmd and "--rdzv-endpoint" not in cmd
     assert cmd[cmd.index("--nproc-per-node") + 1] == "3"
     assert cmd[cmd.index("--max-restarts") + 1] == "0"
-    assert cmd[-4:] == ["-m", "gpuscout.launch.dist_entry", "/j/request.json", "/j"]
+    assert cmd[-4:] == ["-m", "gpuscout.dist.rank_main", "/j/request.json", "/j"]
 
 
 def test_multi_node_command_uses_c10d_rendezvous() -> None:
@@ -267,7 +266,7 @@ def test_parse_fault() -> None:
 TORCHRUN_EXIT = """
 torch.distributed.elastic.multiprocessing.errors.ChildFailedError:
 ============================================================
-gpuscout.launch.dist_entry FAILED
+gpuscout.dist.rank_main FAILED
 ------------------------------------------------------------
 Failures:
 [1]:
@@ -366,7 +365,7 @@ operation timeout: WorkNCCL(SeqNum=3, OpType=ALLREDUCE, NumelIn=1, NumelOut=1, \
 Timeout(ms)=300000) ran for 300081 milliseconds before timing out.
 torch.distributed.elastic.multiprocessing.errors.ChildFailedError:
 ============================================================
-gpuscout.launch.dist_entry FAILED
+gpuscout.dist.rank_main FAILED
 ------------------------------------------------------------
 Failures:
 [1]:

@@ -17,7 +17,7 @@ from gpuscout._types import (
     SystemInfo,
 )
 from gpuscout.doctor import diagnose, exit_code
-from gpuscout.doctor.registry import Check, run_checks
+from gpuscout.doctor.checks import Check, run_checks
 
 HOST = HostInfo(
     cpu_model="Test CPU",

@@ -147,7 +147,7 @@ def test_a_config_json_by_path(tmp_path: Path) -> None:
 
 
 def fake_measure(req: Any, device: str, search: bool, cap: int, **limits: Any) -> dict[str, Any]:
-    """Stands in for fit_measure.measure_in_worker, in the worker process."""
+    """Stands in for trials.measure_in_worker, in the worker process."""
     return {
         "status": "ok",
         "device_name": "Fake GPU 80GB",

@@ -9,7 +9,7 @@ import pytest
 from gpuscout.catalog import find_gpu, load_gpus
 from gpuscout.errors import UsageError
 from gpuscout.fit import FitRequest, default_gpus, estimate, fit_across, fit_on, load_model
-from gpuscout.fit.gpus import USABLE_FRACTION, max_batch_within, need_bytes
+from gpuscout.fit.on_gpu import USABLE_FRACTION, max_batch_within, need_bytes
 
 L8 = load_model("llama-3-8b")
 

@@ -1,4 +1,4 @@
-"""`gpuscout fit --measure`'s worker (fit_measure.measure_in_worker) run in this process
+"""`gpuscout fit --measure`'s worker (trials.measure_in_worker) run in this process
 against a stand-in CUDA allocator and NVML: where the peaks are read, how the context is
 measured, and that out-of-memory trials free their memory so the search can go on."""
 
@@ -13,7 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from gpuscout.fit import FitRequest, load_model  # noqa: E402
-from gpuscout.workloads import fit_measure  # noqa: E402
+from gpuscout.fit.measure import trials  # noqa: E402
 
 MIB = 2**20
 CAPACITY, WEIGHTS, PER_SAMPLE = 1000 * MIB, 100 * MIB, 10 * MIB  # fits up to batch 90
@@ -57,7 +57,7 @@ class FakeAllocator:
 
     def nvml_used(self) -> dict[str, int]:
         used = OTHERS + (CONTEXT + self.reserved if self.context else 0)
-        return {fit_measure._uuid_key(UUID): used}
+        return {trials._uuid_key(UUID): used}
 
 
 @pytest.fixture
@@ -75,7 +75,7 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeAllocator:
     monkeypatch.setattr(cuda, "max_memory_reserved", lambda d=None: a.reserved_peak)
     monkeypatch.setattr(cuda, "memory_reserved", lambda d=None: a.reserved)
     monkeypatch.setattr(cuda, "empty_cache", a.empty_cache)
-    monkeypatch.setattr(fit_measure, "nvml_used", a.nvml_used)
+    monkeypatch.setattr(trials, "nvml_used", a.nvml_used)
 
     class Opt:
         def zero_grad(self, set_to_none: bool = True) -> None:
@@ -94,7 +94,7 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeAllocator:
             held = [a.alloc(PER_SAMPLE) for _ in range(n)]  # an OOM keeps these in its frame
             del held
 
-    monkeypatch.setattr(fit_measure, "Job", Job)
+    monkeypatch.setattr(trials, "Job", Job)
     return a
 
 
@@ -104,7 +104,7 @@ REQ = FitRequest(load_model("llama-tiny"), lora_rank=4, seq_len=32, batch_size=8
 def test_the_peak_is_the_trials_own_and_the_context_is_measured_beside_it(
     fake: FakeAllocator,
 ) -> None:
-    out = fit_measure.measure_in_worker(REQ, "cuda:0", search=False)
+    out = trials.measure_in_worker(REQ, "cuda:0", search=False)
     assert out["status"] == "ok" and out["fits"] is True
     assert out["device_name"] == "Fake GPU" and out["memory_total_bytes"] == CAPACITY
     assert out["allocated_peak_bytes"] == WEIGHTS + 8 * PER_SAMPLE
@@ -120,7 +120,7 @@ def test_the_peak_is_the_trials_own_and_the_context_is_measured_beside_it(
 def test_the_search_comes_back_from_out_of_memory_with_the_memory_freed(
     fake: FakeAllocator,
 ) -> None:
-    out = fit_measure.measure_in_worker(REQ, "cuda:0", search=True, cap=4096)
+    out = trials.measure_in_worker(REQ, "cuda:0", search=True, cap=4096)
     assert out["max_batch"] == 90 and out["max_batch_capped"] is False
     assert out["max_batch_allocated_bytes"] == WEIGHTS + 90 * PER_SAMPLE
     failed = [n for n, fits, _ in out["trials"] if not fits]
@@ -136,8 +136,8 @@ def test_the_search_comes_back_from_out_of_memory_with_the_memory_freed(
 def test_without_nvml_the_context_is_not_guessed(
     fake: FakeAllocator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(fit_measure, "nvml_used", lambda: {})
-    out = fit_measure.measure_in_worker(REQ, "cuda:0", search=False)
+    monkeypatch.setattr(trials, "nvml_used", lambda: {})
+    out = trials.measure_in_worker(REQ, "cuda:0", search=False)
     assert out["context_bytes"] is None and "no NVML" in out["context_source"]
     assert out["allocated_peak_bytes"] == WEIGHTS + 8 * PER_SAMPLE
 
@@ -145,20 +145,20 @@ def test_without_nvml_the_context_is_not_guessed(
 def test_a_model_too_big_to_build_is_an_oom_outcome(
     fake: FakeAllocator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(fit_measure, "Job", lambda req, dev: fake.alloc(2 * CAPACITY))
-    out = fit_measure.measure_in_worker(REQ, "cuda:0")
+    monkeypatch.setattr(trials, "Job", lambda req, dev: fake.alloc(2 * CAPACITY))
+    out = trials.measure_in_worker(REQ, "cuda:0")
     assert out["status"] == "oom" and "does not fit" in out["error"]
 
 
 def test_a_cuda_index_past_the_last_gpu_is_named(fake: FakeAllocator) -> None:
-    out = fit_measure.measure_in_worker(REQ, "cuda:3")
+    out = trials.measure_in_worker(REQ, "cuda:3")
     assert out["status"] == "no_cuda" and "cuda:3" in out["error"]
 
 
 def test_a_search_at_its_trial_limit_reports_the_largest_batch_so_far(
     fake: FakeAllocator,
 ) -> None:
-    out = fit_measure.measure_in_worker(REQ, "cuda:0", search=True, cap=4096, max_trials=5)
+    out = trials.measure_in_worker(REQ, "cuda:0", search=True, cap=4096, max_trials=5)
     assert [n for n, _, _ in out["trials"]] == [1, 2, 4, 8, 16]
     assert out["max_batch"] == 16 and out["max_batch_capped"] is False
     assert out["max_batch_allocated_bytes"] == WEIGHTS + 16 * PER_SAMPLE

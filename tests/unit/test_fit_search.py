@@ -127,7 +127,7 @@ class FakeClock:
 
 
 def _bounded(fake: FakeAllocator, clock: FakeClock, **limits: Any) -> Any:
-    from gpuscout.workloads.fit_measure import bounded_search
+    from gpuscout.fit.measure.trials import bounded_search
 
     return bounded_search(
         clock.run(fake),
@@ -199,7 +199,7 @@ def w_limits(req: Any, device: str, search: bool, cap: int, **limits: Any) -> di
 def test_measure_gives_the_search_at_most_half_the_worker_timeout() -> None:
     """A worker killed at its timeout brings nothing back: the search must end first."""
     from gpuscout.fit import FitRequest, load_model
-    from gpuscout.workloads.fit_runner import measure
+    from gpuscout.fit.measure.driver import measure
 
     req = FitRequest(load_model("mlp"), batch_size=2)
     short = measure(req, target=w_limits, timeout_s=100)

@@ -1,6 +1,6 @@
 """--measure without a GPU: the worker path with fakes (a result, an OOM, a crash), the
 requests it refuses, the steps it runs (on the CPU, tiny models), and fit's arithmetic
-against the bytes autograd really keeps (fake tensors, workloads/fit_simulate.py)."""
+against the bytes autograd really keeps (fake tensors, fit/measure/simulate.py)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 
 from gpuscout.errors import UsageError
 from gpuscout.fit import FitRequest, estimate, load_model
+from gpuscout.fit.measure.driver import check_measurable, cuda_device, fit_results, measure
 from gpuscout.fit.models import finish_spec
-from gpuscout.workloads.fit_runner import check_measurable, cuda_device, fit_results, measure
 
 torch = pytest.importorskip("torch")
 
@@ -91,8 +91,8 @@ def test_a_search_stopped_by_an_error_keeps_the_measured_peak() -> None:
 
 
 def test_nvml_used_memory_is_keyed_as_torch_names_the_gpu() -> None:
+    from gpuscout.fit.measure.trials import _uuid_key, nvml_used
     from gpuscout.probe.fake_nvml import FakeNvml
-    from gpuscout.workloads.fit_measure import _uuid_key, nvml_used
 
     uuid = "58e5ee2f-5ebe-f3d6-dc35-8a5f3a1b2c3d"  # str(torch's device properties .uuid)
     gpu = {"name": "NVIDIA H100 80GB HBM3", "uuid": f"GPU-{uuid}", "memory_used_bytes": 7}
@@ -103,7 +103,7 @@ def test_nvml_used_memory_is_keyed_as_torch_names_the_gpu() -> None:
 
 
 def test_an_out_of_memory_error_is_one_line_even_without_text() -> None:
-    from gpuscout.workloads.fit_measure import oom_message
+    from gpuscout.fit.measure.trials import oom_message
 
     assert oom_message(MemoryError()) == "MemoryError"  # what a failed host allocation raises
     text = "CUDA out of memory. Tried to allocate 2.00 GiB.\nOf the allocated memory ..."
@@ -116,7 +116,7 @@ def test_an_out_of_memory_error_is_one_line_even_without_text() -> None:
 def test_without_cuda_the_worker_says_so() -> None:
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    from gpuscout.workloads.fit_measure import measure_in_worker
+    from gpuscout.fit.measure.trials import measure_in_worker
 
     assert measure_in_worker(SMALL)["status"] == "no_cuda"
 
@@ -143,7 +143,7 @@ def test_requests_measure_cannot_build(req: FitRequest, message: str) -> None:
 
 
 def job(req: FitRequest) -> Any:
-    from gpuscout.workloads.fit_measure import Job
+    from gpuscout.fit.measure.trials import Job
 
     return Job(req, torch.device("cpu"))
 
@@ -201,7 +201,7 @@ MHA = finish_spec(  # q, k and v with as many heads: attention without enable_gq
 
 @pytest.mark.parametrize("spec", [load_model("llama-tiny"), MHA], ids=["gqa", "mha"])
 def test_prefill_into_the_cache_gives_the_same_states_as_without_it(spec: Any) -> None:
-    from gpuscout.workloads.fit_build import decoder_hidden
+    from gpuscout.fit.measure.build import decoder_hidden
 
     req = FitRequest(spec, mode="infer", dtype="fp32", seq_len=12)
     model = job(req).model
@@ -262,7 +262,7 @@ MINI = finish_spec(
     ids=["lora", "full", "infer", "encoder", "mlp", "resnet18"],
 )
 def test_the_arithmetic_matches_what_autograd_keeps(req: FitRequest) -> None:
-    from gpuscout.workloads.fit_simulate import simulate_peak
+    from gpuscout.fit.measure.simulate import simulate_peak
 
     sim = simulate_peak(req)
     est = estimate(req)

@@ -21,7 +21,7 @@ import pytest
 
 from gpuscout.validate import gpu_check
 from gpuscout.validate.gpu_check import MAIN, PACK_S, PY, Step
-from gpuscout.validate.runner import Check, Settings
+from gpuscout.validate.stepper import Check, Settings
 
 MODULE = "gpuscout.validate.gpu_check"
 CPU_ONLY = [s.name for s in MAIN if not s.gpu_only]
@@ -223,7 +223,7 @@ def test_the_slow_gpu_tests_it_names_exist() -> None:
 
 def test_importing_the_check_loads_no_framework() -> None:
     code = (
-        "import sys, gpuscout.validate.gpu_check, gpuscout.validate.runner, "
+        "import sys, gpuscout.validate.gpu_check, gpuscout.validate.stepper, "
         "gpuscout.validate.summary; assert 'torch' not in sys.modules, 'torch'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -12,7 +12,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from gpuscout.workloads import cnn, registry, worker  # noqa: E402
+from gpuscout.workloads import child, cnn, registry  # noqa: E402
 from gpuscout.workloads.base import WorkloadConfig, strict_fp32, tf32_convolutions  # noqa: E402
 
 CPU = torch.device("cpu")
@@ -112,7 +112,7 @@ def test_every_workload_runs_in_ieee_fp32_inside_the_worker(
     monkeypatch.setattr(registry.get(name), "run", run)
     monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # a tuned run's setup
     before = flags()
-    out = worker.run_one({"name": name, "device": "cpu", "impl": impl})
+    out = child.run_one({"name": name, "device": "cpu", "impl": impl})
     assert out["figures"] == []
     (inside,) = seen
     assert_ieee(inside)

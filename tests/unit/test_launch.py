@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from gpuscout.launch import FAILED, OK, OOM, TIMEOUT, is_oom, run_isolated
-from gpuscout.launch.worker import target_name
+from gpuscout.isolate import FAILED, OK, OOM, TIMEOUT, is_oom, run_isolated
+from gpuscout.isolate.process import target_name
 
 
 class OutOfMemoryError(RuntimeError):

@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 
 from workload_runs import all_tuned_on_cpu  # noqa: E402
 
-from gpuscout.workloads.flops import (  # noqa: E402
+from gpuscout.count.flops import (  # noqa: E402
     OPTIMIZER_OPS,
     count_traffic,
     optimizer_impl,
@@ -73,8 +73,8 @@ def test_optimizer_implementation_follows_torch_defaults() -> None:
 
 
 def test_llm_prefill_bytes_and_decode_launches() -> None:
+    from gpuscout.count.decoder import make_meta, traffic
     from gpuscout.workloads.llama import PRESETS
-    from gpuscout.workloads.llm_counts import make_meta, traffic
 
     s = PRESETS["llama-tiny"]
     with torch.device("meta"):
@@ -88,8 +88,8 @@ def test_llm_prefill_bytes_and_decode_launches() -> None:
 def test_prefill_activations_by_hand_without_grad() -> None:
     # Without grad, each layer's output is freed as the next is made: a count keyed on
     # id() must not take a new tensor at a freed one's address for one already counted.
+    from gpuscout.count.decoder import make_meta
     from gpuscout.workloads.llama import PRESETS
-    from gpuscout.workloads.llm_counts import make_meta
 
     s, n = PRESETS["llama-tiny"], 8
     with torch.device("meta"):

@@ -37,7 +37,7 @@ def test_break_even_by_hand() -> None:
 
 
 def test_dollars_as_shown() -> None:
-    from gpuscout.predict.verdict import usd
+    from gpuscout.predict.wording import usd
 
     assert usd(2250.4) == "$2,250" and usd(3.061) == "$3.06" and usd(None) == "n/a"
     # 11 minutes of a 140 W card at $0.15/kWh costs a fraction of a cent, not nothing.
@@ -47,7 +47,7 @@ def test_dollars_as_shown() -> None:
 
 
 def test_durations_read_in_the_unit_people_use() -> None:
-    from gpuscout.predict.verdict import duration
+    from gpuscout.predict.wording import duration
 
     day = 86400.0
     assert duration(None) == "n/a" and duration(90) == "90 s" and duration(600) == "10 min"

@@ -16,7 +16,7 @@ from report_sample import (
 from gpuscout import Finding, Result, Status
 from gpuscout.errors import UsageError
 from gpuscout.report import Unavailable, build_report, gather, select_runs
-from gpuscout.report.model import CeilingRow
+from gpuscout.report.document import CeilingRow
 from gpuscout.store import Store
 
 

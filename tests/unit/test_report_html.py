@@ -138,7 +138,7 @@ def test_backslashes_in_names_reach_the_chart_as_they_are() -> None:
 
 
 def test_fit_marks_say_how_large_a_batch_fits() -> None:
-    from gpuscout.fit.gpus import MAX_BATCH
+    from gpuscout.fit.on_gpu import MAX_BATCH
     from gpuscout.report import fmt
 
     assert fmt.fit_mark(False, None) == "no"

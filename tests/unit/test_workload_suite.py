@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from gpuscout._types import Result
+from gpuscout.report.verdict import agreement, verdict
 from gpuscout.workloads.base import WorkloadConfig
 from gpuscout.workloads.ceilings import Ceiling, attach, from_results, from_store
 from gpuscout.workloads.instruments import Instruments, integrate_power
 from gpuscout.workloads.suite import to_results
-from gpuscout.workloads.verdict import agreement, verdict
 
 
 def res(

@@ -19,10 +19,10 @@ from numerics import (  # noqa: E402
 )
 from workload_runs import all_tuned_on_cpu  # noqa: E402
 
+from gpuscout.count.flops import attention_flops, count_forward_flops  # noqa: E402
 from gpuscout.errors import UnknownNameError, UsageError  # noqa: E402
 from gpuscout.workloads import plan, registry, resolve_devices  # noqa: E402
 from gpuscout.workloads.base import WorkloadConfig  # noqa: E402
-from gpuscout.workloads.flops import attention_flops, count_forward_flops  # noqa: E402
 
 CPU = torch.device("cpu")
 
@@ -88,7 +88,7 @@ def test_importing_workloads_does_not_import_torch() -> None:
     code = (
         "import sys, gpuscout.workloads, gpuscout.workloads.mlp, gpuscout.workloads.cnn, "
         "gpuscout.workloads.encoder, gpuscout.workloads.llm, gpuscout.workloads.resnet, "
-        "gpuscout.workloads.compare, gpuscout.workloads.worker, gpuscout.launch, "
+        "gpuscout.workloads.third_party, gpuscout.workloads.child, gpuscout.isolate, "
         "gpuscout.data, gpuscout.cli.workload; print('torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -125,8 +125,8 @@ def test_conv_and_llama_decode_flops() -> None:
     got = count_forward_flops(conv, lambda: conv(torch.empty(1, 3, 8, 8)))
     assert got == 2 * (8 * 8) * 8 * (3 * 3 * 3)
 
+    from gpuscout.count.decoder import flops as _flops
     from gpuscout.workloads.llama import PRESETS
-    from gpuscout.workloads.llm_counts import flops as _flops
 
     s = PRESETS["llama-tiny"]
     hd = s.head_dim

@@ -6,6 +6,7 @@ Importing this package does not import torch; the benchmarks import it when they
 
 from __future__ import annotations
 
+from gpuscout.bench.benchmarks import get, names, register
 from gpuscout.bench.context import (
     FULL_TIMING,
     QUICK_TIMING,
@@ -16,7 +17,6 @@ from gpuscout.bench.context import (
 )
 from gpuscout.bench.cpu_peak import cpu_peak_tflops, flops_per_cycle, host_peak_tflops
 from gpuscout.bench.record import save_run
-from gpuscout.bench.registry import get, names, register
 from gpuscout.bench.runner import (
     Progress,
     available_devices,

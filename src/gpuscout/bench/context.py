@@ -161,7 +161,7 @@ def run_case(
     except VerificationError as exc:
         status, error = "failed", f"wrong result: {exc}"
     except Exception as exc:
-        from gpuscout.launch.worker import is_oom  # the one place that knows OOM's forms
+        from gpuscout.isolate.process import is_oom  # the one place that knows OOM's forms
 
         status = "oom" if is_oom(exc) else "failed"
         error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"

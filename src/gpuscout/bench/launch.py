@@ -13,8 +13,8 @@ import functools
 from typing import Any
 
 from gpuscout._types import Result
+from gpuscout.bench.benchmarks import register
 from gpuscout.bench.context import BenchContext, CaseOutput, VerificationError, run_case, timed
-from gpuscout.bench.registry import register
 
 BATCH = 200
 

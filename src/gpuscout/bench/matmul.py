@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from gpuscout._types import Result
+from gpuscout.bench.benchmarks import register
 from gpuscout.bench.context import (
     BenchContext,
     CaseOutput,
@@ -25,8 +26,7 @@ from gpuscout.bench.context import (
     run_case,
     timed,
 )
-from gpuscout.bench.registry import register
-from gpuscout.catalog.model import TENSOR_MIN_CC
+from gpuscout.catalog.gpu import TENSOR_MIN_CC
 
 GPU_SIZES = (256, 512, 1024, 2048, 4096, 8192)
 GPU_QUICK_SIZES = (1024, 8192)

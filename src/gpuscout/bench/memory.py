@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from gpuscout._types import Result
+from gpuscout.bench.benchmarks import register
 from gpuscout.bench.context import (
     BenchContext,
     CaseOutput,
@@ -28,7 +29,6 @@ from gpuscout.bench.context import (
     run_case,
     timed,
 )
-from gpuscout.bench.registry import register
 
 MiB = 2**20
 GiB = 2**30

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from gpuscout._types import HostInfo, Result, SystemInfo
-from gpuscout.bench import registry
+from gpuscout.bench import benchmarks
 from gpuscout.bench.context import BenchContext, Ceilings
 from gpuscout.bench.cpu_peak import flops_per_cycle, host_peak_tflops, isa_class
 from gpuscout.errors import GpuscoutError
@@ -55,12 +55,12 @@ def resolve_devices(spec: str | Sequence[str] | None) -> list[str]:
 def resolve_benchmarks(only: str | Sequence[str] | None) -> list[str]:
     """Benchmark names in registry order; UnknownNameError (exit 2) for a wrong one."""
     if not only:
-        return list(registry.names())
+        return list(benchmarks.names())
     items = [only] if isinstance(only, str) else list(only)
     wanted = [w.strip().lower() for item in items for w in item.split(",") if w.strip()]
     for w in wanted:
-        registry.get(w)
-    return [n for n in registry.names() if n in wanted]
+        benchmarks.get(w)
+    return [n for n in benchmarks.names() if n in wanted]
 
 
 def _probe_host() -> HostInfo | None:
@@ -244,7 +244,7 @@ def run_micro(
                 # Other processes' load over this benchmark's own span (ours subtracted).
                 with host_load() as load:
                     try:
-                        got = registry.get(name)(device, quick, ctx)
+                        got = benchmarks.get(name)(device, quick, ctx)
                     except Exception as exc:  # a bug or a broken device: record it, go on
                         error = f"{type(exc).__name__}: {exc}"
                         got = [Result(name, device, None, "", "failed", error=error)]

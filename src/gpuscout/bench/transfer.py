@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from gpuscout._types import Result
+from gpuscout.bench.benchmarks import register
 from gpuscout.bench.context import BenchContext, CaseOutput, VerificationError, run_case, timed
-from gpuscout.bench.registry import register
 
 MiB = 2**20
 SIZES_BYTES = tuple(s * MiB for s in (1, 4, 16, 64, 256, 1024))

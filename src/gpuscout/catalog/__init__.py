@@ -11,6 +11,14 @@ nothing: the files are parsed on first use.
 
 from __future__ import annotations
 
+from gpuscout.catalog.gpu import (
+    FORM_FACTORS,
+    PRECISIONS,
+    SEGMENTS,
+    CloudPrice,
+    GpuSpec,
+    normalize_precision,
+)
 from gpuscout.catalog.loader import (
     check_segment,
     cloud_prices,
@@ -26,14 +34,6 @@ from gpuscout.catalog.lookup import (
     find_gpu,
     match_local_gpu,
     search_gpus,
-)
-from gpuscout.catalog.model import (
-    FORM_FACTORS,
-    PRECISIONS,
-    SEGMENTS,
-    CloudPrice,
-    GpuSpec,
-    normalize_precision,
 )
 
 __all__ = [

@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
-from gpuscout.catalog.model import FORM_FACTORS, SEGMENTS, VENDORS, CloudPrice, GpuSpec
+from gpuscout.catalog.gpu import FORM_FACTORS, SEGMENTS, VENDORS, CloudPrice, GpuSpec
 from gpuscout.catalog.names import keys as name_keys
 from gpuscout.errors import CatalogError, UnknownNameError
 

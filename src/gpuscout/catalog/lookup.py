@@ -26,8 +26,8 @@ import re
 from collections.abc import Sequence
 from typing import Final
 
+from gpuscout.catalog.gpu import GpuSpec
 from gpuscout.catalog.loader import load_gpus
-from gpuscout.catalog.model import GpuSpec
 from gpuscout.catalog.names import keys, normalize, tokens
 from gpuscout.errors import GpuscoutError, UnknownNameError, UsageError
 

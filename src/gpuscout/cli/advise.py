@@ -12,7 +12,7 @@ from gpuscout.errors import GpuscoutError, UsageError
 
 
 def _time(r: Any) -> str:
-    from gpuscout.predict.verdict import duration
+    from gpuscout.predict.wording import duration
 
     if r.time_per_run_s is None:
         return "n/a"
@@ -24,7 +24,7 @@ def _time(r: Any) -> str:
 
 
 def _per_run(r: Any) -> str:
-    from gpuscout.predict.verdict import usd
+    from gpuscout.predict.wording import usd
 
     if r.option == "cloud" and r.cloud_usd_per_run is not None:
         return (
@@ -45,7 +45,7 @@ def render(advice: Any) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from gpuscout.predict.verdict import usd
+    from gpuscout.predict.wording import usd
 
     console.print(escape(advice.verdict))  # GPU and model names may hold "[...]"
     table = Table(show_header=True, header_style="bold", title="Options, per run")

@@ -160,10 +160,10 @@ def dist(
     within --timeout with one line naming it, and nothing is stored.
     Exit code: 0 ok, 1 a failed job or check, 2 a usage error.
     """
-    from gpuscout.bench import dist as bench_dist
+    from gpuscout.dist import job as dist_job
 
     try:
-        plan = bench_dist.plan(
+        plan = dist_job.plan(
             nproc_per_node=nproc_per_node,
             nnodes=nnodes,
             rdzv_endpoint=rdzv_endpoint,
@@ -177,8 +177,8 @@ def dist(
             timeout_s=timeout,
             fault=fault,
         )
-        run = _run_with_progress(json_out, bench_dist.run_dist, plan)
-        run_id = None if no_store else bench_dist.save(run, db=db)
+        run = _run_with_progress(json_out, dist_job.run_dist, plan)
+        run_id = None if no_store else dist_job.save(run, db=db)
     except GpuscoutError as exc:
         fail_from(exc)
     code = 1 if any(r.status not in ("ok", "skipped") for r in run.results) else 0

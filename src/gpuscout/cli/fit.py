@@ -155,8 +155,8 @@ def _gpu_specs(names: list[str] | None, all_gpus: bool) -> list[Any]:
 def _measure(
     est: Any, device: str, timeout: float, db: Path | None, quiet: bool
 ) -> tuple[Any, int]:
-    from gpuscout.fit.gpus import max_batch_within
-    from gpuscout.workloads.fit_runner import check_measurable, cuda_device, fit_results, measure
+    from gpuscout.fit.measure.driver import check_measurable, cuda_device, fit_results, measure
+    from gpuscout.fit.on_gpu import max_batch_within
 
     req = check_measurable(est.request)
     device = cuda_device(device)

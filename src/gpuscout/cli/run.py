@@ -50,7 +50,8 @@ def _micro(system: SystemInfo, json_out: bool) -> list[Result]:
 
 def _workloads(micro: list[Result], db: Path | None, json_out: bool) -> tuple[list[Result], str]:
     from gpuscout.cli.bench import _progress
-    from gpuscout.workloads import QUICK_WORKLOADS, run_workloads, verdict
+    from gpuscout.report.verdict import verdict
+    from gpuscout.workloads import QUICK_WORKLOADS, run_workloads
     from gpuscout.workloads.ceilings import from_results
 
     if not json_out:

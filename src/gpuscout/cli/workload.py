@@ -143,7 +143,8 @@ def workload(
     recorded and the others go on. Exit code 0 when every run worked, 1 when one
     failed, 2 for usage errors.
     """
-    from gpuscout.workloads import run_workloads, verdict
+    from gpuscout.report.verdict import verdict
+    from gpuscout.workloads import run_workloads
 
     try:
         results = _run_with_progress(

@@ -16,7 +16,7 @@ from gpuscout.data.datasets import (
     load_fashion_mnist,
 )
 from gpuscout.data.fetch import ChecksumError, DownloadError, data_cache_dir, sha256_file
-from gpuscout.data.records import ImageDataset, ImageSplit
+from gpuscout.data.splits import ImageDataset, ImageSplit
 
 __all__ = [
     "CIFAR10",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from gpuscout.data.records import ImageSplit
+from gpuscout.data.splits import ImageSplit
 from gpuscout.errors import UsageError
 
 SIDE = 32

@@ -20,7 +20,7 @@ from gpuscout.data.fetch import (
 )
 from gpuscout.data.fetch import download as fetch
 from gpuscout.data.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
-from gpuscout.data.records import ImageDataset, ImageSplit
+from gpuscout.data.splits import ImageDataset, ImageSplit
 from gpuscout.data.synthetic import make_split
 from gpuscout.errors import UsageError
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from gpuscout.data.records import ImageSplit
+from gpuscout.data.splits import ImageSplit
 
 MAIN_MAX = 110
 DISTRACTOR_MAX = 70

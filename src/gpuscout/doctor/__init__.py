@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gpuscout._types import Finding, SystemInfo
-from gpuscout.doctor.registry import Check, all_checks, check, exit_code, run_checks
+from gpuscout.doctor.checks import Check, all_checks, check, exit_code, run_checks
 
 
 def diagnose(system: SystemInfo) -> list[Finding]:

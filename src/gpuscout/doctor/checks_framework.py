@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from gpuscout._types import Finding, FrameworkInfo, NvmlState, Status, SystemInfo
+from gpuscout.doctor.checks import check
 from gpuscout.doctor.cuda_tables import (
     arch_supports,
     cuda_from_nvml,
@@ -13,7 +14,6 @@ from gpuscout.doctor.cuda_tables import (
     recommend_torch_wheel,
     torch_install_command,
 )
-from gpuscout.doctor.registry import check
 
 _CPU_TORCH = "pip install torch --index-url https://download.pytorch.org/whl/cpu"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from gpuscout._types import Finding, GpuInfo, Status, SystemInfo
-from gpuscout.doctor.registry import check
+from gpuscout.doctor.checks import check
 from gpuscout.probe.clock_events import SW_POWER_CAP, THROTTLE_MASK, throttle_reasons
 
 _IDLE = 0x1

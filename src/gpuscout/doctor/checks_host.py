@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from gpuscout._types import Finding, NvmlState, Status, SystemInfo
-from gpuscout.doctor.registry import check
+from gpuscout.doctor.checks import check
 
 _NO_GPU_MEANING = (
     "Small models (the classic Fashion-MNIST MLP, a small CNN) train fine on a CPU; "

@@ -15,7 +15,6 @@ is the doubling-then-bisecting search that ``gpuscout fit --measure`` runs on a 
 from __future__ import annotations
 
 from gpuscout.fit.estimate import CUDA_CONTEXT_BYTES, estimate
-from gpuscout.fit.gpus import DEFAULT_GPUS, GpuFit, default_gpus, fit_across, fit_on, need_bytes
 from gpuscout.fit.models import (
     list_models,
     load_model,
@@ -24,6 +23,7 @@ from gpuscout.fit.models import (
     read_hf_config,
     workload_model,
 )
+from gpuscout.fit.on_gpu import DEFAULT_GPUS, GpuFit, default_gpus, fit_across, fit_on, need_bytes
 from gpuscout.fit.request import DTYPES, MODES, OPTIMIZERS, FitRequest, MemoryEstimate
 from gpuscout.fit.search import Outcome, SearchResult, find_max_batch
 from gpuscout.fit.spec import ModelSpec, count_params, lora_params, param_groups

@@ -1,7 +1,7 @@
 """The largest batch that fits: double until a trial fails, then bisect.
 
 Generic over ``try_batch(n) -> Outcome``, so the same search runs over the arithmetic
-(``fit_on``), over real steps on a GPU (workloads/fit_measure.py) and, in the tests,
+(``fit_on``), over real steps on a GPU (fit/measure/trials.py) and, in the tests,
 over a fake allocator. A trial that runs out of memory either returns
 ``Outcome(fits=False)`` or raises an exception ``is_oom`` recognises; anything else
 propagates. ``cleanup`` runs after every trial, so a failed trial's memory is released

@@ -6,14 +6,14 @@
     ...     prediction = predict_run(store)        # the newest run with workloads
     ...     advice = advise(store=store, workload="cnn")
 
-The model is described in ``gpuscout.predict.model``; every constant it assumes, with
+The model is described in ``gpuscout.predict.roofline``; every constant it assumes, with
 its source, in ``gpuscout.predict.defaults``. Importing this package reads no data and
 imports no framework: predict reads stored Results, never runs anything.
 """
 
 from __future__ import annotations
 
-from gpuscout.predict.advise import advise
+from gpuscout.predict.advice import advise
 from gpuscout.predict.project import predict_results, predict_run
 from gpuscout.predict.records import Advice, Calibration, CostRow, Prediction, Projection
 

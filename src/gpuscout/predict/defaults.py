@@ -82,7 +82,7 @@ def _prior(
     return Prior(compute_s / (x * step_s), memory_s / (y * step_s), other, source)
 
 
-# FLOPs and bytes per sample counted by gpuscout.workloads.flops on the meta device:
+# FLOPs and bytes per sample counted by gpuscout.count.flops on the meta device:
 # ResNet-50 bf16 training (batch 256, 224x224): 24.54 GFLOP and 115.0 MB per image.
 # Lambda ResNet-50 AMP: H100 SXM 2,790 img/s, H200 3,079 (1.10x), A100 80GB SXM 1,582.
 # Split (0.26 compute, 0.31 memory, 0.43 other): it gives an RTX 4090 ~0.7x and an

@@ -27,7 +27,8 @@ from gpuscout.predict.basis import (
     local_ceilings,
     measured_gpu_host_op_s,
 )
-from gpuscout.predict.model import (
+from gpuscout.predict.records import Calibration, Prediction, Projection
+from gpuscout.predict.roofline import (
     Ceiling,
     Point,
     calibrate,
@@ -35,7 +36,6 @@ from gpuscout.predict.model import (
     target_precision,
     uncalibrated,
 )
-from gpuscout.predict.records import Calibration, Prediction, Projection
 
 MICRO_PREFIXES = ("matmul/", "memory/", "launch/")
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from gpuscout._types import to_jsonable
 from gpuscout.errors import UsageError
+from gpuscout.report.document import Report, Unavailable
 from gpuscout.report.gather import build_report, select_runs
-from gpuscout.report.model import Report, Unavailable
 
 FORMATS = ("html", "md", "json")
 

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
 from gpuscout.report import fmt
-from gpuscout.report.model import Roofline, RooflinePoint, WorkloadRow
+from gpuscout.report.document import Roofline, RooflinePoint, WorkloadRow
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

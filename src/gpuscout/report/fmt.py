@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gpuscout.predict.verdict import usd as usd  # one way to write dollars everywhere
+from gpuscout.predict.wording import usd as usd  # one way to write dollars everywhere
 
 NA = "n/a"
 
@@ -105,7 +105,7 @@ def fit_mark(fits: bool, max_batch_size: int | None) -> str:
         return "no"
     if not max_batch_size:
         return "yes"
-    from gpuscout.fit.gpus import MAX_BATCH  # the search stops there: "any batch you like"
+    from gpuscout.fit.on_gpu import MAX_BATCH  # the search stops there: "any batch you like"
 
     return "any batch" if max_batch_size >= MAX_BATCH else f"batch ≤{compact(max_batch_size)}"
 

@@ -10,8 +10,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from gpuscout._types import Result
+from gpuscout.report.document import FitCell, FitRow, FitTable, Unavailable, safely
 from gpuscout.report.gather import is_workload, normal_precision
-from gpuscout.report.model import FitCell, FitRow, FitTable, Unavailable, safely
 
 if TYPE_CHECKING:
     from gpuscout.catalog import GpuSpec

@@ -17,7 +17,7 @@ from gpuscout import __version__
 from gpuscout._types import Finding, Result, RunRecord, Status
 from gpuscout.errors import UsageError
 from gpuscout.report import fmt
-from gpuscout.report.model import (
+from gpuscout.report.document import (
     CeilingRow,
     Report,
     Roof,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from gpuscout._types import Finding, Status
 from gpuscout.report import charts, fmt
+from gpuscout.report.document import CeilingRow, Report, Roofline, Unavailable, WorkloadRow
 from gpuscout.report.html_forecast import cost_section, fit_section, predictions_section
 from gpuscout.report.html_kit import (
     card,
@@ -23,7 +24,6 @@ from gpuscout.report.html_kit import (
     table,
     unavailable,
 )
-from gpuscout.report.model import CeilingRow, Report, Roofline, Unavailable, WorkloadRow
 from gpuscout.report.style import CSS
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'"

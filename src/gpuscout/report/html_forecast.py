@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from gpuscout.report import charts, fmt
+from gpuscout.report.document import FitTable, Unavailable
 from gpuscout.report.html_kit import (
     assumptions,
     card,
@@ -16,7 +17,6 @@ from gpuscout.report.html_kit import (
     table_html,
     unavailable,
 )
-from gpuscout.report.model import FitTable, Unavailable
 
 if TYPE_CHECKING:
     from gpuscout.predict import Advice, Prediction, Projection

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from gpuscout.report import fmt
-from gpuscout.report.model import Unavailable
+from gpuscout.report.document import Unavailable
 
 
 def e(value: Any) -> str:

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from gpuscout._types import Status
 from gpuscout.report import charts, fmt
-from gpuscout.report.model import Report, Roofline, Unavailable
+from gpuscout.report.document import Report, Roofline, Unavailable
 
 if TYPE_CHECKING:
     from gpuscout.predict import Advice, Prediction
-    from gpuscout.report.model import CeilingRow, FitTable, WorkloadRow
+    from gpuscout.report.document import CeilingRow, FitTable, WorkloadRow
 
 
 def cell(value: Any) -> str:

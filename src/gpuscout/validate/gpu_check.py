@@ -326,7 +326,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.out is None:
         print("error: --out DIR is required (or --plan)", file=sys.stderr)
         return 2
-    from gpuscout.validate.runner import Check, Settings
+    from gpuscout.validate.stepper import Check, Settings
 
     settings = Settings(
         out=args.out,

@@ -1,8 +1,8 @@
 """Training and inference workloads, each as a tutorial writes it and as an expert would.
 
 ``run_workloads(names, devices, impl)`` runs each (workload, device, implementation)
-in an isolated worker and returns ``Result`` records; ``verdict(results)`` says what
-they mean in plain words. The workloads (mlp, cnn, encoder, llm) are one file each
+in an isolated worker and returns ``Result`` records (``gpuscout.report.verdict`` says
+what they mean in plain words). The workloads (mlp, cnn, encoder, llm) are one file each
 with ``build(cfg)`` and ``run(cfg, inst)``. Importing this package does not import torch.
 """
 
@@ -18,7 +18,6 @@ from gpuscout.workloads.suite import (
     resolve_devices,
     run_workloads,
 )
-from gpuscout.workloads.verdict import agreement, verdict
 
 __all__ = [
     "IMPLS",
@@ -26,12 +25,10 @@ __all__ = [
     "Ceiling",
     "Progress",
     "WorkloadConfig",
-    "agreement",
     "check",
     "get",
     "names",
     "plan",
     "resolve_devices",
     "run_workloads",
-    "verdict",
 ]

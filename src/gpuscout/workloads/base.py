@@ -148,7 +148,7 @@ def native_bf16(device: Any) -> bool:
     """
     import torch
 
-    from gpuscout.catalog.model import TENSOR_MIN_CC
+    from gpuscout.catalog.gpu import TENSOR_MIN_CC
 
     return tuple(torch.cuda.get_device_capability(device)) >= TENSOR_MIN_CC["bf16"]
 

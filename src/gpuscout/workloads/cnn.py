@@ -16,6 +16,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from gpuscout.count.flops import (
+    TRAIN_MULTIPLIER,
+    count_forward_flops,
+    optimizer_impl,
+    training_traffic,
+)
 from gpuscout.workloads.base import (
     WorkloadConfig,
     amp_dtype,
@@ -24,12 +30,6 @@ from gpuscout.workloads.base import (
     fused_kwargs,
     index_batches,
     tf32_convolutions,
-)
-from gpuscout.workloads.flops import (
-    TRAIN_MULTIPLIER,
-    count_forward_flops,
-    optimizer_impl,
-    training_traffic,
 )
 from gpuscout.workloads.instruments import Instruments
 from gpuscout.workloads.resnet import PRESETS, check_model, make_resnet

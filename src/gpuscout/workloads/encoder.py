@@ -21,6 +21,13 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
+from gpuscout.count.flops import (
+    TRAIN_MULTIPLIER,
+    attention_flops,
+    count_forward_flops,
+    optimizer_impl,
+    training_traffic,
+)
 from gpuscout.errors import UnknownNameError
 from gpuscout.workloads.base import (
     WorkloadConfig,
@@ -28,13 +35,6 @@ from gpuscout.workloads.base import (
     dtype_name,
     fused_kwargs,
     index_batches,
-)
-from gpuscout.workloads.flops import (
-    TRAIN_MULTIPLIER,
-    attention_flops,
-    count_forward_flops,
-    optimizer_impl,
-    training_traffic,
 )
 from gpuscout.workloads.instruments import Instruments
 from gpuscout.workloads.training import maybe_compile, measure_training

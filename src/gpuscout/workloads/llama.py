@@ -38,8 +38,8 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
+from gpuscout.count.flops import attention_flops
 from gpuscout.errors import UnknownNameError
-from gpuscout.workloads.flops import attention_flops
 
 
 @dataclass(frozen=True)

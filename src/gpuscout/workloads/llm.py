@@ -21,6 +21,7 @@ import time
 from typing import Any
 
 from gpuscout._types import to_jsonable
+from gpuscout.count.decoder import flops, traffic
 from gpuscout.workloads.base import WorkloadConfig, amp_dtype, dtype_name, synchronize
 from gpuscout.workloads.instruments import Instruments, section_extra
 from gpuscout.workloads.llama import (
@@ -31,7 +32,6 @@ from gpuscout.workloads.llama import (
     static_cache,
     weight_bytes,
 )
-from gpuscout.workloads.llm_counts import flops, traffic
 
 NAME = "llm"
 DESCRIPTION = "Llama-shaped decoder (random weights): prefill, TTFT, decode tokens/s"

@@ -28,13 +28,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from gpuscout.workloads.base import WorkloadConfig, dtype_name, fused_kwargs, synchronize
-from gpuscout.workloads.flops import (
+from gpuscout.count.flops import (
     TRAIN_MULTIPLIER,
     count_forward_flops,
     optimizer_impl,
     training_traffic,
 )
+from gpuscout.workloads.base import WorkloadConfig, dtype_name, fused_kwargs, synchronize
 from gpuscout.workloads.instruments import Instruments, section_extra
 from gpuscout.workloads.training import check_finite
 

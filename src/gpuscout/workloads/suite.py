@@ -146,17 +146,17 @@ def to_results(cfg: WorkloadConfig, status: str, value: Any, error: str | None) 
 
 
 def _run(cfg: WorkloadConfig, isolate: bool, timeout_s: float, comparison: bool) -> list[Result]:
-    from gpuscout.workloads import worker
+    from gpuscout.workloads import child
 
-    fn = worker.run_comparison if comparison else worker.run_one
+    fn = child.run_comparison if comparison else child.run_one
     if not isolate:  # in-process, for tests and debugging: no timeout, no crash guard
         try:
             return to_results(cfg, "ok", fn(dataclasses.asdict(cfg)), None)
         except Exception as exc:
-            from gpuscout.launch import is_oom
+            from gpuscout.isolate import is_oom
 
             return to_results(cfg, "oom" if is_oom(exc) else "failed", None, repr(exc))
-    from gpuscout.launch import run_isolated
+    from gpuscout.isolate import run_isolated
 
     out = run_isolated(
         fn,
@@ -267,7 +267,7 @@ def run_workloads(
 
 
 def _comparison(cfg: WorkloadConfig, isolate: bool, timeout_s: float | None) -> list[Result]:
-    from gpuscout.workloads.compare import available
+    from gpuscout.workloads.third_party import available
 
     program = registry.COMPARISONS[cfg.name]
     ccfg = dataclasses.replace(cfg, impl="tuned")

@@ -1,5 +1,5 @@
 """The models `gpuscout fit --measure` runs, and their forward passes written the way fit
-counts them (fit_measure.py runs the steps; fit_simulate.py replays them on fake tensors).
+counts them (trials.py runs the steps; simulate.py replays them on fake tensors).
 
 The models are the workloads' own classes (llama.py for Llama-shaped decoders,
 encoder.py, resnet.py, the mlp) with random weights, built directly on the device in

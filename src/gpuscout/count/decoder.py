@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from gpuscout.workloads.flops import attention_flops, count_forward_flops, count_traffic
+from gpuscout.count.flops import attention_flops, count_forward_flops, count_traffic
 from gpuscout.workloads.llama import LlamaShape, weight_bytes
 
 

@@ -1,5 +1,5 @@
 """Measure what `gpuscout fit` predicts: build the model with random weights on a GPU
-(fit_build.py), run real steps, and find the largest batch by doubling then bisecting
+(fit/measure/build.py), run real steps, and find the largest batch by doubling then bisecting
 (fit/search.py), catching out-of-memory errors and freeing memory after every trial.
 
 The steps are written the way fit counts them:
@@ -21,7 +21,7 @@ Measured peak = ``torch.cuda.max_memory_allocated`` (the allocator's maximum) pl
 process's memory outside the allocator (the CUDA context and the libraries' modules),
 read at the end as device used memory less what was used before this process started
 CUDA (NVML) less what the allocator holds. Everything runs in a worker process
-(launch/worker.run_isolated): an OOM or a hard crash is a recorded outcome.
+(isolate.run_isolated): an OOM or a hard crash is a recorded outcome.
 """
 
 from __future__ import annotations
@@ -33,9 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gpuscout.fit.estimate import PREFILL_TOKENS
-from gpuscout.fit.request import FitRequest
-from gpuscout.fit.search import Outcome, SearchResult, find_max_batch
-from gpuscout.workloads.fit_build import (
+from gpuscout.fit.measure.build import (
     build_model,
     decoder_hidden,
     encoder_logits,
@@ -43,7 +41,9 @@ from gpuscout.workloads.fit_build import (
     make_optimizer,
     param_dtype,
 )
-from gpuscout.workloads.fit_runner import MAX_TRIALS, SEARCH_BUDGET_S
+from gpuscout.fit.measure.driver import MAX_TRIALS, SEARCH_BUDGET_S
+from gpuscout.fit.request import FitRequest
+from gpuscout.fit.search import Outcome, SearchResult, find_max_batch
 
 TRAIN_STEPS = 2
 DECODE_STEPS = 2
@@ -189,7 +189,7 @@ class Job:
         self.model(torch.randn(shape, device=dev).to(dtype))
 
 
-# -- the worker (its own process, see launch/worker.py) -------------------------------------
+# -- the worker (its own process, see isolate/process.py) -------------------------------------
 
 
 def nvml_used(nvml: Any | None = None) -> dict[str, int]:
@@ -229,7 +229,7 @@ def measure_in_worker(
     process; returns plain values."""
     import torch
 
-    from gpuscout.launch.worker import is_oom
+    from gpuscout.isolate.process import is_oom
 
     if not torch.cuda.is_available():
         return {"status": "no_cuda", "error": "PyTorch sees no CUDA GPU on this machine"}

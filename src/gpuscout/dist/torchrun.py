@@ -12,7 +12,7 @@ Three ways to get the ranks, chosen by ``plan_launch``:
   node list as MASTER_ADDR. With one task per node and ``--nproc-per-node``, each task
   starts torchrun instead, with the node list's first host as the rendezvous.
 
-Each rank runs ``gpuscout.launch.dist_entry`` and leaves JSON files in a job directory
+Each rank runs ``gpuscout.dist.rank_main`` and leaves JSON files in a job directory
 (progress, result, error). The launcher never trusts the job to end by itself: it
 polls, and past ``timeout_s`` it stops torchrun's process group and every rank it
 knows of (their pids are in their progress files; torchrun starts each worker in a
@@ -38,12 +38,12 @@ from pathlib import Path
 from typing import Any
 
 from gpuscout.errors import UsageError
-from gpuscout.launch import diagnose
-from gpuscout.launch.slurm import SlurmTask, detect_slurm
+from gpuscout.dist import diagnose
+from gpuscout.dist.slurm import SlurmTask, detect_slurm
 
 Progress = Callable[[str, int, int], None]  # (label, done, total; 0 = not known yet)
 
-ENTRY = "gpuscout.launch.dist_entry"
+ENTRY = "gpuscout.dist.rank_main"
 POLL_S = 0.2
 _STOP_GRACE_S = 5.0
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gpuscout.launch.rank import RankContext
+from gpuscout.dist.rank import RankContext
 
 
 class DdpPoint:

@@ -31,7 +31,6 @@ from gpuscout.errors import UsageError
 from gpuscout.predict import defaults as d
 from gpuscout.predict import options as opt
 from gpuscout.predict.basis import Basis, bases, local_ceilings, measured_gpu_host_op_s
-from gpuscout.predict.model import parts, uncalibrated
 from gpuscout.predict.project import (
     MICRO_PREFIXES,
     Calibrated,
@@ -42,7 +41,8 @@ from gpuscout.predict.project import (
     run_results,
 )
 from gpuscout.predict.records import Advice, CostRow, Prediction
-from gpuscout.predict.verdict import assumptions, pro_vs_consumer, recommend, verdict_text
+from gpuscout.predict.roofline import parts, uncalibrated
+from gpuscout.predict.wording import assumptions, pro_vs_consumer, recommend, verdict_text
 from gpuscout.timing.load import disturbance
 
 PRIMARY_VARIANT = {"llm": "decode-b1"}

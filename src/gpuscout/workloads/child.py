@@ -1,7 +1,7 @@
 """The function a worker process runs: one workload, one device, one implementation.
 
 It takes and returns plain values only (a dict in, a dict out) because it crosses a
-process boundary (``gpuscout.launch``). Everything heavy is imported here, in the
+process boundary (``gpuscout.isolate``). Everything heavy is imported here, in the
 worker, never in the parent.
 """
 
@@ -67,7 +67,7 @@ def run_one(cfg: dict[str, Any]) -> dict[str, Any]:
 
 def run_comparison(cfg: dict[str, Any]) -> dict[str, Any]:
     """The optional third-party program beside a workload (Keras for mlp, HF for llm)."""
-    from gpuscout.workloads import compare
+    from gpuscout.workloads import third_party
 
     config = WorkloadConfig(**cfg)
-    return {"figures": compare.run(config), "env": {}}
+    return {"figures": third_party.run(config), "env": {}}

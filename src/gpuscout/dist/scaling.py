@@ -52,8 +52,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from gpuscout.bench.context import release_memory
-from gpuscout.bench.scaling_points import DdpPoint, FsdpPoint
-from gpuscout.launch.rank import RankContext
+from gpuscout.dist.scaling_points import DdpPoint, FsdpPoint
+from gpuscout.dist.rank import RankContext
 
 T = TypeVar("T")
 
@@ -193,7 +193,7 @@ def _agreed(
     """``fn()`` on every rank of ``group``, then one all-reduce: (its value, None) when
     it fitted on every rank; (None, which ranks ran out of memory) when it did not, on
     every rank alike. Other errors are bugs and end the job as they should."""
-    from gpuscout.launch.worker import is_oom
+    from gpuscout.isolate.process import is_oom
 
     value: T | None = None
     error: str | None = None

@@ -2,7 +2,7 @@
 
 A benchmark that runs out of memory, segfaults in a driver, or hangs must not take the
 suite down with it (optimum-benchmark's process launcher). The worker is a new Python
-(``python -m gpuscout.launch._entry``), not a fork: a fork would copy a parent that may
+(``python -m gpuscout.isolate._entry``), not a fork: a fork would copy a parent that may
 hold a CUDA context (unusable in the child) and its threads' locks; and unlike
 multiprocessing's spawn it never re-runs the caller's ``__main__``, so a script without
 an ``if __name__ == "__main__"`` guard works too. The function travels by name
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
 import subprocess
 import sys
 import tempfile
@@ -21,8 +22,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from gpuscout.launch.diagnose import describe_exit
 
 OK = "ok"
 FAILED = "failed"
@@ -59,6 +58,20 @@ def is_oom(exc: BaseException) -> bool:
             "cpuallocator: not enough memory",
         )
     )
+
+
+def describe_exit(code: int | None) -> str:
+    """How a process ended without a result, in words (a signal by name)."""
+    if code is None:
+        return "died without a result or an error"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        oom = " (the kernel's out-of-memory killer sends SIGKILL)" if name == "SIGKILL" else ""
+        return f"was killed by {name}{oom}"
+    return f"exited with code {code} without a result"
 
 
 def target_name(fn: Callable[..., Any]) -> str:
@@ -115,7 +128,7 @@ def run_isolated(
         result_path = Path(tmp) / "result.pickle"
         t0 = time.perf_counter()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gpuscout.launch._entry", str(result_path)],
+            [sys.executable, "-m", "gpuscout.isolate._entry", str(result_path)],
             stdin=subprocess.PIPE,
             stdout=sink,
             env=env,

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gpuscout.isolate.process import describe_exit
+
 _SECONDARY_TYPES = ("DistBackendError", "DistNetworkError", "DistStoreError", "DistError")
 _SECONDARY_TEXT = (
     "connection reset",
@@ -130,19 +132,6 @@ def parse_torchrun_log(text: str) -> tuple[dict[int, int], int | None]:
 def collective_timed_out(text: str) -> bool:
     """Did NCCL's watchdog time out a collective (and abort that rank)?"""
     return _WATCHDOG_TEXT in text
-
-
-def describe_exit(code: int | None) -> str:
-    if code is None:
-        return "died without a result or an error"
-    if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        oom = " (the kernel's out-of-memory killer sends SIGKILL)" if name == "SIGKILL" else ""
-        return f"was killed by {name}{oom}"
-    return f"exited with code {code} without a result"
 
 
 def ranks_text(ranks: Sequence[int]) -> str:

@@ -1,4 +1,4 @@
-"""One rank of a multi-process job: ``python -m gpuscout.launch.dist_entry REQUEST OUT_DIR``.
+"""One rank of a multi-process job: ``python -m gpuscout.dist.rank_main REQUEST OUT_DIR``.
 
 torchrun (or, under Slurm, the gpuscout task itself) starts this once per rank with
 RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR and MASTER_PORT set.
@@ -28,7 +28,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from gpuscout.launch.rank import (
+from gpuscout.dist.rank import (
     RankContext,
     error_path,
     parse_fault,

@@ -36,7 +36,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from gpuscout.errors import UsageError
-from gpuscout.launch.rank import RankContext
+from gpuscout.dist.rank import RankContext
 
 OPS = ("all_reduce", "all_gather", "broadcast")
 KIB = 1024
@@ -187,7 +187,7 @@ def _iterations(ctx: RankContext, case: _Case, quick: bool) -> int:
 
 def run_one(ctx: RankContext, op: str, size: int, *, quick: bool) -> dict[str, Any]:
     """Verify, then time, one collective at one size; every rank returns the same dict."""
-    from gpuscout.launch.worker import is_oom
+    from gpuscout.isolate.process import is_oom
 
     device = ctx.torch_device()
     n = ctx.world_size

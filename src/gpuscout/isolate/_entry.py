@@ -1,4 +1,4 @@
-"""The worker's side of ``run_isolated``: ``python -m gpuscout.launch._entry RESULT``.
+"""The worker's side of ``run_isolated``: ``python -m gpuscout.isolate._entry RESULT``.
 
 Reads a pickled request (target "module:qualname", keyword arguments) from stdin, calls
 the target, and writes ``(status, value-or-traceback)`` to RESULT, atomically (a file
@@ -17,7 +17,7 @@ from typing import Any
 
 
 def _call(request: dict[str, Any]) -> tuple[str, Any]:
-    from gpuscout.launch.worker import FAILED, OK, OOM, is_oom
+    from gpuscout.isolate.process import FAILED, OK, OOM, is_oom
 
     try:
         module, qualname = request["target"].split(":")

@@ -1,5 +1,5 @@
 """The parent's side of `gpuscout fit --measure`: check the request can be built, run
-fit_measure.measure_in_worker in an isolated worker (launch/worker.run_isolated: an
+trials.measure_in_worker in an isolated worker (isolate.run_isolated: an
 OOM, a crash or a hang comes back as a status), and turn prediction and measurement into
 the Results one store run of kind "fit" keeps. Importing this module does not import
 torch.
@@ -21,7 +21,7 @@ from gpuscout.workloads.resnet import PRESETS as RESNETS
 
 MEASURABLE_DTYPES: Final = ("fp32", "bf16", "fp16")
 DEFAULT_TIMEOUT_S: Final = 900.0
-# The largest-batch search's limits (fit_measure.bounded_search). 24 trials: doubling up
+# The largest-batch search's limits (trials.bounded_search). 24 trials: doubling up
 # to the largest cap the CLI sets (65,536) takes 17, and the 7 bisection steps left
 # bracket the answer within 1/128 of it (most searches end sooner). 120 s: what a user
 # waits for a memory search on top of the model's build, well inside the worker's
@@ -130,15 +130,15 @@ def measure(
     search_budget_s: float = SEARCH_BUDGET_S,
 ) -> Measured:
     """Run the measurement in a worker; never raises for what happens there.
-    ``target`` replaces fit_measure.measure_in_worker (tests pass a fake). The search
+    ``target`` replaces trials.measure_in_worker (tests pass a fake). The search
     gets at most half of ``timeout_s``: the model's build and the request's own trial
     come first, and a worker killed at its timeout brings nothing back."""
-    from gpuscout.launch.worker import OK, run_isolated
+    from gpuscout.isolate.process import OK, run_isolated
 
     req = check_measurable(req)
     device = cuda_device(device)
     if target is None:
-        from gpuscout.workloads.fit_measure import measure_in_worker
+        from gpuscout.fit.measure.trials import measure_in_worker
 
         target = measure_in_worker
     kwargs = {"req": req, "device": device, "search": search, "cap": cap}

@@ -1,4 +1,4 @@
-"""Replay fit_measure's steps on fake tensors and count live bytes: the memory autograd
+"""Replay trials.py's steps on fake tensors and count live bytes: the memory autograd
 and the optimizer would hold, without a GPU and without allocating anything.
 
 This checks fit's arithmetic against what PyTorch actually keeps (which tensors autograd
@@ -62,7 +62,7 @@ def simulate_peak(req: FitRequest, batch: int | None = None) -> dict[str, Any]:
     import torch
     from torch._subclasses.fake_tensor import FakeTensorMode
 
-    from gpuscout.workloads.fit_measure import Job
+    from gpuscout.fit.measure.trials import Job
 
     n = batch or req.batch_size
     with FakeTensorMode(allow_non_fake_inputs=True), _tracker_class()() as live:

@@ -36,7 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from gpuscout.catalog import GpuSpec
-from gpuscout.catalog.model import TENSOR_MIN_CC
+from gpuscout.catalog.gpu import TENSOR_MIN_CC
 from gpuscout.predict import defaults as d
 from gpuscout.predict.basis import Basis
 from gpuscout.predict.records import Calibration

@@ -21,14 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from gpuscout._types import Result, Stats
-from gpuscout.bench import collectives, scaling
+from gpuscout.dist import collectives, scaling
 from gpuscout.errors import GpuscoutError, UnknownNameError, UsageError
-from gpuscout.launch.rank import RankContext, parse_fault
-from gpuscout.launch.torchrun import LaunchSpec, Progress, plan_launch, run_job
+from gpuscout.dist.rank import RankContext, parse_fault
+from gpuscout.dist.torchrun import LaunchSpec, Progress, plan_launch, run_job
 
 PARTS = ("collectives", "scaling")
 KIND = "bench-dist"
-RANK_TARGET = "gpuscout.bench.dist:rank_suite"
+RANK_TARGET = "gpuscout.dist.job:rank_suite"
 DEFAULT_TIMEOUT_S = {True: 600.0, False: 1800.0}  # quick: 10 min; full: 30 min
 MAX_PG_TIMEOUT_S = 300.0
 
@@ -204,7 +204,7 @@ def rank_suite(
     quick: bool,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Run on every rank (``launch.dist_entry``); rank 0's dict holds everything."""
+    """Run on every rank (``dist.rank_main``); rank 0's dict holds everything."""
     import torch
 
     if not ctx.device.startswith("cuda"):
