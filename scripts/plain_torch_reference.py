@@ -22,7 +22,8 @@ from collections.abc import Callable
 import torch
 
 # The harness's settings (gpuscout.bench: FULL_TIMING, matmul.GPU_SIZES' largest,
-# memory.GPU_BUFFER_BYTES, transfer.SIZES_BYTES' largest); tests/unit checks they agree.
+# memory.GPU_BUFFER_BYTES, transfer.SIZES_BYTES' largest); a test checks they agree
+# (tests/bench/test_bench_gpu_paths.py).
 WARMUP = 3
 MIN_ITERS = 10
 MIN_TIME_S = 0.5

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from report_sample import fill_store
 
 from gpuscout.report import build_report, write_report
 from gpuscout.report.document import Report, Unavailable
 from gpuscout.store import Store
+from helpers.report_sample import fill_store
 
 
 @pytest.fixture(scope="module")

@@ -16,17 +16,16 @@ pytestmark = [
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
 ]
 
-from token_margins import (  # noqa: E402
+from gpuscout.report.verdict import verdict  # noqa: E402
+from gpuscout.workloads import cnn, encoder, llm, mlp, run_workloads  # noqa: E402
+from gpuscout.workloads.base import WorkloadConfig  # noqa: E402
+from gpuscout.workloads.instruments import Instruments, nvml_reader_for  # noqa: E402
+from helpers.token_margins import (  # noqa: E402
     check_greedy_tokens,
     llama_forced,
     llama_output_rows,
     unit_roundoff,
 )
-
-from gpuscout.report.verdict import verdict  # noqa: E402
-from gpuscout.workloads import cnn, encoder, llm, mlp, run_workloads  # noqa: E402
-from gpuscout.workloads.base import WorkloadConfig  # noqa: E402
-from gpuscout.workloads.instruments import Instruments, nvml_reader_for  # noqa: E402
 
 DEV = torch.device("cuda:0")
 
@@ -131,7 +130,7 @@ def _margins(ref: Any, prompt: Any, want: Any, got: Any, dtype: Any) -> list[str
 @pytest.mark.parametrize("compiled", [False, True])
 def test_llm_tuned_decoding_generates_the_reference_tokens(compiled: bool) -> None:
     """fp32 on both sides, but other kernels (SDPA, inductor's): a token may differ only
-    at a near-tie of the reference's logits (tests/gpu/token_margins.py)."""
+    at a near-tie of the reference's logits (tests/helpers/token_margins.py)."""
     kw = {
         "model": "llama-tiny",
         "seq_len": 16,

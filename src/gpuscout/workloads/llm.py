@@ -21,7 +21,6 @@ import time
 from typing import Any
 
 from gpuscout._types import to_jsonable
-from gpuscout.count.decoder import flops, traffic
 from gpuscout.workloads.base import WorkloadConfig, amp_dtype, dtype_name, synchronize
 from gpuscout.workloads.instruments import Instruments, section_extra
 from gpuscout.workloads.llama import (
@@ -30,6 +29,8 @@ from gpuscout.workloads.llama import (
     growing_cache,
     make_llama,
     static_cache,
+    step_flops,
+    step_traffic,
     weight_bytes,
 )
 
@@ -209,8 +210,8 @@ def run(cfg: WorkloadConfig, inst: Instruments) -> list[dict[str, Any]]:
 
     s = settings(cfg)
     shape = check_model(s["model"])
-    prefill_flops, token_flops = flops(shape, s["prompt"], s["prompt"] + s["new"] / 2)
-    counts = traffic(shape, s["prompt"], 4 if amp_dtype(cfg) is None else 2)
+    prefill_flops, token_flops = step_flops(shape, s["prompt"], s["prompt"] + s["new"] / 2)
+    counts = step_traffic(shape, s["prompt"], 4 if amp_dtype(cfg) is None else 2)
     results: list[dict[str, Any]] = []
     model = None
     for b in s["batches"]:

@@ -1,0 +1,159 @@
+"""`gpuscout export`, `import` and `report` on the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from gpuscout.cli.report import register
+from gpuscout.store import Store
+from helpers.report_sample import fill_store
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def app() -> typer.Typer:
+    app = typer.Typer()
+    register(app)
+    return app
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "here.db"
+    with Store.open(path) as store:
+        fill_store(store, host="lab")
+        fill_store(store, gpu=False, host="laptop")
+    return path
+
+
+def test_export_then_import_on_another_machine_round_trips(
+    app: typer.Typer, db: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "runs.json"
+    r = runner.invoke(app, ["export", "1", "-o", str(out), "--db", str(db)])
+    assert r.exit_code == 0, r.output
+    assert "exported 1 run (1)" in r.output
+    other = tmp_path / "there.db"
+    with Store.open(other) as store:
+        fill_store(store, gpu=False, host="elsewhere")  # so the imported run gets a new id
+    r = runner.invoke(app, ["import", str(out), "--db", str(other)])
+    assert r.exit_code == 0, r.output
+    assert "imported 1 run as 2" in r.output
+    with Store.open(db) as a, Store.open(other) as b:
+        assert b.results(2) == a.results(1)
+        assert b.findings(2) == a.findings(1)
+        assert b.get_run(2).fingerprint == a.get_run(1).fingerprint
+    r = runner.invoke(app, ["compare", "1", "2", "--db", str(other)])
+    assert r.exit_code == 0 and "lab" in r.output  # the imported run compares like any other
+
+
+def test_export_to_stdout_and_import_json(app: typer.Typer, db: Path, tmp_path: Path) -> None:
+    r = runner.invoke(app, ["export", "--db", str(db)])
+    assert r.exit_code == 0
+    doc = json.loads(r.output)
+    assert [run["id"] for run in doc["runs"]] == [1, 2]
+    path = tmp_path / "all.json"
+    path.write_text(r.output)
+    r = runner.invoke(app, ["import", str(path), "--json", "--db", str(tmp_path / "new.db")])
+    assert r.exit_code == 0
+    assert json.loads(r.output) == {"run_ids": [1, 2]}
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"format": "gpuscout-runs",', "is not valid JSON (line 1"),
+        ("[1, 2]", "not a valid gpuscout export: document: expected an object"),
+        (
+            '{"format": "pickle", "schema_version": 1, "runs": []}',
+            "format: expected 'gpuscout-runs'",
+        ),
+        (
+            '{"format": "gpuscout-runs", "schema_version": 1, "runs": [{"kind": "run"}]}',
+            "runs[0]: missing started_at",
+        ),
+    ],
+)
+def test_a_malformed_file_is_one_line_and_exit_2(
+    app: typer.Typer, tmp_path: Path, content: str, message: str
+) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    target = tmp_path / "t.db"
+    r = runner.invoke(app, ["import", str(bad), "--db", str(target)])
+    assert r.exit_code == 2
+    assert message in r.output
+    assert r.output.startswith("error:") and "Traceback" not in r.output
+    with Store.open(target) as store:
+        assert store.list_runs() == []  # nothing half-imported
+
+
+def test_import_of_a_missing_or_binary_file_is_exit_2(app: typer.Typer, tmp_path: Path) -> None:
+    r = runner.invoke(app, ["import", str(tmp_path / "nope.json"), "--db", str(tmp_path / "t.db")])
+    assert r.exit_code == 2 and "no such file" in r.output
+    binary = tmp_path / "b.bin"
+    binary.write_bytes(b"\x80\x04\x95pickle\xff")
+    r = runner.invoke(app, ["import", str(binary), "--db", str(tmp_path / "t.db")])
+    assert r.exit_code == 2 and "not a text file" in r.output
+
+
+def test_export_of_an_empty_store_is_exit_2(app: typer.Typer, tmp_path: Path) -> None:
+    Store.open(tmp_path / "empty.db").close()
+    r = runner.invoke(app, ["export", "--db", str(tmp_path / "empty.db")])
+    assert r.exit_code == 2 and "no runs to export" in r.output
+
+
+def test_report_command_writes_each_format(app: typer.Typer, db: Path, tmp_path: Path) -> None:
+    for fmt in ("html", "md", "json"):
+        out = tmp_path / f"r.{fmt}"
+        r = runner.invoke(app, ["report", "1", "-o", str(out), "--format", fmt, "--db", str(db)])
+        assert r.exit_code == 0, r.output
+        assert f"wrote {out} (runs 1)" in r.output
+        assert out.stat().st_size > 500
+    assert json.loads((tmp_path / "r.json").read_text())["runs"][0]["id"] == 1
+
+
+def test_report_json_lists_the_file_and_unavailable_sections(
+    app: typer.Typer, db: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "r.html"
+    r = runner.invoke(app, ["report", "-o", str(out), "--json", "--db", str(db)])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    assert doc["path"] == str(out) and doc["run_ids"] == [2] and doc["format"] == "html"
+    assert isinstance(doc["unavailable"], dict)
+
+
+def test_report_to_stdout(app: typer.Typer, db: Path) -> None:
+    r = runner.invoke(app, ["report", "2", "-o", "-", "-f", "md", "--db", str(db)])
+    assert r.exit_code == 0 and r.output.startswith("# gpuscout report")
+
+
+def test_report_bad_input_is_exit_2_and_creates_nothing(
+    app: typer.Typer, db: Path, tmp_path: Path
+) -> None:
+    missing = tmp_path / "missing.db"
+    r = runner.invoke(app, ["report", "--db", str(missing)])
+    assert r.exit_code == 2 and "no results database" in r.output
+    assert not missing.exists()
+    r = runner.invoke(app, ["report", "--format", "pdf", "--db", str(db)])
+    assert r.exit_code == 2 and "unknown format 'pdf'" in r.output
+    r = runner.invoke(app, ["report", "42", "--db", str(db)])
+    assert r.exit_code == 2 and "no run 42" in r.output
+
+
+def test_report_path_with_brackets_is_printed_as_it_is(
+    app: typer.Typer, db: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "r[/]a[x].md"
+    r = runner.invoke(
+        app, ["report", "1", "-o", str(out), "-f", "md", "--db", str(db)], env={"COLUMNS": "300"}
+    )
+    assert r.exit_code == 0, r.output
+    assert f"wrote {out} (runs 1)" in r.output and out.is_file()

@@ -1,0 +1,114 @@
+"""A real Ctrl-C (and a kill -9) in the middle of writing a run.
+
+A child process begins a run and writes results as fast as it can, one transaction
+each; once a few are committed it prints "ready" and the test signals it while it is
+still writing. The file must pass SQLite's integrity check afterwards, every
+committed result must be there and whole, and after SIGINT the run says interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from gpuscout.store import Store
+from helpers import REPO
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals to a child process")
+
+SRC = REPO / "src"
+
+CHILD = textwrap.dedent(
+    """
+    import sys
+    from gpuscout import Result
+    from gpuscout.store import Store
+
+    store = Store.open(sys.argv[1])
+    i = 0
+    with store.run("interrupt-test", {"host": "child"}) as run:
+        while True:
+            run.add_result(Result(f"r{i}", "cpu", float(i), "s", extra={"i": i}))
+            i += 1
+            if i == 20:
+                print("ready", flush=True)
+    """
+)
+
+
+def _start(db: Path) -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
+    }
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert child.stdout is not None
+    line = child.stdout.readline()
+    if line.strip() != "ready":
+        child.kill()
+        _, err = child.communicate(timeout=30)
+        pytest.fail(f"child did not get ready: {line!r} {err}")
+    time.sleep(0.3)  # let it get well into writing more
+    return child
+
+
+def _check_file(db: Path) -> tuple[str, list[int]]:
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        (status,) = conn.execute("SELECT status FROM runs").fetchone()
+        rows = conn.execute("SELECT name, figure, extra FROM results ORDER BY id").fetchall()
+    finally:
+        conn.close()
+    figures = [int(figure) for _, figure, _ in rows]
+    # Committed results are whole and in order: no gaps, no half-written rows.
+    assert [name for name, _, _ in rows] == [f"r{i}" for i in figures]
+    assert [extra for _, _, extra in rows] == [f'{{"i":{i}}}' for i in figures]
+    return status, figures
+
+
+def test_sigint_mid_run_keeps_committed_results_and_marks_interrupted(tmp_path: Path) -> None:
+    db = tmp_path / "g.db"
+    child = _start(db)
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=60)
+    assert "KeyboardInterrupt" in err
+    assert child.returncode != 0
+    status, figures = _check_file(db)
+    assert status == "interrupted"
+    assert len(figures) >= 20
+    assert figures == list(range(len(figures)))
+    with Store.open(db) as store:
+        assert store.integrity_ok()
+        (run,) = store.list_runs()
+        assert run.finished_at is not None
+        assert len(store.results(run.id)) == len(figures)
+
+
+def test_kill_mid_run_leaves_a_consistent_file(tmp_path: Path) -> None:
+    db = tmp_path / "g.db"
+    child = _start(db)
+    child.kill()  # no chance to clean up: the run stays "running"
+    child.communicate(timeout=60)
+    status, figures = _check_file(db)
+    assert status == "running"
+    assert len(figures) >= 20
+    assert figures == list(range(len(figures)))
+    with Store.open(db) as store:  # reopening after a crash works
+        assert store.integrity_ok()
+        assert store.get_run(1).status == "running"
