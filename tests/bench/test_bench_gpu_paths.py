@@ -9,6 +9,7 @@ script measures what the harness measures.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterator
 from types import ModuleType, SimpleNamespace
 from typing import Any
@@ -19,7 +20,6 @@ from gpuscout.bench import matmul, memory, transfer
 from gpuscout.bench.context import FULL_TIMING, BenchContext, SkipCase, TimingPolicy
 from gpuscout.timing import CudaEventClock, measure
 from helpers import REPO
-from helpers.script_loader import load_script
 
 torch = pytest.importorskip("torch")
 
@@ -294,7 +294,14 @@ def test_gpu_memory_buffers_on_an_80gb_gpu_and_a_busy_one() -> None:
 
 
 def _plain() -> ModuleType:
-    return load_script("plain_torch_reference")
+    """scripts/plain_torch_reference.py, loaded by path: it is no part of the package on
+    purpose (the baseline that uses no gpuscout code), so it is not imported from it."""
+    path = REPO / "scripts" / "plain_torch_reference.py"
+    spec = importlib.util.spec_from_file_location("plain_torch_reference", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_plain_reference_uses_the_harness_sizes_and_timing() -> None:

@@ -20,10 +20,9 @@ import pytest
 
 from gpuscout._types import Result, to_jsonable
 from gpuscout.report import fmt
-from gpuscout.validate import gpu_check, summary_io
+from gpuscout.validate import gpu_check, summary_io, workload_goals
 from gpuscout.validate import summary as summary_module
 from helpers import FIXTURES
-from helpers.script_loader import load_script
 
 FIXTURE = FIXTURES / "gpu_out"
 GPU = "cuda:0"
@@ -71,15 +70,19 @@ def folder(tmp_path: Path) -> Path:
         as_gpu(quick["memory/copy"], "memory/copy"),
     ]
     write(out / "bench_full.json", {"run_id": None, "quick": False, "results": full})
-    wg = load_script("workload_goals")  # its own judges write the goals' real keys
+    # workload_goals' own judges write the goals' real keys
     cnn = {"model": "resnet50", "dtype": "bf16", "batch_size": 256, "channels_last": True}
     llm = {"model": "llama-1.1b", "dtype": "bf16", "weight_bytes": 2.2e9}
     llm |= {"ceiling_kind": "memory bandwidth", "ceiling_value": 3350.0}
     goals = read(out / "workload_goals.json")
     cnn |= {"compile": True}
     llm |= {"ceiling_source": "catalog datasheet (h100-sxm5-80gb)"}
-    goals["cnn"] = wg.judge_cnn([Result("cnn/tuned", GPU, 5712.0, "images/s", extra=cnn)], GPU)
-    goals["llm"] = wg.judge_llm([Result("llm/tuned/decode-b1", GPU, 911.0, "tok/s", extra=llm)])
+    goals["cnn"] = workload_goals.judge_cnn(
+        [Result("cnn/tuned", GPU, 5712.0, "images/s", extra=cnn)], GPU
+    )
+    goals["llm"] = workload_goals.judge_llm(
+        [Result("llm/tuned/decode-b1", GPU, 911.0, "tok/s", extra=llm)]
+    )
     write(out / "workload_goals.json", goals)
     return out
 

@@ -1,22 +1,16 @@
-"""scripts/workload_goals.py judges issue 4's goals as the issue states them: made-up
+"""gpuscout.validate.workload_goals judges the workload goals as they are stated: made-up
 results in the shape the workloads record, on the GPU and on the CPU."""
 
 from __future__ import annotations
 
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from gpuscout._types import Result
-from helpers.script_loader import load_script
+from gpuscout.validate import workload_goals as goals
 
 GPU = "cuda:0"
-
-
-@pytest.fixture(scope="module")
-def g() -> ModuleType:
-    return load_script("workload_goals")
 
 
 def r(name: str, figure: float | None = 1.0, status: str = "ok", **extra: Any) -> Result:
@@ -39,20 +33,20 @@ def mlp(ref_s: float, tuned_s: float, tuned_acc: float = 0.85, **tuned: Any) -> 
     ]
 
 
-def test_mlp_on_the_gpu_needs_a_second_graphs_and_the_same_accuracy(g: ModuleType) -> None:
-    assert g.judge_mlp(mlp(18.6, 0.9), GPU)["met"] is True
-    assert g.judge_mlp(mlp(18.6, 1.2), GPU)["met"] is False
-    assert g.judge_mlp(mlp(18.6, 0.9, tuned_acc=0.80), GPU)["met"] is False
-    assert g.judge_mlp(mlp(18.6, 0.9, cuda_graphs=False), GPU)["met"] is False
-    assert g.judge_mlp(mlp(18.6, 0.9, batch_size=256), GPU)["met"] is False
+def test_mlp_on_the_gpu_needs_a_second_graphs_and_the_same_accuracy() -> None:
+    assert goals.judge_mlp(mlp(18.6, 0.9), GPU)["met"] is True
+    assert goals.judge_mlp(mlp(18.6, 1.2), GPU)["met"] is False
+    assert goals.judge_mlp(mlp(18.6, 0.9, tuned_acc=0.80), GPU)["met"] is False
+    assert goals.judge_mlp(mlp(18.6, 0.9, cuda_graphs=False), GPU)["met"] is False
+    assert goals.judge_mlp(mlp(18.6, 0.9, batch_size=256), GPU)["met"] is False
     failed = [r("mlp/reference", time_s=1.0), r("mlp/tuned", None, "oom")]
-    out = g.judge_mlp(failed, GPU)
+    out = goals.judge_mlp(failed, GPU)
     assert out["met"] is False and "oom" in out["why"]
 
 
-def test_mlp_on_a_cpu_is_judged_against_the_tutorial_loop(g: ModuleType) -> None:
-    assert g.judge_mlp(mlp(10.0, 8.0, cuda_graphs=False), "cpu")["met"] is True
-    assert g.judge_mlp(mlp(10.0, 8.5, cuda_graphs=False), "cpu")["met"] is False
+def test_mlp_on_a_cpu_is_judged_against_the_tutorial_loop() -> None:
+    assert goals.judge_mlp(mlp(10.0, 8.0, cuda_graphs=False), "cpu")["met"] is True
+    assert goals.judge_mlp(mlp(10.0, 8.5, cuda_graphs=False), "cpu")["met"] is False
 
 
 def cnn(figure: float, **changes: Any) -> list[Result]:
@@ -66,13 +60,13 @@ def cnn(figure: float, **changes: Any) -> list[Result]:
     return [ok("cnn/tuned", figure, extra | changes)]
 
 
-def test_cnn_counts_only_the_compiled_bf16_channels_last_run(g: ModuleType) -> None:
-    assert g.judge_cnn(cnn(5700.0), GPU)["met"] is True
-    assert g.judge_cnn(cnn(5500.0), GPU)["met"] is False
-    assert g.judge_cnn(cnn(5700.0, compile=False), GPU)["met"] is False  # fell back to eager
-    assert g.judge_cnn(cnn(5700.0, dtype="fp32"), GPU)["met"] is False
-    assert g.judge_cnn(cnn(5700.0, channels_last=False), GPU)["met"] is False
-    assert g.judge_cnn(cnn(5700.0), "cpu")["goal"] is None
+def test_cnn_counts_only_the_compiled_bf16_channels_last_run() -> None:
+    assert goals.judge_cnn(cnn(5700.0), GPU)["met"] is True
+    assert goals.judge_cnn(cnn(5500.0), GPU)["met"] is False
+    assert goals.judge_cnn(cnn(5700.0, compile=False), GPU)["met"] is False  # fell back to eager
+    assert goals.judge_cnn(cnn(5700.0, dtype="fp32"), GPU)["met"] is False
+    assert goals.judge_cnn(cnn(5700.0, channels_last=False), GPU)["met"] is False
+    assert goals.judge_cnn(cnn(5700.0), "cpu")["goal"] is None
 
 
 def llm(tokens_s: float, source: str = "measured (bench micro, run 3)", **changes: Any) -> Any:
@@ -87,15 +81,15 @@ def llm(tokens_s: float, source: str = "measured (bench micro, run 3)", **change
     return [ok("llm/tuned/decode-b1", tokens_s, extra | changes)]
 
 
-def test_llm_is_judged_against_the_measured_bandwidth_bound(g: ModuleType) -> None:
-    out = g.judge_llm(llm(1100.0))
+def test_llm_is_judged_against_the_measured_bandwidth_bound() -> None:
+    out = goals.judge_llm(llm(1100.0))
     assert out["bandwidth_bound_tokens_per_s"] == pytest.approx(1400.0)
     assert out["tuned_fraction_of_bound"] == pytest.approx(1100 / 1400)
     assert out["met"] is True and out["at_least_1000_tokens_per_s"] is True
-    assert g.judge_llm(llm(1000.0))["met"] is False  # 71%
-    assert g.judge_llm(llm(1100.0, dtype="fp32"))["met"] is False
+    assert goals.judge_llm(llm(1000.0))["met"] is False  # 71%
+    assert goals.judge_llm(llm(1100.0, dtype="fp32"))["met"] is False
     # Against a datasheet bound (higher than measured) a shortfall is not yet a miss.
-    datasheet = g.judge_llm(llm(1000.0, source="catalog datasheet (h100-sxm)"))
+    datasheet = goals.judge_llm(llm(1000.0, source="catalog datasheet (h100-sxm)"))
     assert datasheet["met"] is None and "bench micro" in datasheet["why"]
-    assert g.judge_llm(llm(1100.0, source="catalog datasheet (h100-sxm)"))["met"] is True
-    assert g.judge_llm(llm(1100.0, ceiling_kind=None))["met"] is None
+    assert goals.judge_llm(llm(1100.0, source="catalog datasheet (h100-sxm)"))["met"] is True
+    assert goals.judge_llm(llm(1100.0, ceiling_kind=None))["met"] is None
