@@ -36,7 +36,7 @@ CHILD = textwrap.dedent(
     i = 0
     with store.run("interrupt-test", {"host": "child"}) as run:
         while True:
-            run.add_result(Result(f"r{i}", "cpu", float(i), "s", extra={"i": i}))
+            run.add_result(Result(f"r{i}", "cpu", float(i + 1), "s", extra={"i": i}))
             i += 1
             if i == 20:
                 print("ready", flush=True)
@@ -75,7 +75,7 @@ def _check_file(db: Path) -> tuple[str, list[int]]:
         rows = conn.execute("SELECT name, figure, extra FROM results ORDER BY id").fetchall()
     finally:
         conn.close()
-    figures = [int(figure) for _, figure, _ in rows]
+    figures = [int(figure) - 1 for _, figure, _ in rows]  # r{i} measured i + 1
     # Committed results are whole and in order: no gaps, no half-written rows.
     assert [name for name, _, _ in rows] == [f"r{i}" for i in figures]
     assert [extra for _, _, extra in rows] == [f'{{"i":{i}}}' for i in figures]

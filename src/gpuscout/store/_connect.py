@@ -161,8 +161,9 @@ def migrate(conn: sqlite3.Connection, label: str) -> None:
                 raise StoreError(f"{label} {problem}")
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
             if version < SCHEMA_VERSION:
-                for statement in MIGRATIONS[version]:
-                    conn.execute(statement)
+                for step in MIGRATIONS[version]:
+                    # SQL, or a function for what SQL cannot say (mending old rows)
+                    conn.execute(step) if isinstance(step, str) else step(conn)
                 conn.execute(f"PRAGMA user_version = {version + 1}")
             conn.execute("COMMIT")
         except BaseException:

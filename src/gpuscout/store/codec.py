@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import sqlite3
@@ -11,6 +12,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from gpuscout._types import Finding, Result, RunRecord, Stats, Status, to_jsonable
+from gpuscout.store import guard
 
 STATS_FIELDS = tuple(f.name for f in dataclasses.fields(Stats))
 
@@ -30,13 +32,20 @@ def _scalar(obj: Any) -> Any:
 
 
 def dumps(obj: Any) -> str:
-    return json.dumps(to_jsonable(obj), separators=(",", ":"), default=_scalar)
+    # allow_nan=False: strict JSON only (a NaN that got past the guard fails here, where
+    # it is written, instead of making the row unreadable later).
+    return json.dumps(to_jsonable(obj), separators=(",", ":"), default=_scalar, allow_nan=False)
 
 
 def loads_object(text: str | None) -> dict[str, Any]:
+    """A stored JSON object; {} for anything else, so a damaged cell costs its contents
+    and not the command that reads it."""
     if not text:
         return {}
-    value = json.loads(text)
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
     return value if isinstance(value, dict) else {}
 
 
@@ -46,6 +55,18 @@ def _real(value: float | None) -> float | None:
         return None
     value = float(value)
     return None if math.isnan(value) else value
+
+
+def stats_or_none(text: str | None) -> Stats | None:
+    """The stored stats, or None where a row written before the store's rules holds
+    something that is not a whole set of numbers (it must still read back)."""
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+        return stats_from_mapping(data) if isinstance(data, dict) else None
+    except (ValueError, TypeError, KeyError):
+        return None
 
 
 def stats_from_mapping(data: Mapping[str, Any]) -> Stats:
@@ -64,7 +85,9 @@ def stats_from_mapping(data: Mapping[str, Any]) -> Stats:
 
 
 def result_values(run_id: int, result: Result, created_at: str) -> tuple[Any, ...]:
-    """The parameters for ``INSERT_RESULT``, in its column order."""
+    """The parameters for ``INSERT_RESULT``, in its column order, the result made
+    storable first (store/guard.py)."""
+    result = guard.clean_result(result)
     return (
         run_id,
         result.name,
@@ -88,14 +111,13 @@ RESULT_COLUMNS = "name, device, figure, unit, status, stats, peak_fraction, erro
 
 
 def row_to_result(row: sqlite3.Row) -> Result:
-    stats_text = row["stats"]
     return Result(
         name=row["name"],
         device=row["device"],
         figure=row["figure"],
         unit=row["unit"],
         status=row["status"],
-        stats=None if stats_text is None else stats_from_mapping(json.loads(stats_text)),
+        stats=stats_or_none(row["stats"]),
         peak_fraction=row["peak_fraction"],
         error=row["error"],
         extra=loads_object(row["extra"]),
@@ -103,6 +125,7 @@ def row_to_result(row: sqlite3.Row) -> Result:
 
 
 def finding_values(run_id: int, finding: Finding) -> tuple[Any, ...]:
+    finding = guard.clean_finding(finding)
     return (
         run_id,
         finding.id,
@@ -134,7 +157,7 @@ def row_to_finding(row: sqlite3.Row) -> Finding:
 
 INSERT_RUN = (
     "INSERT INTO runs (kind, started_at, finished_at, status, fingerprint, summary,"
-    " gpuscout_version, host) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " gpuscout_version, host, identity) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 RUN_COLUMNS = "id, kind, started_at, finished_at, status, fingerprint, summary"
 
@@ -147,20 +170,23 @@ def run_values(
     fingerprint: Mapping[str, Any],
     summary: Mapping[str, Any],
     default_version: str,
+    identity: str | None = None,
 ) -> tuple[Any, ...]:
     # version and host are copied out of the fingerprint into columns so that
     # `history` can filter and sort on them without parsing JSON.
+    fingerprint = guard.clean_json(dict(fingerprint))
     version = fingerprint.get("gpuscout_version")
     host = fingerprint.get("host")
     return (
-        kind,
+        guard.clean_text(kind),
         started_at,
         finished_at,
         status,
-        dumps(dict(fingerprint)),
-        dumps(dict(summary)),
+        dumps(fingerprint),
+        dumps(guard.clean_json(dict(summary))),
         version if isinstance(version, str) else default_version,
         host if isinstance(host, str) else "",
+        identity,
     )
 
 
@@ -174,3 +200,47 @@ def row_to_run(row: sqlite3.Row) -> RunRecord:
         fingerprint=loads_object(row["fingerprint"]),
         summary=loads_object(row["summary"]),
     )
+
+
+def identity(
+    kind: str,
+    started_at: str,
+    fingerprint: Mapping[str, Any],
+    results: list[Result],
+    findings: list[Finding],
+) -> str:
+    """What makes a run the same run wherever it is stored: the machine it ran on, when
+    it started, and what it measured and found. A run exported and imported again has
+    the same identity, so a second import is recognised (ids and write times are not
+    part of it: the importing store renumbers)."""
+    content = {
+        "kind": kind,
+        "started_at": started_at,
+        "host": fingerprint.get("host"),
+        "results": [_result_key(r) for r in results],
+        "findings": [[f.id, Status(f.status).value, f.summary] for f in findings],
+    }
+    text = json.dumps(to_jsonable(content), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def _result_key(r: Result) -> list[Any]:
+    figure = None if r.figure is None else float(r.figure)  # 5 and 5.0: one figure
+    return [r.name, r.device, figure, r.unit, r.status, r.error]
+
+
+def identity_of_stored(conn: sqlite3.Connection, run: RunRecord) -> str:
+    """The identity of a run as it is stored (its results and findings read back)."""
+    results = [
+        row_to_result(r)
+        for r in conn.execute(
+            f"SELECT {RESULT_COLUMNS} FROM results WHERE run_id = ? ORDER BY id", (run.id,)
+        )
+    ]
+    findings = [
+        row_to_finding(f)
+        for f in conn.execute(
+            f"SELECT {FINDING_COLUMNS} FROM findings WHERE run_id = ? ORDER BY id", (run.id,)
+        )
+    ]
+    return identity(run.kind, run.started_at, run.fingerprint, results, findings)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -17,9 +18,9 @@ from typing import Any
 from gpuscout import __version__
 from gpuscout._types import Finding, Result, RunRecord
 from gpuscout.errors import StoreError, UsageError
-from gpuscout.store import codec
+from gpuscout.store import codec, guard
 from gpuscout.store._connect import connect, store_error
-from gpuscout.store.exchange import build_document, parse_document
+from gpuscout.store.exchange import ParsedRun, build_document, parse_document
 from gpuscout.store.paths import resolve_db_path
 from gpuscout.store.schema import FINISHED_STATUSES
 
@@ -88,9 +89,12 @@ class Store:
         except sqlite3.Error as exc:
             raise store_error(self.label, exc) from exc
 
-    def _require_run(self, run_id: int) -> None:
-        if not self._read("SELECT 1 FROM runs WHERE id = ?", (int(run_id),)):
-            raise UsageError(f"no run {run_id} in {self.label}; see gpuscout history")
+    def _require_run(self, run_id: int) -> int:
+        """``run_id`` checked (in range, present); UsageError naming it otherwise."""
+        number = guard.run_id(run_id)
+        if not self._read("SELECT 1 FROM runs WHERE id = ?", (number,)):
+            raise UsageError(f"no run {number} in {self.label}; see gpuscout history")
+        return number
 
     # -- writing ---------------------------------------------------------------
 
@@ -111,15 +115,15 @@ class Store:
 
     def add_results(self, run_id: int, results: Iterable[Result]) -> None:
         """Write all of ``results`` or none of them."""
+        run_id = self._require_run(run_id)
         now = codec.utc_now()
-        rows = [codec.result_values(int(run_id), r, now) for r in results]
-        self._require_run(run_id)
+        rows = [codec.result_values(run_id, r, now) for r in results]
         with self.transaction() as conn:
             conn.executemany(codec.INSERT_RESULT, rows)
 
     def add_findings(self, run_id: int, findings: Iterable[Finding]) -> None:
-        rows = [codec.finding_values(int(run_id), f) for f in findings]
-        self._require_run(run_id)
+        run_id = self._require_run(run_id)
+        rows = [codec.finding_values(run_id, f) for f in findings]
         with self.transaction() as conn:
             conn.executemany(codec.INSERT_FINDING, rows)
 
@@ -131,18 +135,26 @@ class Store:
             raise UsageError(
                 f"a run finishes as one of {', '.join(FINISHED_STATUSES)}, not {status!r}"
             )
-        self._require_run(run_id)
+        run_id = self._require_run(run_id)
         with self.transaction() as conn:
-            if summary is None:
+            if summary is not None:
                 conn.execute(
-                    "UPDATE runs SET status = ?, finished_at = ? WHERE id = ?",
-                    (status, codec.utc_now(), int(run_id)),
+                    "UPDATE runs SET summary = ? WHERE id = ?",
+                    (codec.dumps(guard.clean_json(dict(summary))), run_id),
                 )
-            else:
+            conn.execute(
+                "UPDATE runs SET status = ?, finished_at = ? WHERE id = ?",
+                (status, codec.utc_now(), run_id),
+            )
+            record = codec.row_to_run(
                 conn.execute(
-                    "UPDATE runs SET status = ?, finished_at = ?, summary = ? WHERE id = ?",
-                    (status, codec.utc_now(), codec.dumps(dict(summary)), int(run_id)),
-                )
+                    f"SELECT {codec.RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)
+                ).fetchone()
+            )
+            conn.execute(
+                "UPDATE runs SET identity = ? WHERE id = ?",
+                (codec.identity_of_stored(conn, record), run_id),
+            )
 
     def run(self, kind: str, fingerprint: Mapping[str, Any]) -> RunHandle:
         """``with store.run("bench-micro", fp) as run: run.add_result(...)``."""
@@ -163,7 +175,9 @@ class Store:
         return [codec.row_to_run(r) for r in rows]
 
     def get_run(self, run_id: int) -> RunRecord:
-        rows = self._read(f"SELECT {codec.RUN_COLUMNS} FROM runs WHERE id = ?", (int(run_id),))
+        rows = self._read(
+            f"SELECT {codec.RUN_COLUMNS} FROM runs WHERE id = ?", (guard.run_id(run_id),)
+        )
         if not rows:
             raise UsageError(f"no run {run_id} in {self.label}; see gpuscout history")
         return codec.row_to_run(rows[0])
@@ -173,18 +187,18 @@ class Store:
 
     def results_with_times(self, run_id: int) -> list[tuple[Result, str]]:
         """Each result with the ISO time it was written (for export)."""
-        self._require_run(run_id)
+        run_id = self._require_run(run_id)
         rows = self._read(
             f"SELECT {codec.RESULT_COLUMNS}, created_at FROM results WHERE run_id = ? ORDER BY id",
-            (int(run_id),),
+            (run_id,),
         )
         return [(codec.row_to_result(r), r["created_at"]) for r in rows]
 
     def findings(self, run_id: int) -> list[Finding]:
-        self._require_run(run_id)
+        run_id = self._require_run(run_id)
         rows = self._read(
             f"SELECT {codec.FINDING_COLUMNS} FROM findings WHERE run_id = ? ORDER BY id",
-            (int(run_id),),
+            (run_id,),
         )
         return [codec.row_to_finding(r) for r in rows]
 
@@ -210,33 +224,70 @@ class Store:
 
     def import_runs(self, doc: Any) -> list[int]:
         """Validate an exported document, then add its runs (all or none); the new ids."""
+        return list(self.import_document(doc).new_ids)
+
+    def import_document(self, doc: Any) -> Imported:
+        """Validate an exported document, then add the runs this store does not hold yet
+        (all or none). A run already here (by its identity: machine, start time, what it
+        measured) is not added again, nor a run the document holds twice."""
         parsed = parse_document(doc)
         new_ids: list[int] = []
+        already: list[tuple[int, int]] = []
         with self.transaction() as conn:
-            for run in parsed:
-                cursor = conn.execute(
-                    codec.INSERT_RUN,
-                    codec.run_values(
-                        run.record.kind,
-                        run.record.started_at,
-                        run.record.finished_at,
-                        run.record.status,
-                        run.record.fingerprint,
-                        run.record.summary,
-                        "",
-                    ),
+            for index, run in enumerate(parsed):
+                ident = codec.identity(
+                    run.record.kind,
+                    run.record.started_at,
+                    run.record.fingerprint,
+                    [r for r, _ in run.results],
+                    run.findings,
                 )
-                assert cursor.lastrowid is not None
-                run_id = int(cursor.lastrowid)
-                conn.executemany(
-                    codec.INSERT_RESULT,
-                    [codec.result_values(run_id, r, t) for r, t in run.results],
-                )
-                conn.executemany(
-                    codec.INSERT_FINDING, [codec.finding_values(run_id, f) for f in run.findings]
-                )
-                new_ids.append(run_id)
-        return new_ids
+                held = conn.execute("SELECT id FROM runs WHERE identity = ?", (ident,)).fetchone()
+                if held is not None:
+                    already.append((index, int(held[0])))
+                    continue
+                new_ids.append(_insert_parsed(conn, run, ident))
+        return Imported(tuple(new_ids), tuple(already))
+
+    def delete_runs(self, run_ids: Iterable[int]) -> list[int]:
+        """Delete these runs with their results and findings (all or none: an id that is
+        not here is a UsageError and nothing is deleted); the ids deleted."""
+        ids = list(dict.fromkeys(self._require_run(i) for i in run_ids))
+        with self.transaction() as conn:
+            conn.executemany("DELETE FROM runs WHERE id = ?", [(i,) for i in ids])
+        return ids
+
+
+@dataclass(frozen=True)
+class Imported:
+    """What an import added (``new_ids``) and what it found already stored:
+    (index of the run in the document, the id it has here)."""
+
+    new_ids: tuple[int, ...]
+    already: tuple[tuple[int, int], ...]
+
+
+def _insert_parsed(conn: sqlite3.Connection, run: ParsedRun, identity: str) -> int:
+    cursor = conn.execute(
+        codec.INSERT_RUN,
+        codec.run_values(
+            run.record.kind,
+            run.record.started_at,
+            run.record.finished_at,
+            run.record.status,
+            run.record.fingerprint,
+            run.record.summary,
+            "",
+            identity,
+        ),
+    )
+    assert cursor.lastrowid is not None
+    run_id = int(cursor.lastrowid)
+    conn.executemany(
+        codec.INSERT_RESULT, [codec.result_values(run_id, r, t) for r, t in run.results]
+    )
+    conn.executemany(codec.INSERT_FINDING, [codec.finding_values(run_id, f) for f in run.findings])
+    return run_id
 
 
 class RunHandle:

@@ -8,19 +8,27 @@ Nothing is ever evaluated or unpickled.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import json
+import math
+import sys
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NoReturn
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
 
 from gpuscout._types import Finding, Result, RunRecord, Stats, Status, to_jsonable
 from gpuscout.errors import UsageError
+from gpuscout.store import guard
 from gpuscout.store.codec import STATS_FIELDS, utc_now
 from gpuscout.store.schema import RUN_STATUSES
 
 FORMAT = "gpuscout-runs"
 EXPORT_VERSION = 1
 _MAX_DEPTH = 64
+# An export of a few thousand runs is a few MB; past this, reading and checking it would
+# hold hundreds of MB (a 225 MB file once took 169 s and 911 MB): split it instead.
+MAX_IMPORT_BYTES = 64 * 2**20
 
 RUN_KEYS = (
     "id", "kind", "started_at", "finished_at", "status", "fingerprint", "summary",
@@ -105,8 +113,8 @@ def _int(value: Any, where: str) -> int:
 
 
 def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        _bad(where, f"expected a number, got {_describe(value)}")
+    if why := guard.number_problem(value, -math.inf, math.inf):
+        _bad(where, why)
     return float(value)
 
 
@@ -164,7 +172,16 @@ def _json_object(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         _bad(where, f"expected an object, got {_describe(value)}")
     result: dict[str, Any] = _json(value, where)
+    _refuse(guard.json_problems(result, where))
     return result
+
+
+def _refuse(problems: Iterable[str]) -> None:
+    """The first rule a value from outside breaks, as the import's one line."""
+    first = next(iter(problems), None)
+    if first is not None:
+        where, _, what = first.partition(": ")
+        _bad(where, what)
 
 
 def _list(value: Any, where: str) -> list[Any]:
@@ -197,6 +214,7 @@ def _result(value: Any, where: str) -> tuple[Result, str]:
         error=_opt_str(data["error"], f"{where}.error"),
         extra=_json_object(data["extra"], f"{where}.extra"),
     )
+    _refuse(guard.result_problems(result, where))
     created = data.get("created_at")
     return result, utc_now() if created is None else _time(created, f"{where}.created_at")
 
@@ -204,7 +222,7 @@ def _result(value: Any, where: str) -> tuple[Result, str]:
 def _finding(value: Any, where: str) -> Finding:
     data = _object(value, where, FINDING_KEYS[:3], optional=FINDING_KEYS[3:])
     status = _choice([s.value for s in Status])(data["status"], f"{where}.status")
-    return Finding(
+    finding = Finding(
         id=_name(data["id"], f"{where}.id"),
         status=Status(status),
         summary=_str(data["summary"], f"{where}.summary"),
@@ -212,15 +230,20 @@ def _finding(value: Any, where: str) -> Finding:
         fix=_str(data.get("fix", ""), f"{where}.fix"),
         subject=_str(data.get("subject", ""), f"{where}.subject"),
     )
+    _refuse(guard.finding_problems(finding, where))
+    return finding
 
 
 def _run(value: Any, where: str) -> ParsedRun:
     data = _object(value, where, RUN_KEYS[1:], optional=("id",))
     if "id" in data:
         _int(data["id"], f"{where}.id")  # informational: the importing store renumbers
+    kind = _name(data["kind"], f"{where}.kind")
+    if why := guard.text_problem(kind):
+        _bad(f"{where}.kind", why)
     record = RunRecord(
         id=0,
-        kind=_name(data["kind"], f"{where}.kind"),
+        kind=kind,
         started_at=_time(data["started_at"], f"{where}.started_at"),
         finished_at=_opt_time(data["finished_at"], f"{where}.finished_at"),
         status=_choice(RUN_STATUSES)(data["status"], f"{where}.status"),
@@ -257,3 +280,50 @@ def parse_document(doc: Any) -> list[ParsedRun]:
     _opt_str(data.get("exported_at"), "exported_at")
     runs = _list(data["runs"], "runs")
     return [_run(r, f"runs[{i}]") for i, r in enumerate(runs)]
+
+
+def read_export(file: str | Path, stdin: TextIO | None = None) -> Any:
+    """The JSON document of an export file (``"-"``: ``stdin``), strictly: at most
+    ``MAX_IMPORT_BYTES``, UTF-8, JSON without NaN or Infinity. UsageError otherwise."""
+    name = str(file)
+    text = _read_text(name, stdin)
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"{name} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})",
+            "give a file written by `gpuscout export`",
+        ) from None
+    except ValueError as exc:  # a NaN or Infinity token
+        raise UsageError(f"{name} is not a valid gpuscout export: {exc}") from None
+    except RecursionError:
+        raise UsageError(f"{name} is nested too deeply to be a gpuscout export") from None
+
+
+def _no_constant(token: str) -> Any:
+    raise ValueError(f"{token} is not a JSON number")
+
+
+def _read_text(name: str, stdin: TextIO | None) -> str:
+    too_big = UsageError(
+        f"{name} is larger than {MAX_IMPORT_BYTES // 2**20} MiB",
+        "export fewer runs at a time: gpuscout export RUN_ID ... -o part.json",
+    )
+    try:
+        if name == "-":
+            text = (stdin or sys.stdin).read(MAX_IMPORT_BYTES + 1)
+            if len(text.encode("utf-8", "surrogatepass")) > MAX_IMPORT_BYTES:
+                raise too_big
+            return text
+        path = Path(name).expanduser()
+        if path.is_dir():
+            raise UsageError(f"{name} is a directory, not an export file")
+        if path.stat().st_size > MAX_IMPORT_BYTES:
+            raise too_big
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"no such file: {name}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{name} is not a text file: not a gpuscout export") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {name}: {exc.strerror or exc}") from None

@@ -14,6 +14,9 @@ alone even when it happens to have a table called ``runs``.
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
+
 APPLICATION_ID = 0x47505553  # "GPUS" in ASCII
 
 RUN_STATUSES = ("running", "ok", "failed", "interrupted")
@@ -68,6 +71,40 @@ _V1: tuple[str, ...] = (
     "CREATE INDEX findings_run ON findings (run_id, id)",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+
+def _mend_rows(conn: sqlite3.Connection) -> None:
+    """Rows written before the store's rules (store/guard.py) made to obey them, and
+    every finished run given its identity (what makes a second import recognisable)."""
+    from gpuscout.store import codec  # codec imports this module: here, not at the top
+
+    conn.row_factory = sqlite3.Row
+    try:
+        for row in list(conn.execute(f"SELECT id, {codec.RESULT_COLUMNS} FROM results")):
+            stored = codec.row_to_result(row)
+            mended = codec.result_values(0, stored, "")
+            conn.execute(
+                "UPDATE results SET name = ?, device = ?, figure = ?, unit = ?, status = ?,"
+                " stats = ?, peak_fraction = ?, error = ?, extra = ? WHERE id = ?",
+                (*mended[1:10], row["id"]),
+            )
+        for run in list(conn.execute(f"SELECT {codec.RUN_COLUMNS} FROM runs")):
+            if run["status"] != "running":
+                conn.execute(
+                    "UPDATE runs SET identity = ? WHERE id = ?",
+                    (codec.identity_of_stored(conn, codec.row_to_run(run)), run["id"]),
+                )
+    finally:
+        conn.row_factory = None
+
+
+Step = str | Callable[[sqlite3.Connection], None]
+
+_V2: tuple[Step, ...] = (
+    "ALTER TABLE runs ADD COLUMN identity TEXT",
+    "CREATE INDEX runs_identity ON runs (identity)",
+    _mend_rows,
+)
+
+MIGRATIONS: tuple[tuple[Step, ...], ...] = (_V1, _V2)
 
 SCHEMA_VERSION = len(MIGRATIONS)
