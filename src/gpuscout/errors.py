@@ -49,3 +49,11 @@ class StoreError(GpuscoutError):
 
 class CatalogError(GpuscoutError):
     """The shipped catalog data is malformed (a bug in gpuscout, not the user's fault)."""
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the process is (``isolate.sigterm_unwinds``) so that it
+    unwinds as Ctrl-C does: workers stopped, finished results kept, temp files removed.
+    A BaseException, like KeyboardInterrupt, so no ``except Exception`` swallows it."""
+
+    exit_code = 143  # 128 + SIGTERM, what a shell reports for a process it ended

@@ -6,6 +6,24 @@
 
 from __future__ import annotations
 
-from gpuscout.isolate.process import FAILED, OK, OOM, TIMEOUT, Outcome, is_oom, run_isolated
+from gpuscout.isolate.process import (
+    FAILED,
+    OK,
+    OOM,
+    TIMEOUT,
+    Outcome,
+    is_oom,
+    run_isolated,
+    sigterm_unwinds,
+)
 
-__all__ = ["FAILED", "OK", "OOM", "TIMEOUT", "Outcome", "is_oom", "run_isolated"]
+__all__ = [
+    "FAILED",
+    "OK",
+    "OOM",
+    "TIMEOUT",
+    "Outcome",
+    "is_oom",
+    "run_isolated",
+    "sigterm_unwinds",
+]

@@ -1,4 +1,4 @@
-"""The worker's side of ``run_isolated``: ``python -m gpuscout.isolate._entry RESULT``.
+"""The worker's side of ``run_isolated``: ``python -m gpuscout.isolate._entry RESULT PPID``.
 
 Reads a pickled request (target "module:qualname", keyword arguments) from stdin, calls
 the target, and writes ``(status, value-or-traceback)`` to RESULT, atomically (a file
@@ -33,7 +33,11 @@ def _call(request: dict[str, Any]) -> tuple[str, Any]:
         return (OOM if is_oom(exc) else FAILED), traceback.format_exc()
 
 
-def main(result_path: str) -> None:
+def main(result_path: str, parent_pid: str | None = None) -> None:
+    if parent_pid is not None:
+        from gpuscout.isolate.process import die_with_parent
+
+        die_with_parent(int(parent_pid))
     request = pickle.loads(sys.stdin.buffer.read())
     status, payload = _call(request)
     out = Path(result_path)
@@ -43,4 +47,4 @@ def main(result_path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(*sys.argv[1:3])

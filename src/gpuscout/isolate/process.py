@@ -11,23 +11,29 @@ an ``if __name__ == "__main__"`` guard works too. The function travels by name
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import pickle
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from gpuscout.errors import Terminated
 
 OK = "ok"
 FAILED = "failed"
 OOM = "oom"
 TIMEOUT = "timeout"
 _KILL_GRACE_S = 3.0
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 @dataclass(frozen=True)
@@ -85,14 +91,60 @@ def target_name(fn: Callable[..., Any]) -> str:
     return f"{module}:{qualname}"
 
 
+def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    """``sig`` to the worker and everything it started (its own process group)."""
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError, AttributeError):  # gone, or not POSIX
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(sig)
+
+
 def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """The worker's group terminated, then killed if it does not go within the grace."""
     if proc.poll() is None:
-        proc.terminate()
+        _signal_group(proc, signal.SIGTERM)
         try:
             proc.wait(_KILL_GRACE_S)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            _signal_group(proc, signal.SIGKILL)
             proc.wait(_KILL_GRACE_S)
+    else:  # the worker is gone; what it started may not be
+        with contextlib.suppress(ProcessLookupError, PermissionError, AttributeError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Called first thing in a worker: the kernel kills it when the parent dies (Linux's
+    PR_SET_PDEATHSIG), so a SIGKILLed gpuscout leaves no orphan at work. Done in the
+    worker rather than between fork and exec (a ``preexec_fn`` may deadlock when the
+    parent has threads); a parent that died before this ends the worker here."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):  # no prctl: the parent's handlers still stop it
+            pass
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
+@contextlib.contextmanager
+def sigterm_unwinds() -> Iterator[None]:
+    """While inside, SIGTERM raises ``Terminated`` in the main thread, so ``finally``
+    blocks run: the worker is stopped, its temp folder removed, finished work kept."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated("terminated (SIGTERM)")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run_isolated(
@@ -128,10 +180,13 @@ def run_isolated(
         result_path = Path(tmp) / "result.pickle"
         t0 = time.perf_counter()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gpuscout.isolate._entry", str(result_path)],
+            [sys.executable, "-m", "gpuscout.isolate._entry", str(result_path), str(os.getpid())],
             stdin=subprocess.PIPE,
             stdout=sink,
             env=env,
+            # A group of its own, stopped whole by _stop; a terminal's Ctrl-C reaches
+            # only gpuscout, which stops it (and says so) instead of both racing.
+            start_new_session=True,
         )
         try:
             assert proc.stdin is not None
