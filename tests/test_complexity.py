@@ -4,10 +4,10 @@ each reads top to bottom; docs/architecture.md says how to split one that grows.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
+
 from helpers import REPO
 
 radon = pytest.importorskip("radon.complexity")  # a [dev] dependency
