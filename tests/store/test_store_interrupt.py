@@ -8,6 +8,7 @@ committed result must be there and whole, and after SIGINT the run says interrup
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,7 +30,11 @@ SRC = REPO / "src"
 
 CHILD = textwrap.dedent(
     """
+    import signal
     import sys
+    # A child inherits ignored signals: under a runner that ignores SIGINT (nohup, some
+    # CI shells) Ctrl-C would never reach it and it would write forever.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from gpuscout import Result
     from gpuscout.store import Store
 
@@ -82,11 +88,24 @@ def _check_file(db: Path) -> tuple[str, list[int]]:
     return status, figures
 
 
+@contextlib.contextmanager
+def running(db: Path) -> Iterator[subprocess.Popen[str]]:
+    """The writing child, killed in any case: a failed assertion must not leave it
+    writing forever."""
+    child = _start(db)
+    try:
+        yield child
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate(timeout=60)
+
+
 def test_sigint_mid_run_keeps_committed_results_and_marks_interrupted(tmp_path: Path) -> None:
     db = tmp_path / "g.db"
-    child = _start(db)
-    child.send_signal(signal.SIGINT)
-    _, err = child.communicate(timeout=60)
+    with running(db) as child:
+        child.send_signal(signal.SIGINT)
+        _, err = child.communicate(timeout=60)
     assert "KeyboardInterrupt" in err
     assert child.returncode != 0
     status, figures = _check_file(db)
@@ -102,9 +121,9 @@ def test_sigint_mid_run_keeps_committed_results_and_marks_interrupted(tmp_path: 
 
 def test_kill_mid_run_leaves_a_consistent_file(tmp_path: Path) -> None:
     db = tmp_path / "g.db"
-    child = _start(db)
-    child.kill()  # no chance to clean up: the run stays "running"
-    child.communicate(timeout=60)
+    with running(db) as child:
+        child.kill()  # no chance to clean up: the run stays "running"
+        child.communicate(timeout=60)
     status, figures = _check_file(db)
     assert status == "running"
     assert len(figures) >= 20
