@@ -8,6 +8,7 @@ import itertools
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -422,3 +423,133 @@ def test_read_states_from_rank_files(tmp_path: Path) -> None:
     assert states[0].finished and states[0].step == 3
     assert states[1].error_type == "ValueError" and states[1].phase == "r"  # the error's phase
     assert states[2].step == -1 and not states[2].finished
+
+
+def _lost(
+    rank: int, message: str, at: float, step: int, phase: str, host: str | None = None
+) -> RankState:
+    """A rank that raised a RuntimeError with ``message`` at time ``at``."""
+    return RankState(
+        rank, step, phase, host, error_type="RuntimeError", error_message=message, error_time=at
+    )
+
+
+# Each rule of diagnose(), with the whole line it writes (worked out from the rules).
+VERDICTS = [
+    pytest.param(
+        {
+            1: RankState(1, 3, "b", "n1", error_type="ValueError", error_message="x", error_time=6),
+            2: RankState(2, 3, "c", "n2", error_type="KeyError", error_message="y", error_time=6),
+        },
+        {"returncode": 1},
+        (1,),
+        "rank 1 failed during 'b' on n1: ValueError: x",
+        id="own-error-earliest-then-lowest-rank",
+    ),
+    pytest.param(
+        {0: RankState(0, 2, "warm-up"), 1: RankState(1)},
+        {"timed_out": True, "timeout_s": 30},
+        (1,),
+        "rank 1 hung: never started while rank 0 waited at 'warm-up'; "
+        "the job was stopped after the 30 s timeout",
+        id="hang-never-started",
+    ),
+    pytest.param(
+        {0: RankState(0, 5, "a"), 1: RankState(1, 4, "b", "n1")},
+        {"timed_out": True},
+        (1,),
+        "rank 1 hung: stopped making progress after 'b' on n1 while rank 0 waited at 'a'; "
+        "the other ranks timed out waiting for it",
+        id="hang-without-a-timeout-figure",
+    ),
+    pytest.param(
+        {0: RankState(0, 4, "x"), 1: RankState(1, 4, "w"), 2: RankState(2, 9, finished=True)},
+        {"timed_out": True, "timeout_s": 10},
+        (0, 1),
+        "ranks 0, 1 made no progress past 'w' / 'x'; the job was stopped after the 10 s timeout",
+        id="all-stuck-together",
+    ),
+    pytest.param(
+        {
+            0: _lost(0, "Timed out waiting", 2.0, step=2, phase="p"),
+            1: _lost(1, "Timeout", 1.0, step=2, phase="p"),
+        },
+        {"returncode": 1},
+        (1,),
+        "rank 1 lost its peers during 'p': RuntimeError: Timeout "
+        "(the cause is on another rank; see that node's output)",
+        id="timeouts-alone-are-lost-peers",
+    ),
+    pytest.param(
+        {
+            0: _lost(0, "Connection reset by peer", 7.0, step=3, phase="ar", host="n0"),
+            1: _lost(1, "Broken pipe", 6.5, step=3, phase="ar", host="n1"),
+        },
+        {"returncode": 1},
+        (1,),
+        "rank 1 lost its peers during 'ar' on n1: RuntimeError: Broken pipe "
+        "(the cause is on another rank; see that node's output)",
+        id="only-lost-peers",
+    ),
+    pytest.param(
+        {r: RankState(r, 3, "q") for r in (0, 1, 2)},
+        {"exitcodes": {0: -15, 1: -15, 2: -15}, "root_rank": 2},
+        (2,),
+        "rank 2 was killed by SIGTERM after 'q'",
+        id="silent-root-rank",
+    ),
+    pytest.param(
+        {r: RankState(r, 3, "q") for r in (0, 1)},
+        {"exitcodes": {0: -15, 1: -15}},
+        (0, 1),
+        "ranks 0, 1 was killed by SIGTERM after 'q'",
+        id="silent-all-terminated",
+    ),
+    pytest.param(
+        {0: RankState(0, 1, "p", exitcode=9), 1: RankState(1, 1, "p")},
+        {"exitcodes": {0: -15}},
+        (0,),
+        "rank 0 exited with code 9 without a result after 'p'",
+        id="silent-own-code-kept",
+    ),
+    pytest.param(
+        {0: RankState(0, 0)},
+        {},
+        (0,),
+        "rank 0 died without a result or an error before it started",
+        id="silent-no-code",
+    ),
+    pytest.param(
+        {r: RankState(r) for r in (0, 1)},
+        {"timed_out": True, "timeout_s": 10},
+        (0, 1),
+        "no rank started within the 10 s timeout "
+        "(a rendezvous that never completed: are all nodes running the same command?)",
+        id="nobody-started-in-time",
+    ),
+    pytest.param(
+        {r: RankState(r) for r in (0, 1)},
+        {"returncode": 1},
+        (0, 1),
+        "the launcher exited with code 1 before ranks 0, 1 started",
+        id="launcher-exit",
+    ),
+    pytest.param(
+        {},
+        {"returncode": 3},
+        (),
+        "the launcher exited with code 3 before any rank reported",
+        id="launcher-exit-no-rank",
+    ),
+]
+
+
+@pytest.mark.parametrize(("states", "kwargs", "culprits", "message"), VERDICTS)
+def test_each_rule_writes_its_whole_line(
+    states: dict[int, RankState],
+    kwargs: dict[str, Any],
+    culprits: tuple[int, ...],
+    message: str,
+) -> None:
+    d = diagnose.diagnose(states, **kwargs)
+    assert (d.culprits, d.message) == (culprits, message)

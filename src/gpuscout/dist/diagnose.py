@@ -1,7 +1,7 @@
 """After a multi-process job failed: which rank was it, and what happened to it?
 
 The evidence is what each rank left in the job directory (progress, result, error
-files: see ``launch.rank``) and torchrun's own failure summary (exit codes per rank).
+files: see ``dist.rank``) and torchrun's own failure summary (exit codes per rank).
 When one rank fails, the others fail too, one step later: they lose their peer inside a
 collective ("Connection reset by peer") or time out waiting for it. The rules below
 look past those secondary failures to the first cause:
@@ -25,7 +25,7 @@ import json
 import re
 import signal
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -159,70 +159,116 @@ def diagnose(
     """The one-line verdict on a failed job (see the module docstring for the rules).
     ``collective_timeout``: NCCL's watchdog aborted a rank (``collective_timed_out``)."""
     codes = dict(exitcodes or {})
-    st = {
-        r: (s if s.exitcode is not None or r not in codes else _with_code(s, codes[r]))
-        for r, s in states.items()
-    }
-    unfinished = [s for s in st.values() if not s.finished]
-
-    primary = sorted(
-        (s for s in unfinished if s.errored and not s.secondary),
-        key=lambda s: (s.error_time or 0.0, s.rank),
+    unfinished = [_with_code(s, codes.get(r)) for r, s in states.items() if not s.finished]
+    # The rules in order: the first that names a rank gives the verdict.
+    return (
+        _own_error(unfinished)
+        or _hang(unfinished, timed_out, timeout_s, collective_timeout)
+        or _silent_death(unfinished, root_rank)
+        or _lost_peers(unfinished)
+        or _nothing_started(unfinished, timed_out, timeout_s, returncode)
     )
-    if primary:
-        s = primary[0]
-        return Diagnosis(
-            (s.rank,), f"rank {s.rank} failed{_at(s)}: {s.error_type}: {s.error_message}"
-        )
 
-    hang = timed_out or collective_timeout or any(s.errored and s.timed_out for s in unfinished)
-    if hang and unfinished:
-        low = min(s.step for s in unfinished)
-        laggards = [s for s in unfinished if s.step == low]
-        stopped = (
-            f"the job was stopped after the {timeout_s:g} s timeout"
-            if timed_out and timeout_s is not None
-            else "the other ranks timed out waiting for it"
-        )
-        if len(laggards) < len(unfinished):
-            ahead = max(unfinished, key=lambda s: s.step)
-            lag = laggards[0]
-            what = "never started" if low < 0 else f"stopped making progress{_at(lag, 'after')}"
-            return Diagnosis(
-                tuple(s.rank for s in laggards),
-                f"{ranks_text([s.rank for s in laggards])} hung: {what} while "
-                f"rank {ahead.rank} waited at {ahead.phase!r}; {stopped}",
-            )
-        if (timed_out or collective_timeout) and low >= 0:
-            phases = sorted({str(s.phase) for s in unfinished})
-            why = stopped if timed_out else "a collective timed out (NCCL's watchdog)"
-            return Diagnosis(
-                tuple(s.rank for s in unfinished),
-                f"{ranks_text([s.rank for s in unfinished])} made no progress past "
-                f"{' / '.join(repr(p) for p in phases)}; {why}",
-            )
 
+def _earliest_error(states: Sequence[RankState]) -> RankState | None:
+    errors = sorted(states, key=lambda s: (s.error_time or 0.0, s.rank))
+    return errors[0] if errors else None
+
+
+def _own_error(unfinished: Sequence[RankState]) -> Diagnosis | None:
+    """Rule 1: the earliest rank that raised an error of its own."""
+    s = _earliest_error([s for s in unfinished if s.errored and not s.secondary])
+    if s is None:
+        return None
+    return Diagnosis((s.rank,), f"rank {s.rank} failed{_at(s)}: {s.error_type}: {s.error_message}")
+
+
+def _hang(
+    unfinished: Sequence[RankState],
+    timed_out: bool,
+    timeout_s: float | None,
+    collective_timeout: bool,
+) -> Diagnosis | None:
+    """Rule 2: after a timeout (the launcher's or a collective's), the ranks whose progress
+    is behind the others; or all of them, when they stopped together on a timeout."""
+    if not unfinished or not _hung(unfinished, timed_out, collective_timeout):
+        return None
+    low = min(s.step for s in unfinished)
+    laggards = [s for s in unfinished if s.step == low]
+    stopped = _stopped(timed_out, timeout_s)
+    if len(laggards) < len(unfinished):
+        return _fell_behind(laggards, max(unfinished, key=lambda s: s.step), stopped)
+    if (timed_out or collective_timeout) and low >= 0:
+        why = stopped if timed_out else "a collective timed out (NCCL's watchdog)"
+        return _stuck_together(unfinished, why)
+    return None
+
+
+def _hung(unfinished: Sequence[RankState], timed_out: bool, collective_timeout: bool) -> bool:
+    """A timeout fired: the launcher's, NCCL's watchdog, or one a rank raised."""
+    return timed_out or collective_timeout or any(s.errored and s.timed_out for s in unfinished)
+
+
+def _stopped(timed_out: bool, timeout_s: float | None) -> str:
+    """How the waiting ranks ended."""
+    if timed_out and timeout_s is not None:
+        return f"the job was stopped after the {timeout_s:g} s timeout"
+    return "the other ranks timed out waiting for it"
+
+
+def _fell_behind(laggards: Sequence[RankState], ahead: RankState, stopped: str) -> Diagnosis:
+    lag = laggards[0]
+    what = "never started" if lag.step < 0 else f"stopped making progress{_at(lag, 'after')}"
+    return Diagnosis(
+        tuple(s.rank for s in laggards),
+        f"{ranks_text([s.rank for s in laggards])} hung: {what} while "
+        f"rank {ahead.rank} waited at {ahead.phase!r}; {stopped}",
+    )
+
+
+def _stuck_together(unfinished: Sequence[RankState], why: str) -> Diagnosis:
+    phases = sorted({str(s.phase) for s in unfinished})
+    return Diagnosis(
+        tuple(s.rank for s in unfinished),
+        f"{ranks_text([s.rank for s in unfinished])} made no progress past "
+        f"{' / '.join(repr(p) for p in phases)}; {why}",
+    )
+
+
+def _silent_death(unfinished: Sequence[RankState], root_rank: int | None) -> Diagnosis | None:
+    """Rule 3: ranks that started and died without an error file, by their exit code."""
     silent = [s for s in unfinished if not s.errored and s.step >= 0]
-    if silent:
-        # torchrun stops the survivors with SIGTERM: those are not the cause.
-        own = [s for s in silent if s.exitcode is not None and s.exitcode != -signal.SIGTERM]
-        pick = own or [s for s in silent if s.rank == root_rank] or silent
-        s = pick[0]
-        return Diagnosis(
-            tuple(x.rank for x in pick),
-            f"{ranks_text([x.rank for x in pick])} {describe_exit(s.exitcode)}{_at(s, 'after')}",
-        )
-
-    secondary = sorted(
-        (s for s in unfinished if s.errored), key=lambda s: (s.error_time or 0.0, s.rank)
+    if not silent:
+        return None
+    # torchrun stops the survivors with SIGTERM: those are not the cause.
+    own = [s for s in silent if s.exitcode is not None and s.exitcode != -signal.SIGTERM]
+    pick = own or [s for s in silent if s.rank == root_rank] or silent
+    s = pick[0]
+    return Diagnosis(
+        tuple(x.rank for x in pick),
+        f"{ranks_text([x.rank for x in pick])} {describe_exit(s.exitcode)}{_at(s, 'after')}",
     )
-    if secondary:
-        s = secondary[0]
-        return Diagnosis(
-            (s.rank,),
-            f"rank {s.rank} lost its peers{_at(s)}: {s.error_type}: {s.error_message} "
-            "(the cause is on another rank; see that node's output)",
-        )
+
+
+def _lost_peers(unfinished: Sequence[RankState]) -> Diagnosis | None:
+    """Rule 4: only lost-peer errors: the earliest (the cause is elsewhere)."""
+    s = _earliest_error([s for s in unfinished if s.errored])
+    if s is None:
+        return None
+    return Diagnosis(
+        (s.rank,),
+        f"rank {s.rank} lost its peers{_at(s)}: {s.error_type}: {s.error_message} "
+        "(the cause is on another rank; see that node's output)",
+    )
+
+
+def _nothing_started(
+    unfinished: Sequence[RankState],
+    timed_out: bool,
+    timeout_s: float | None,
+    returncode: int | None,
+) -> Diagnosis:
+    """Rule 5: no rank left a word: torchrun's own exit, or a rendezvous that timed out."""
     never = [s.rank for s in unfinished if s.step < 0]
     if timed_out:
         return Diagnosis(
@@ -237,7 +283,8 @@ def diagnose(
     )
 
 
-def _with_code(s: RankState, code: int) -> RankState:
-    from dataclasses import replace
-
+def _with_code(s: RankState, code: int | None) -> RankState:
+    """The rank with torchrun's exit code for it, unless it has its own already."""
+    if s.exitcode is not None or code is None:
+        return s
     return replace(s, exitcode=code)
