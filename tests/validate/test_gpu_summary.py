@@ -124,7 +124,7 @@ def test_the_tables_come_out(gs: ModuleType, folder: Path) -> None:
     triad = quick["memory/triad"]["figure"] / plain["triad_gbs"]
     assert row(md, "device triad (GB/s)")[1] == "not measured"
     assert row(md, "device triad (GB/s)")[5] == f"{triad:.3f} (quick)"
-    # issue 2: the doctor's verdict lines from the recorded H100
+    # the doctor section: the doctor's verdict lines from the recorded H100
     assert row(md, "catalog row")[1] == "h100-sxm5-80gb"
     assert row(md, "compute capability")[1] == "9.0"
     assert row(md, "max CUDA (driver)")[1] == "13.0"
@@ -137,12 +137,12 @@ def test_the_tables_come_out(gs: ModuleType, folder: Path) -> None:
     assert row(md, "mlp/tuned")[1:3] == ["cpu", f"{fmt.num(tuned['figure'])} samples/s"]
     assert "- workload_mlp.json: `python -m gpuscout bench workload mlp --device cuda:0" in md
     assert "- workload_cnn.json: missing; step `workload_cnn` cut off (its 30 s cap)" in md
-    # issue 4: the verdicts as the judges gave them, and why
+    # the workload goals: the verdicts as the judges gave them, and why
     assert row(md, "mlp")[3:] == ["not met", "failed: tuned <= 0.8 x reference"]
     cnn = row(md, "cnn")  # the goals table comes before bench dist's scaling rows
     assert cnn[1] == "5,712 images/s compiled (compile speed-up n/a)" and cnn[3] == "met"
     assert row(md, "llm")[3] == "not judged" and "datasheet" in row(md, "llm")[4]
-    # issue 5: fit --measure's one case with the context, and fit_validate's table
+    # fit: fit --measure's one case with the context, and fit_validate's table
     fit = read(folder / "fit_measure.json")
     predicted, peak = fit["estimate"]["total_bytes"], fit["measured"]["peak_bytes"]
     assert row(md, "predicted peak")[1] == f"{predicted / 2**30:.2f} GiB"
@@ -153,7 +153,7 @@ def test_the_tables_come_out(gs: ModuleType, folder: Path) -> None:
     assert row(md, "CUDA context, assumed by fit")[1] == "0.49 GiB"
     assert row(md, "cnn workload")[1:5] == ["10.87 GiB", "10.86 GiB", "+0.1%", "yes"]
     assert "6 of the 6 cases with a figure are within 10%" in md
-    # issue 7
+    # bench dist
     assert row(md, "all_reduce")[1:3] == ["4MiB", "0.53"]
     scaling = [ln for ln in md.splitlines() if ln.startswith("| cnn | 2 |")]
     assert scaling == ["| cnn | 2 | 917 images/s | 44% | 34% |"]
@@ -354,7 +354,7 @@ def tokens(text: str) -> set[str]:
 
 
 def constant_tokens(gs: ModuleType) -> set[str]:
-    consts: list[float] = [*gs.ISSUE_TFLOPS.values(), gs.MATMUL_N, gs.FIT_TOLERANCE_PCT]
+    consts: list[float] = [*gs.H100_REFERENCE_TFLOPS.values(), gs.MATMUL_N, gs.FIT_TOLERANCE_PCT]
     consts += [b[3] for b in gs.BANDWIDTH if b[3]] + [*gs.WALL_GOALS_S.values(), gs.RUN_GOAL_S]
     consts += [gs.CUDA_CONTEXT_BYTES]
     texts: Iterable[str] = (f"{fmt.num(c)} {fmt.seconds(c)} {c}" for c in consts)

@@ -135,7 +135,7 @@ MAIN: tuple[Step, ...] = (
         (*GS, "doctor"), "doctor.txt", ok_codes=(0, 1), env=WIDE,
     ),
     Step(
-        "doctor_json", 20, "the doctor's findings and the GPU's identity as JSON (issue 2)",
+        "doctor_json", 20, "the doctor's findings and the GPU's identity as JSON",
         (*GS, "doctor", "--json"), "doctor.json", ok_codes=(0, 1),
     ),
     Step(
@@ -146,7 +146,7 @@ MAIN: tuple[Step, ...] = (
     ),
     Step(
         "plain_reference", 45,
-        "the same operations in plain PyTorch, no harness (issue 3: gpuscout within 3%)",
+        "the same operations in plain PyTorch, no harness (goal: gpuscout within 3%)",
         (PY, "scripts/plain_torch_reference.py"), "plain_reference.json", gpu_only=True,
     ),
     _workload(
@@ -168,7 +168,7 @@ MAIN: tuple[Step, ...] = (
     Step(
         "fit_measure", 40,
         "fit's predicted peak memory against the measured one (llama-125m training), and "
-        "the CUDA context's size (issue 5)",
+        "the CUDA context's size (goal: within 10%)",
         (*GS, "fit", "llama-125m", "--measure", "--device", DEV, "--timeout", "35", "--json"),
         "fit_measure.json", gpu_only=True,
     ),
@@ -196,13 +196,13 @@ EXTENDED: tuple[Step, ...] = (
     ),
     Step(
         "bench_micro_full", 300,
-        "the full micro-benchmark sweep (issue 3's figures at 8192; goal: under 5 minutes)",
+        "the full micro-benchmark sweep (the H100 reference sizes, 8192; goal: under 5 minutes)",
         (*GS, "bench", "micro", "--device", DEV, "--json"), "bench_full.json",
         tiny=("--only", "launch"),
     ),
     Step(
         "workload_goals", 300,
-        "issue 4's goals: the MLP in 1 s, compiled ResNet-50, llama-1.1b decode vs its bound",
+        "the workload goals: the MLP in 1 s, compiled ResNet-50, llama-1.1b decode vs its bound",
         (PY, "scripts/workload_goals.py", "--device", DEV, "--out", f"{OUT}/workload_goals.json"),
         "workload_goals.out", files=("workload_goals.json",), result="workload_goals.json",
         tiny=("--only", "quick"),
@@ -234,7 +234,7 @@ EXTENDED: tuple[Step, ...] = (
     ),
     Step(
         "workloads_tuned", 240,
-        "every workload tuned at full size, stored: what predict calibrates on (issue 6)",
+        "every workload tuned at full size, stored: what predict calibrates on",
         (*GS, "bench", "workload", "all", "--device", DEV, "--impl", "tuned"),
         "workloads_tuned.txt", env=WIDE,
         tiny=("--quick", "--epochs", "1", "--limit-samples", "256", "--steps", "1",

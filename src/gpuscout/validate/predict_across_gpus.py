@@ -4,7 +4,7 @@ Given two runs of the same workloads on two GPUs (e.g. an H100 and an H200), eac
 measured workload figure of run A is calibrated on A's GPU and projected onto B's GPU,
 and compared with what B measured; then the other way round. Prints, per workload
 figure and direction, the measured and predicted step times and the absolute error,
-then the median absolute error (the issue's goal: <= 15%).
+then the median absolute error (the goal: <= 15%).
 
     python scripts/predict_validate.py --a h100.db --b h200.db          # newest runs
     python scripts/predict_validate.py --db all.db --runs 3 7 --json    # one store

@@ -8,10 +8,10 @@ what ``gpuscout advise`` and the report call), with no model arithmetic in this 
 a. From the defaults (what a CPU-only user gets): a workload figure measured on the CPU
    in bf16, projected onto each GPU with the published priors (``predict.defaults``).
    H100 SXM, H200 and A100 SXM are in-sample (the priors were fitted on them).
-b. Calibrated on one GPU, predicting the others (issue 6's goal, with published figures
-   standing in for measurements): each GPU's Lambda step becomes the stored Result a
-   gpuscout run on that GPU would write, is calibrated there, and projected onto the
-   others; one row of the matrix per anchor GPU.
+b. Calibrated on one GPU, predicting the others (the cross-GPU goal, a median error of
+   <= 15%, with published figures standing in for measurements): each GPU's Lambda step
+   becomes the stored Result a gpuscout run on that GPU would write, is calibrated there,
+   and projected onto the others; one row of the matrix per anchor GPU.
 
 Errors are on the step time, as in scripts/predict_validate.py: (predicted - published) /
 published, positive when gpuscout predicts the GPU slower than Lambda measured it.

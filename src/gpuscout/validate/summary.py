@@ -47,11 +47,12 @@ from gpuscout.validate.summary_io import (
     verdict,
     wall,
 )
+from gpuscout.workloads.registry import names as workload_names
 
 MATMUL_N = 8192
-# The issue's figures: plain PyTorch on an H100 80GB SXM (issue 3), TFLOPS and GB/s.
-ISSUE_TFLOPS = {"bf16": 763.0, "fp16": 736.0, "tf32": 396.0, "fp32": 51.0, "fp8": 1361.0}
-# (row, gpuscout result name, plain_torch_reference.py key, the issue's GB/s)
+# The reference figures: plain PyTorch on an H100 80GB SXM, TFLOPS and GB/s.
+H100_REFERENCE_TFLOPS = {"bf16": 763.0, "fp16": 736.0, "tf32": 396.0, "fp32": 51.0, "fp8": 1361.0}
+# (row, gpuscout result name, plain_torch_reference.py key, the H100 reference GB/s)
 BANDWIDTH = (
     ("device copy", "memory/copy", "copy_gbs", 3000.0),
     ("device triad", "memory/triad", "triad_gbs", None),
@@ -61,36 +62,49 @@ BANDWIDTH = (
     ("D2H pageable", "transfer/d2h/pageable", "d2h_pageable_gbs", None),
 )
 TRANSFER_BYTES = 2**30  # plain_torch_reference.py's transfer size: the full run's largest
-FIT_TOLERANCE_PCT = 10.0  # issue 5: predicted peak memory within 10% of measured
+FIT_TOLERANCE_PCT = 10.0  # the goal: predicted peak memory within 10% of measured
 WALL_GOALS_S = {"bench_micro_quick": 60.0, "bench_micro_full": 300.0}
-RUN_GOAL_S = 120.0  # issue 4: `gpuscout run` within 2 minutes on the H100
+RUN_GOAL_S = 120.0  # the goal: `gpuscout run` within 2 minutes on the H100
 TEXT_LINES = 150  # text outputs are quoted at most this long; the file has the rest
 TEXTS = ("pytest_gpu.txt", "pytest_gpu_slow.txt", "run.txt", "workloads_tuned.txt", "advise.txt")
-WORKLOADS = ("mlp", "cnn", "encoder", "llm")
 ARCHIVE = "gpu_check.tar.gz"
 REHEARSAL = (
     "**A rehearsal on the CPU (`--device cpu` or `--tiny`): no figure below is a GPU measurement.**"
 )
 
 
-def device_line(run: Run) -> str:
-    v = run.json("versions.json")
-    v = v if isinstance(v, dict) else {}
-    nvml, torch = v.get("nvml") or {}, v.get("torch") or {}
-    doc = run.json("doctor.json")
-    nv = (doc.get("system") or {}).get("nvidia") or {} if isinstance(doc, dict) else {}
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def gpu_names(run: Run, nvml: dict[str, Any]) -> str:
+    """The GPUs NVML named and the driver, or why versions.json names none."""
     gpus = [g for g in nvml.get("gpus") or [] if isinstance(g, dict)]
-    device = f"{NOT} ({nvml.get('error') or run.why('versions.json')})"
-    if gpus:
-        device = f"{', '.join(str(g.get('name')) for g in gpus)}, {nvml.get('driver')}"
-    cuda = max_cuda(nvml.get("cuda_driver_version") or nv.get("cuda_driver_version"))
-    seen = [f"{d.get('name')} (CC {d.get('capability')})" for d in torch.get("devices") or []]
+    if not gpus:
+        return f"{NOT} ({nvml.get('error') or run.why('versions.json')})"
+    return f"{', '.join(str(g.get('name')) for g in gpus)}, {nvml.get('driver')}"
+
+
+def torch_text(torch: dict[str, Any]) -> tuple[str, str]:
+    """torch's version with the CUDA it was built for, and the CUDA devices it sees."""
     built = f"built for CUDA {torch.get('cuda_build')}" if torch.get("cuda_build") else "no CUDA"
-    tv = f"torch {torch['version']} ({built})" if torch.get("version") else f"torch {NOT}"
+    version = f"torch {torch['version']} ({built})" if torch.get("version") else f"torch {NOT}"
+    seen = [f"{d.get('name')} (CC {d.get('capability')})" for d in torch.get("devices") or []]
+    return version, ", ".join(seen) or "no CUDA device"
+
+
+def device_line(run: Run) -> str:
+    """Date, GPU and driver, the CUDA the driver supports, python and torch."""
+    v = _dict(run.json("versions.json"))
+    nvml, torch = v.get("nvml") or {}, v.get("torch") or {}
+    doctor = _dict(run.json("doctor.json"))
+    nv = (doctor.get("system") or {}).get("nvidia") or {} if doctor else {}
+    cuda = max_cuda(nvml.get("cuda_driver_version") or nv.get("cuda_driver_version"))
+    version, seen = torch_text(torch)
     return (
-        f"Date: {v.get('date') or NOT}. Device (NVML name, driver): {device}; the driver "
-        f"supports CUDA up to {cuda}. Python {v.get('python') or NOT}, {tv}; torch sees "
-        f"{', '.join(seen) or 'no CUDA device'}."
+        f"Date: {v.get('date') or NOT}. Device (NVML name, driver): {gpu_names(run, nvml)}; "
+        f"the driver supports CUDA up to {cuda}. Python {v.get('python') or NOT}, {version}; "
+        f"torch sees {seen}."
     )
 
 
@@ -116,10 +130,12 @@ def header(run: Run) -> list[str]:
     return out + table(["step", "command", "result"], rows) + store + pytest_lines(run)
 
 
-def issue2(run: Run) -> list[str]:
+def doctor_section(run: Run) -> list[str]:
+    """`gpuscout doctor`: the driver, torch, each GPU and every finding; the text output
+    where the JSON one is missing."""
     out = [
         "",
-        "### `gpuscout doctor` (issue 2)",
+        "### `gpuscout doctor`",
         "",
         f"Command: `{run.command('doctor_json')}` (and without `--json`: doctor.txt).",
         "",
@@ -129,20 +145,32 @@ def issue2(run: Run) -> list[str]:
         txt = run.text("doctor.txt")
         out.append(f"doctor.json: {run.why('doctor.json')}.")
         return [*out, "", "```", txt.rstrip(), "```"] if txt else out
+    return [*out, *table(["", "doctor"], doctor_rows(doc)), "", *findings(doc)]
+
+
+def doctor_rows(doc: dict[str, Any]) -> list[list[str]]:
+    """The doctor's driver, torch and GPU rows."""
     system = doc.get("system") or {}
     nv = system.get("nvidia") or {}
-    fws = [f for f in system.get("frameworks") or [] if isinstance(f, dict)]
-    torch = next((f for f in fws if f.get("name") == "torch"), {})
     rows = [
         ["driver", str(nv.get("driver_version") or f"{fmt.NA} ({nv.get('state')})")],
         ["max CUDA (driver)", max_cuda(nv.get("cuda_driver_version"))],
+        *torch_rows(system),
+    ]
+    for g in (g for g in nv.get("gpus") or [] if isinstance(g, dict)):
+        rows += gpu_rows(g)
+    return rows
+
+
+def torch_rows(system: dict[str, Any]) -> list[list[str]]:
+    """The version, CUDA build and architectures of the torch the doctor found."""
+    fws = [f for f in system.get("frameworks") or [] if isinstance(f, dict)]
+    torch = next((f for f in fws if f.get("name") == "torch"), {})
+    return [
         ["torch", str(torch.get("version") or fmt.NA)],
         ["torch CUDA build", str(torch.get("cuda_build") or fmt.NA)],
         ["torch arch list", " ".join(torch.get("arch_list") or []) or fmt.NA],
     ]
-    for g in (g for g in nv.get("gpus") or [] if isinstance(g, dict)):
-        rows += gpu_rows(g)
-    return [*out, *table(["", "doctor"], rows), "", *findings(doc)]
 
 
 def gpu_rows(g: dict[str, Any]) -> list[list[str]]:
@@ -185,18 +213,20 @@ def versus_plain(
     return [f"{ratio} (quick)" if ratio != fmt.NA else ratio, within, flags(quick)]
 
 
-def issue3(run: Run) -> list[str]:
+def micro_section(run: Run) -> list[str]:
+    """The micro-benchmarks, full and --quick, against plain PyTorch and the H100's
+    reference figures, with the wall times against their goals."""
     full = results_of(run.json("bench_full.json"))
     quick = results_of(run.json("bench_quick.json"))
     plain = run.json("plain_reference.json")
     plain = plain if isinstance(plain, dict) else {}
-    head = ["figure", "gpuscout full", "gpuscout --quick", "plain PyTorch", "issue's figure"]
+    head = ["figure", "gpuscout full", "gpuscout --quick", "plain PyTorch", "H100 reference"]
     rows = []
     for d in ("bf16", "fp16", "tf32", "fp32", "fp8", "fp64", "int8"):
         unit = "TOPS" if d == "int8" else "TFLOPS"
         g, q = pick(full, f"matmul/{d}", MATMUL_N), pick(quick, f"matmul/{d}", MATMUL_N)
         p = plain.get(f"matmul_{d}_{MATMUL_N}_{unit.lower()}")
-        ref = fmt.num(ISSUE_TFLOPS[d]) if d in ISSUE_TFLOPS else "none"
+        ref = fmt.num(H100_REFERENCE_TFLOPS[d]) if d in H100_REFERENCE_TFLOPS else "none"
         row = [f"matmul {d} {MATMUL_N}^3 ({unit})", cell(g, MATMUL_N), cell(q, MATMUL_N)]
         rows.append([*row, plain_cell(p), ref, *versus_plain(g, q, p, MATMUL_N)])
     for label, name, key, ref_gbs in BANDWIDTH:
@@ -212,7 +242,7 @@ def issue3(run: Run) -> list[str]:
     walls = "; ".join(wall(run, s, g) for s, g in WALL_GOALS_S.items())
     return [
         "",
-        "### Micro-benchmarks against plain PyTorch (issue 3)",
+        "### Micro-benchmarks against plain PyTorch (goal: within 3%)",
         "",
         *table([*head, "gpuscout / plain", "within 3%", "flags"], rows),
         "",
@@ -238,9 +268,10 @@ def workload_row(r: dict[str, Any]) -> list[str]:
     ]
 
 
-def workloads(run: Run) -> list[str]:
+def workloads_section(run: Run) -> list[str]:
+    """Every workload at quick size, both implementations, as its step recorded it."""
     out, rows = ["", "### Workloads at quick size: reference and tuned", ""], []
-    for name in WORKLOADS:
+    for name in workload_names():
         f = f"workload_{name}.json"
         doc = run.json(f)
         if not isinstance(doc, dict):
@@ -295,8 +326,10 @@ def goal_rows(doc: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-def issue4(run: Run) -> list[str]:
-    out, rows = ["", "### Workload goals (issue 4)", ""], []
+def workload_goals_section(run: Run) -> list[str]:
+    """The workload goals as workload_goals.json judged them, and `gpuscout run`'s wall
+    time against its goal."""
+    out, rows = ["", "### Workload goals", ""], []
     doc = run.json("workload_goals.json")
     if isinstance(doc, dict):
         cmd = run.command_of("workload_goals.json")
@@ -344,7 +377,7 @@ def fit_table(run: Run, doc: dict[str, Any], cases: list[dict[str, Any]]) -> lis
     kind = str(doc.get("kind"))
     out = [f"Command: `{doc.get('command')}` ({doc.get('date')}), {kind}."]
     if kind != "measured":
-        out[-1] += " Not a GPU measurement, so not the issue's goal."
+        out[-1] += " Not a GPU measurement, so the goal (within 10% on a GPU) is not judged."
     rows, within, judged, closer_fit, comparable = [], 0, 0, 0, 0
     for r in cases:
         m = r.get("measurement") or {}
@@ -375,8 +408,11 @@ def fit_table(run: Run, doc: dict[str, Any], cases: list[dict[str, Any]]) -> lis
     ]
 
 
-def issue5(run: Run) -> list[str]:
-    out = ["", "### `fit`: predicted against measured peak memory (issue 5)", *fit_measure(run)]
+def fit_section(run: Run) -> list[str]:
+    """`fit`'s predicted peak memory against the measured one: `fit --measure`'s case and
+    fit_validate's table (or what a cut-off run printed of it)."""
+    out = ["", "### `fit`: predicted against measured peak memory (goal: within 10%)"]
+    out += fit_measure(run)
     out += ["", "#### `scripts/fit_validate.py` (every workload, Llama 1B and 8B)", ""]
     doc = run.json("fit_validate.json")
     cases = (
@@ -390,7 +426,8 @@ def issue5(run: Run) -> list[str]:
     return [*out, "", "fit_validate.md as printed:", "", md.rstrip()] if md else out
 
 
-def dist(run: Run, name: str, title: str) -> list[str]:
+def dist_run(run: Run, name: str, title: str) -> list[str]:
+    """One `bench dist` output: its collectives at their largest size, and its scaling."""
     doc = run.json(name)
     out = ["", f"#### {title}", ""]
     if not isinstance(doc, dict):
@@ -426,12 +463,15 @@ def scaling_rows(rs: list[dict[str, Any]]) -> list[str]:
     return ["", *table(head, rows)] if rows else []
 
 
-def issue7(run: Run) -> list[str]:
+def dist_section(run: Run) -> list[str]:
+    """`gpuscout bench dist`: one NCCL rank, and two gloo ranks sharing the GPU."""
     return [
         "",
-        "### `gpuscout bench dist` (issue 7)",
-        *dist(run, "dist_nccl_1rank_quick.json", "NCCL, one rank (--quick)"),
-        *dist(run, "dist_gloo_cuda_2ranks_quick.json", "gloo, CUDA tensors, two ranks (--quick)"),
+        "### `gpuscout bench dist`",
+        *dist_run(run, "dist_nccl_1rank_quick.json", "NCCL, one rank (--quick)"),
+        *dist_run(
+            run, "dist_gloo_cuda_2ranks_quick.json", "gloo, CUDA tensors, two ranks (--quick)"
+        ),
     ]
 
 
@@ -502,7 +542,17 @@ def not_measured(run: Run) -> list[str]:
 def summarize(roots: Sequence[Path] | Path) -> str:
     run = Run([roots] if isinstance(roots, Path) else list(roots))
     out = ["## NVIDIA GPU run", ""]
-    parts = (header, issue2, issue3, workloads, issue4, issue5, issue7, texts, not_measured)
+    parts = (
+        header,
+        doctor_section,
+        micro_section,
+        workloads_section,
+        workload_goals_section,
+        fit_section,
+        dist_section,
+        texts,
+        not_measured,
+    )
     for part in parts:
         try:
             out += part(run)

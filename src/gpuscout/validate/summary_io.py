@@ -16,7 +16,7 @@ from gpuscout.report import fmt
 from gpuscout.validate.gpu_check import EXTENDED, MAIN, Step
 
 NOT = "not measured"
-PLAIN_TOLERANCE = 0.03  # issue 3: gpuscout within 3% of plain PyTorch
+PLAIN_TOLERANCE = 0.03  # the goal: gpuscout within 3% of plain PyTorch
 STEPS_JSON = "steps.json"
 # Every step the check knows, by name: the commands of a folder that has no steps.json.
 KNOWN: dict[str, Step] = {s.name: s for s in (*MAIN, *EXTENDED)}

@@ -1,4 +1,4 @@
-"""Measure the workload goals of issue 4 and print one JSON object.
+"""Measure the workload goals and print one JSON object.
 
     python scripts/workload_goals.py                   # on a GPU machine: cuda:0
     python scripts/workload_goals.py --device cpu --only mlp
@@ -37,13 +37,13 @@ from gpuscout._types import Result, to_jsonable
 from gpuscout.report.verdict import verdict
 from gpuscout.workloads import QUICK_WORKLOADS, run_workloads
 
-# Issue 4's goals (H100 80GB SXM, and the 2-core CPU machine for mlp).
+# The goals (H100 80GB SXM, and the 2-core CPU machine for mlp).
 MLP_GPU_S = 1.0  # tuned, 5 epochs at batch 32
 MLP_CPU_RATIO = 0.8  # tuned time / tutorial-loop time on the CPU
 ACCURACY_POINTS = 0.02  # "same accuracy": test accuracy within 2 points of the reference
 CNN_IMAGES_S = 5600.0  # ResNet-50 tuned: bf16, batch 256, channels_last, compiled
 LLM_FRACTION = 0.75  # llama-1.1b bf16 batch-1 decode vs the measured-bandwidth bound
-LLM_TOKENS_S = 1000.0  # what 75% of that bound is on an H100, as the issue states it
+LLM_TOKENS_S = 1000.0  # what 75% of that bound is on an H100, as the goal states it
 
 
 def _brief(r: Result) -> dict[str, Any]:
@@ -81,7 +81,7 @@ def _verdict(out: dict[str, Any], checks: dict[str, bool]) -> dict[str, Any]:
 
 
 def judge_mlp(results: list[Result], device: str) -> dict[str, Any]:
-    """Issue 4: tuned <= 1.0 s on the GPU for the tutorial's 5 epochs at batch 32 with the
+    """Tuned <= 1.0 s on the GPU for the tutorial's 5 epochs at batch 32 with the
     same accuracy; on a CPU, tuned <= 0.8 x the tutorial loop's time."""
     gpu = device.startswith("cuda")
     out: dict[str, Any] = {
@@ -110,10 +110,10 @@ def judge_mlp(results: list[Result], device: str) -> dict[str, Any]:
 
 
 def judge_cnn(compiled: list[Result], device: str) -> dict[str, Any]:
-    """Issue 4: ResNet-50 tuned (bf16, batch 256, channels_last, compiled) >= 5,600
+    """ResNet-50 tuned (bf16, batch 256, channels_last, compiled) >= 5,600
     images/s on the H100. A run that fell back to eager or fp32 does not count."""
     if not device.startswith("cuda"):
-        return {"goal": None, "note": "issue 4 sets no CPU goal for the cnn"}
+        return {"goal": None, "note": "no CPU goal is set for the cnn"}
     out: dict[str, Any] = {"goal": f"ResNet-50 tuned >= {CNN_IMAGES_S:,.0f} images/s"}
     c = _pick(compiled, "cnn/tuned")
     if c is None or c.figure is None:
@@ -131,7 +131,7 @@ def judge_cnn(compiled: list[Result], device: str) -> dict[str, Any]:
 
 
 def judge_llm(results: list[Result]) -> dict[str, Any]:
-    """Issue 4: llama-1.1b bf16 batch-1 decode, tuned, >= 75% of the bound that the
+    """llama-1.1b bf16 batch-1 decode, tuned, >= 75% of the bound that the
     measured memory bandwidth sets (weight bytes read once per token)."""
     out: dict[str, Any] = {
         "goal": f"tuned batch-1 decode >= {LLM_FRACTION:.0%} of the measured-bandwidth bound"
