@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from gpuscout.dist import collectives, diagnose, scaling
+from gpuscout.dist import collectives, diagnose, job, scaling
 from gpuscout.dist.diagnose import RankState
 from gpuscout.dist.job import check_names
 from gpuscout.dist.rank import Fault, parse_fault, write_json
@@ -259,6 +259,88 @@ def test_parse_fault() -> None:
     for bad in ("exit", "explode:1", "exit:x"):
         with pytest.raises(UsageError):
             parse_fault(bad)
+
+
+# -- checking `bench dist`'s options ---------------------------------------------------
+
+
+def _torch_sees(monkeypatch: pytest.MonkeyPatch, cuda: bool, gpus: int, nccl: bool) -> None:
+    """What torch would answer about CUDA, without asking it."""
+    monkeypatch.setattr(job, "_cuda", lambda: (cuda, gpus, nccl))
+
+
+@pytest.mark.parametrize(
+    ("sees", "kwargs", "message"),
+    [
+        ((True, 2, True), {"backend": "mpi"}, "unknown backend 'mpi'"),
+        ((True, 2, True), {"device": "tpu"}, "unknown device 'tpu'"),
+        (
+            (False, 0, True),
+            {"backend": "nccl", "device": "cpu"},
+            "--backend nccl needs a CUDA GPU, and PyTorch sees none",
+        ),
+        ((True, 2, False), {"backend": "nccl"}, "this PyTorch build has no NCCL"),
+        ((True, 2, True), {"device": "cpu", "backend": "nccl"}, "NCCL moves only CUDA tensors"),
+        ((False, 0, False), {"device": "cuda"}, "--device cuda but PyTorch sees no CUDA GPU"),
+        (
+            (True, 1, True),
+            {"nproc_per_node": 2},
+            "2 ranks per node but 1 GPU(s): NCCL will not put two ranks on one GPU",
+        ),
+        ((False, 0, False), {"max_size": 512}, "--max-size 512 is below the smallest size, 1 KiB"),
+        ((False, 0, False), {"max_size": 2**31}, "--max-size is at most 1G"),
+        ((False, 0, False), {"max_size": "2G"}, "--max-size is at most 1G"),
+    ],
+)
+def test_plan_rejects_with_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+    sees: tuple[bool, int, bool],
+    kwargs: dict[str, Any],
+    message: str,
+) -> None:
+    _torch_sees(monkeypatch, *sees)
+    with pytest.raises(UsageError) as exc:
+        job.plan(environ={}, **kwargs)
+    assert exc.value.message == message
+
+
+@pytest.mark.parametrize(
+    ("sees", "kwargs", "chosen"),
+    [
+        # (backend, device, ranks per node, timeout, collective timeout, sizes)
+        ((True, 4, True), {}, ("nccl", "cuda", 4, 1800.0, 300.0, 21)),  # 1 KiB .. 1 GiB
+        ((True, 4, False), {"quick": True}, ("gloo", "cpu", 2, 600.0, 300.0, 7)),  # .. 4 MiB
+        ((True, 4, True), {"backend": "gloo"}, ("gloo", "cpu", 2, 1800.0, 300.0, 9)),  # 64 MiB
+        (
+            (True, 4, True),
+            {"backend": "gloo", "device": "cuda"},
+            ("gloo", "cuda", 4, 1800.0, 300.0, 21),
+        ),
+        ((False, 0, False), {"timeout_s": 60, "max_size": "4K"}, ("gloo", "cpu", 2, 60.0, 60.0, 2)),
+        (
+            (True, 1, True),
+            {"nproc_per_node": 1, "max_size": 1024},
+            ("nccl", "cuda", 1, 1800.0, 300.0, 1),
+        ),
+    ],
+)
+def test_plan_picks_backend_device_and_sizes(
+    monkeypatch: pytest.MonkeyPatch,
+    sees: tuple[bool, int, bool],
+    kwargs: dict[str, Any],
+    chosen: tuple[str, str, int, float, float, int],
+) -> None:
+    _torch_sees(monkeypatch, *sees)
+    p = job.plan(environ={}, **kwargs)
+    assert (
+        p.backend,
+        p.device,
+        p.spec.nproc_per_node,
+        p.spec.timeout_s,
+        p.pg_timeout_s,
+        len(p.sizes),
+    ) == chosen
+    assert p.sizes[0] == 1024
 
 
 # -- naming the failed rank -----------------------------------------------------------------

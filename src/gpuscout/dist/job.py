@@ -1,7 +1,7 @@
 """``gpuscout bench dist``: collective bandwidth and data-parallel scaling, on N ranks.
 
 ``plan(...)`` checks the options (one-line usage errors) and decides the launcher;
-``run_dist(plan)`` launches the job with ``launch.torchrun`` and turns rank 0's dict into
+``run_dist(plan)`` launches the job with ``dist.torchrun`` and turns rank 0's dict into
 ``Result`` records; ``save(run)`` stores them as ONE run of kind "bench-dist".
 
 Failure policy ("nothing half-written"): a job that fails (a rank died, hung or raised)
@@ -135,23 +135,7 @@ def plan(
     op_names = check_names(ops, collectives.OPS, "collective")
     parse_fault(fault)
     cuda, gpus, nccl = _cuda()
-    if backend is not None and backend not in ("nccl", "gloo"):
-        raise UsageError(f"unknown backend {backend!r}", "use nccl (GPUs) or gloo (CPUs)")
-    backend = backend or ("nccl" if cuda and nccl else "gloo")
-    if device is not None and device not in ("cpu", "cuda"):
-        raise UsageError(f"unknown device {device!r}", "use cpu or cuda")
-    device = device or ("cuda" if backend == "nccl" else "cpu")
-    if backend == "nccl" and not cuda:
-        raise UsageError(
-            "--backend nccl needs a CUDA GPU, and PyTorch sees none",
-            "use --backend gloo on a CPU machine",
-        )
-    if backend == "nccl" and not nccl:
-        raise UsageError("this PyTorch build has no NCCL", "use --backend gloo")
-    if backend == "nccl" and device != "cuda":
-        raise UsageError("NCCL moves only CUDA tensors", "use --device cuda, or --backend gloo")
-    if device == "cuda" and not cuda:
-        raise UsageError("--device cuda but PyTorch sees no CUDA GPU", "use --device cpu")
+    backend, device = _backend_and_device(backend, device, cuda=cuda, nccl=nccl)
     timeout = float(timeout_s) if timeout_s is not None else DEFAULT_TIMEOUT_S[quick]
     spec = plan_launch(
         nproc_per_node,
@@ -167,15 +151,9 @@ def plan(
             "ranks on one GPU",
             "use --nproc-per-node <= the GPU count, or --backend gloo --device cuda to share",
         )
-    if isinstance(max_size, str):
-        max_bytes: int | None = collectives.parse_size(max_size)
-    else:
-        max_bytes = max_size
-        if max_bytes is not None and max_bytes < collectives.MIN_SIZE:
-            raise UsageError(f"--max-size {max_bytes} is below the smallest size, 1 KiB")
-    if max_bytes is not None and max_bytes > collectives.MAX_SIZE:
-        raise UsageError("--max-size is at most 1G")
-    sizes = collectives.default_sizes(gpu=device == "cuda", quick=quick, max_size=max_bytes)
+    sizes = collectives.default_sizes(
+        gpu=device == "cuda", quick=quick, max_size=_max_bytes(max_size)
+    )
     return DistPlan(
         spec=spec,
         backend=backend,
@@ -189,6 +167,59 @@ def plan(
         fault=fault,
         overrides=dict(overrides or {}),
     )
+
+
+def _backend_and_device(
+    backend: str | None, device: str | None, *, cuda: bool, nccl: bool
+) -> tuple[str, str]:
+    """The backend and the tensors' device asked for, or the best this machine has."""
+    if backend is not None and backend not in ("nccl", "gloo"):
+        raise UsageError(f"unknown backend {backend!r}", "use nccl (GPUs) or gloo (CPUs)")
+    backend = backend or ("nccl" if cuda and nccl else "gloo")
+    if device is not None and device not in ("cpu", "cuda"):
+        raise UsageError(f"unknown device {device!r}", "use cpu or cuda")
+    device = device or ("cuda" if backend == "nccl" else "cpu")
+    _check_combination(backend, device, cuda=cuda, nccl=nccl)
+    return backend, device
+
+
+def _check_combination(backend: str, device: str, *, cuda: bool, nccl: bool) -> None:
+    """UsageError for a backend and device this machine cannot run together."""
+    on_nccl = backend == "nccl"
+    # (impossible, message, hint), in the order a user should hear about them
+    for impossible, message, hint in (
+        (
+            on_nccl and not cuda,
+            "--backend nccl needs a CUDA GPU, and PyTorch sees none",
+            "use --backend gloo on a CPU machine",
+        ),
+        (on_nccl and not nccl, "this PyTorch build has no NCCL", "use --backend gloo"),
+        (
+            on_nccl and device != "cuda",
+            "NCCL moves only CUDA tensors",
+            "use --device cuda, or --backend gloo",
+        ),
+        (
+            device == "cuda" and not cuda,
+            "--device cuda but PyTorch sees no CUDA GPU",
+            "use --device cpu",
+        ),
+    ):
+        if impossible:
+            raise UsageError(message, hint)
+
+
+def _max_bytes(max_size: str | int | None) -> int | None:
+    """--max-size in bytes ("64M" or a number); None: the default sizes."""
+    if isinstance(max_size, str):
+        max_bytes: int | None = collectives.parse_size(max_size)
+    else:
+        max_bytes = max_size
+        if max_bytes is not None and max_bytes < collectives.MIN_SIZE:
+            raise UsageError(f"--max-size {max_bytes} is below the smallest size, 1 KiB")
+    if max_bytes is not None and max_bytes > collectives.MAX_SIZE:
+        raise UsageError("--max-size is at most 1G")
+    return max_bytes
 
 
 # -- inside each rank ------------------------------------------------------------------
