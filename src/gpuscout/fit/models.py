@@ -14,7 +14,7 @@ import functools
 import json
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final
@@ -48,6 +48,7 @@ _FIELDS: Final[dict[str, tuple[str, str]]] = {
     "vocab": ("int", ""),
     "max_seq_len": ("int", ""),
     "tied_embeddings": ("bool", ""),
+    "rope_theta": ("float", ""),
     "experts": ("int", "moe-decoder"),
     "experts_per_token": ("int", "moe-decoder"),
     "mlp": ("str", ""),
@@ -132,20 +133,30 @@ def _row(row: Mapping[str, Any], where: str) -> ModelSpec:
     return spec
 
 
+def _whole(raw: Any, least: int) -> bool:
+    return isinstance(raw, int) and not isinstance(raw, bool) and raw >= least
+
+
+# kind -> whether a raw TOML value is one
+_KINDS: Final[dict[str, Callable[[Any], bool]]] = {
+    "int": lambda raw: _whole(raw, 1),
+    "int0": lambda raw: _whole(raw, 0),
+    "float": lambda raw: isinstance(raw, (int, float)) and not isinstance(raw, bool) and raw > 0,
+    "bool": lambda raw: isinstance(raw, bool),
+    "str": lambda raw: isinstance(raw, str) and bool(raw.strip()),
+    "id": lambda raw: isinstance(raw, str),
+    "ints": lambda raw: isinstance(raw, list) and bool(raw) and all(_whole(v, 1) for v in raw),
+    "strs": lambda raw: (
+        isinstance(raw, list) and all(isinstance(v, str) and v.strip() for v in raw)
+    ),
+}
+
+
 def _value(raw: Any, kind: str, where: str) -> Any:
-    ok = {
-        "int": isinstance(raw, int) and not isinstance(raw, bool) and raw >= 1,
-        "int0": isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0,
-        "bool": isinstance(raw, bool),
-        "str": isinstance(raw, str) and bool(raw.strip()),
-        "id": isinstance(raw, str),
-        "ints": isinstance(raw, list)
-        and bool(raw)
-        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in raw),
-        "strs": isinstance(raw, list) and all(isinstance(v, str) and v.strip() for v in raw),
-    }[kind]
-    if not ok:
+    if not _KINDS[kind](raw):
         raise CatalogError(f"{where} has a bad value {raw!r} ({kind} expected)", _HINT)
+    if kind == "float":
+        return float(raw)
     return tuple(raw) if kind in ("ints", "strs") else raw
 
 
@@ -155,15 +166,30 @@ def finish_spec(values: Mapping[str, Any]) -> ModelSpec:
     v = dict(values)
     family = v["family"]
     if family not in ("cnn", "mlp"):
-        v.setdefault("kv_heads", v["heads"])
-        if "head_dim" not in v:
-            if v["hidden"] % v["heads"]:
-                raise UsageError(f"hidden {v['hidden']} is not a multiple of heads {v['heads']}")
-            v["head_dim"] = v["hidden"] // v["heads"]
-        if v["heads"] % v["kv_heads"]:
-            raise UsageError(f"heads {v['heads']} is not a multiple of kv_heads {v['kv_heads']}")
-        if family in ("decoder", "moe-decoder", "encoder") and "vocab" not in v:
-            raise UsageError("a language model needs a vocab size")
+        _finish_transformer(v)
+    _check_family(v)
+    _check_choices(v)
+    v.pop("params_source", None)
+    spec = ModelSpec(**(v | {"params": 0}))
+    return dataclasses.replace(spec, params=count_params(spec))
+
+
+def _finish_transformer(v: dict[str, Any]) -> None:
+    """kv_heads and head_dim filled in, and the head counts checked."""
+    v.setdefault("kv_heads", v["heads"])
+    if "head_dim" not in v:
+        if v["hidden"] % v["heads"]:
+            raise UsageError(f"hidden {v['hidden']} is not a multiple of heads {v['heads']}")
+        v["head_dim"] = v["hidden"] // v["heads"]
+    if v["heads"] % v["kv_heads"]:
+        raise UsageError(f"heads {v['heads']} is not a multiple of kv_heads {v['kv_heads']}")
+    if v["family"] in ("decoder", "moe-decoder", "encoder") and "vocab" not in v:
+        raise UsageError("a language model needs a vocab size")
+
+
+def _check_family(v: dict[str, Any]) -> None:
+    """What each family needs beyond the required keys (defaults filled in for a cnn)."""
+    family = v["family"]
     if family == "vit" and "image_size" not in v:
         raise UsageError("a ViT needs image_size")
     if family == "cnn":
@@ -173,19 +199,20 @@ def finish_spec(values: Mapping[str, Any]) -> ModelSpec:
             raise UsageError(f"resnet_block {v['resnet_block']!r} is not basic or bottleneck")
     if family == "mlp" and len(v["mlp_dims"]) < 2:
         raise UsageError("an MLP needs at least an input and an output width")
+    if family == "moe-decoder" and v["experts_per_token"] > v["experts"]:
+        raise UsageError("experts_per_token is larger than experts")
+
+
+def _check_choices(v: dict[str, Any]) -> None:
+    """The keys that take one of a few words."""
     if v.get("head", "lm") not in HEADS:
         raise UsageError(f"head {v['head']!r} is not one of {', '.join(HEADS)}")
-    if v.get("head") == "classifier" and not v.get("num_classes") and family != "mlp":
+    if v.get("head") == "classifier" and not v.get("num_classes") and v["family"] != "mlp":
         raise UsageError("a classifier head needs num_classes")
     if v.get("mlp", "swiglu") not in ("swiglu", "gelu"):
         raise UsageError(f"mlp {v['mlp']!r} is not swiglu or gelu")
     if v.get("norm", "rmsnorm") not in ("rmsnorm", "layernorm"):
         raise UsageError(f"norm {v['norm']!r} is not rmsnorm or layernorm")
-    if family == "moe-decoder" and v["experts_per_token"] > v["experts"]:
-        raise UsageError("experts_per_token is larger than experts")
-    v.pop("params_source", None)
-    spec = ModelSpec(**(v | {"params": 0}))
-    return dataclasses.replace(spec, params=count_params(spec))
 
 
 def _key(name: str) -> str:
@@ -301,94 +328,12 @@ def parse_hf_config(doc: Mapping[str, Any], origin: str) -> ModelSpec:
             f"{origin}: model_type {kind!r} is not supported",
             f"supported model types: {', '.join(SUPPORTED_CONFIGS)}",
         )
-
-    def get(key: str, default: Any = ..., kind_: type = int) -> Any:
-        if key not in doc or doc[key] is None:
-            if default is ...:
-                raise UsageError(f"{origin}: {kind} config has no {key!r}")
-            return default
-        value = doc[key]
-        if kind_ is int and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-            raise UsageError(f"{origin}: {key!r} must be a positive integer, not {value!r}")
-        if kind_ is bool and not isinstance(value, bool):
-            raise UsageError(f"{origin}: {key!r} must be true or false, not {value!r}")
-        return value
-
+    get = _Reader(doc, origin, str(kind))
     name = str(doc.get("_name_or_path") or Path(origin).parent.name or "config")
     ident = re.sub(r"[^a-z0-9.]+", "-", name.lower().rsplit("/", 1)[-1]).strip("-.") or "config"
     v: dict[str, Any] = {"id": ident, "name": name, "source": origin}
-    if kind in _LLAMA_LIKE:
-        v |= {
-            "family": "moe-decoder" if kind == "mixtral" else "decoder",
-            "layers": get("num_hidden_layers"),
-            "hidden": get("hidden_size"),
-            "heads": get("num_attention_heads"),
-            "kv_heads": get("num_key_value_heads", get("num_attention_heads")),
-            "intermediate": get("intermediate_size"),
-            "vocab": get("vocab_size"),
-            "max_seq_len": get("max_position_embeddings", None),
-            "tied_embeddings": get("tie_word_embeddings", False, bool),
-            "qkv_bias": kind == "qwen2" or get("attention_bias", False, bool),
-        }
-        if doc.get("head_dim") is not None:
-            v["head_dim"] = get("head_dim")
-        if kind == "mixtral":
-            v |= {
-                "experts": get("num_local_experts"),
-                "experts_per_token": get("num_experts_per_tok"),
-            }
-    elif kind == "gpt2":
-        hidden = get("n_embd")
-        v |= {
-            "family": "decoder",
-            "layers": get("n_layer"),
-            "hidden": hidden,
-            "heads": get("n_head"),
-            "intermediate": get("n_inner", 4 * hidden),
-            "vocab": get("vocab_size"),
-            "positions": get("n_positions"),
-            "max_seq_len": get("n_positions"),
-            "tied_embeddings": get("tie_word_embeddings", True, bool),
-            "mlp": "gelu",
-            "norm": "layernorm",
-            "bias": True,
-            "fused_qkv": True,
-        }
-    elif kind == "bert":
-        v |= {
-            "family": "encoder",
-            "layers": get("num_hidden_layers"),
-            "hidden": get("hidden_size"),
-            "heads": get("num_attention_heads"),
-            "intermediate": get("intermediate_size"),
-            "vocab": get("vocab_size"),
-            "positions": get("max_position_embeddings"),
-            "max_seq_len": get("max_position_embeddings"),
-            "type_vocab": get("type_vocab_size", 2),
-            "pooler": True,
-            "head": "mlm",
-            "mlp": "gelu",
-            "norm": "layernorm",
-            "bias": True,
-        }
-    else:  # vit
-        labels = doc.get("id2label")
-        classes = len(labels) if isinstance(labels, dict) and labels else None
-        v |= {
-            "family": "vit",
-            "layers": get("num_hidden_layers"),
-            "hidden": get("hidden_size"),
-            "heads": get("num_attention_heads"),
-            "intermediate": get("intermediate_size"),
-            "image_size": get("image_size"),
-            "patch_size": get("patch_size"),
-            "channels": get("num_channels", 3),
-            "num_classes": classes,
-            "head": "classifier" if classes else "none",
-            "mlp": "gelu",
-            "norm": "layernorm",
-            "bias": True,
-        }
+    shape = {"gpt2": _gpt2, "bert": _bert, "vit": _vit}.get(str(kind), _llama_like)
+    v |= shape(get, doc)
     if v.get("max_seq_len"):
         v["default_seq_len"] = min(v["max_seq_len"], 4096)
     elif v["family"] != "vit":
@@ -397,3 +342,106 @@ def parse_hf_config(doc: Mapping[str, Any], origin: str) -> ModelSpec:
         return finish_spec({k: val for k, val in v.items() if val is not None})
     except UsageError as exc:
         raise UsageError(f"{origin}: {exc.message}") from exc
+
+
+class _Reader:
+    """``get(key, default, kind)``: one config.json value, checked; UsageError naming
+    the file and the key for a missing or malformed one."""
+
+    def __init__(self, doc: Mapping[str, Any], origin: str, kind: str) -> None:
+        self.doc, self.origin, self.kind = doc, origin, kind
+
+    def __call__(self, key: str, default: Any = ..., kind_: type = int) -> Any:
+        doc, origin = self.doc, self.origin
+        if key not in doc or doc[key] is None:
+            if default is ...:
+                raise UsageError(f"{origin}: {self.kind} config has no {key!r}")
+            return default
+        value = doc[key]
+        if kind_ is int and not _whole(value, 1):
+            raise UsageError(f"{origin}: {key!r} must be a positive integer, not {value!r}")
+        if kind_ is bool and not isinstance(value, bool):
+            raise UsageError(f"{origin}: {key!r} must be true or false, not {value!r}")
+        return value
+
+
+def _llama_like(get: _Reader, doc: Mapping[str, Any]) -> dict[str, Any]:
+    kind = get.kind
+    v = {
+        "family": "moe-decoder" if kind == "mixtral" else "decoder",
+        "layers": get("num_hidden_layers"),
+        "hidden": get("hidden_size"),
+        "heads": get("num_attention_heads"),
+        "kv_heads": get("num_key_value_heads", get("num_attention_heads")),
+        "intermediate": get("intermediate_size"),
+        "vocab": get("vocab_size"),
+        "max_seq_len": get("max_position_embeddings", None),
+        "tied_embeddings": get("tie_word_embeddings", False, bool),
+        "qkv_bias": kind == "qwen2" or get("attention_bias", False, bool),
+    }
+    if doc.get("head_dim") is not None:
+        v["head_dim"] = get("head_dim")
+    if kind == "mixtral":
+        v |= {
+            "experts": get("num_local_experts"),
+            "experts_per_token": get("num_experts_per_tok"),
+        }
+    return v
+
+
+def _gpt2(get: _Reader, doc: Mapping[str, Any]) -> dict[str, Any]:
+    hidden = get("n_embd")
+    return {
+        "family": "decoder",
+        "layers": get("n_layer"),
+        "hidden": hidden,
+        "heads": get("n_head"),
+        "intermediate": get("n_inner", 4 * hidden),
+        "vocab": get("vocab_size"),
+        "positions": get("n_positions"),
+        "max_seq_len": get("n_positions"),
+        "tied_embeddings": get("tie_word_embeddings", True, bool),
+        "mlp": "gelu",
+        "norm": "layernorm",
+        "bias": True,
+        "fused_qkv": True,
+    }
+
+
+def _bert(get: _Reader, doc: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "family": "encoder",
+        "layers": get("num_hidden_layers"),
+        "hidden": get("hidden_size"),
+        "heads": get("num_attention_heads"),
+        "intermediate": get("intermediate_size"),
+        "vocab": get("vocab_size"),
+        "positions": get("max_position_embeddings"),
+        "max_seq_len": get("max_position_embeddings"),
+        "type_vocab": get("type_vocab_size", 2),
+        "pooler": True,
+        "head": "mlm",
+        "mlp": "gelu",
+        "norm": "layernorm",
+        "bias": True,
+    }
+
+
+def _vit(get: _Reader, doc: Mapping[str, Any]) -> dict[str, Any]:
+    labels = doc.get("id2label")
+    classes = len(labels) if isinstance(labels, dict) and labels else None
+    return {
+        "family": "vit",
+        "layers": get("num_hidden_layers"),
+        "hidden": get("hidden_size"),
+        "heads": get("num_attention_heads"),
+        "intermediate": get("intermediate_size"),
+        "image_size": get("image_size"),
+        "patch_size": get("patch_size"),
+        "channels": get("num_channels", 3),
+        "num_classes": classes,
+        "head": "classifier" if classes else "none",
+        "mlp": "gelu",
+        "norm": "layernorm",
+        "bias": True,
+    }

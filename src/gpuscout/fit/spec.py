@@ -38,6 +38,7 @@ class ModelSpec:
     vocab: int | None = None
     max_seq_len: int | None = None
     tied_embeddings: bool = False
+    rope_theta: float = 10_000.0  # rotary embeddings' base (Llama 3: 500,000)
     experts: int | None = None  # MoE: experts per layer
     experts_per_token: int | None = None  # MoE: experts each token is routed to
     mlp: str = "swiglu"  # "swiglu" (gate, up, down) or "gelu" (fc1, fc2)
