@@ -203,6 +203,69 @@ def test_one_slurm_task_per_node_runs_torchrun_with_the_first_host() -> None:
     assert spec.rdzv_endpoint == f"gpu-07:{job_port('123456')}"
 
 
+ONE_TASK = {
+    "SLURM_JOB_ID": "77",
+    "SLURM_STEP_ID": "0",
+    "SLURM_PROCID": "0",
+    "SLURM_NTASKS": "1",
+    "SLURM_LOCALID": "0",
+    "SLURM_NODEID": "0",
+    "SLURM_NNODES": "1",
+    "SLURM_STEP_NODELIST": "gpu-07",
+    "SLURM_STEP_TASKS_PER_NODE": "1",
+}
+PER_NODE = SRUN | {"SLURM_NTASKS": "2", "SLURM_PROCID": "1", "SLURM_LOCALID": "0"}
+PER_NODE["SLURM_STEP_TASKS_PER_NODE"] = "1(x2)"
+
+
+@pytest.mark.parametrize(
+    ("environ", "kwargs", "fields"),
+    [
+        # (ranks per node, nodes, endpoint, rendezvous id, Slurm tasks are the ranks)
+        ({}, {}, (5, 1, None, "gpuscout", False)),
+        ({}, {"nproc_per_node": 2}, (2, 1, None, "gpuscout", False)),
+        ({}, {"nnodes": 3, "rdzv_endpoint": "n1:29400"}, (5, 3, "n1:29400", "gpuscout", False)),
+        (ONE_TASK, {}, (5, 1, None, "gpuscout", False)),  # one task: torchrun on this node
+        (SRUN, {}, (4, 2, None, "slurm-123456", True)),
+        (SRUN, {"rdzv_endpoint": "n1:29400"}, (4, 2, "n1:29400", "slurm-123456", True)),
+        (PER_NODE, {}, (1, 2, None, "slurm-123456", True)),
+        (
+            PER_NODE,
+            {"nproc_per_node": 3},
+            (3, 2, f"gpu-07:{job_port('123456')}", "slurm-123456", False),
+        ),
+        (PER_NODE, {"nnodes": 2, "rdzv_endpoint": "n1:1"}, (5, 2, "n1:1", "slurm-123456", False)),
+    ],
+)
+def test_plan_launch_chooses_the_launcher(
+    environ: dict[str, str], kwargs: dict[str, Any], fields: tuple[object, ...]
+) -> None:
+    spec = plan_launch(**kwargs, timeout_s=90, default_nproc=5, environ=environ)
+    got = (spec.nproc_per_node, spec.nnodes, spec.rdzv_endpoint, spec.rdzv_id, spec.slurm_tasks)
+    assert got == fields
+    assert spec.timeout_s == 90 and spec.slurm == detect_slurm(environ)
+
+
+@pytest.mark.parametrize(
+    ("environ", "kwargs", "message"),
+    [
+        ({}, {"nproc_per_node": -1}, "--nproc-per-node must be at least 1, not -1"),
+        ({}, {"nnodes": 0}, "--nnodes must be at least 1, not 0"),
+        ({}, {"timeout_s": -2.5}, "--timeout must be more than 0 seconds, not -2.5"),
+        ({}, {"rdzv_endpoint": ":1"}, "bad rendezvous endpoint ':1'"),
+        ({}, {"nnodes": 2}, "--nnodes 2 needs --rdzv-endpoint HOST:PORT"),
+        (SRUN, {"nnodes": 2}, "inside a Slurm step with 8 tasks, each task is one rank"),
+        (PER_NODE, {"nnodes": 3}, "--nnodes 3 but the Slurm step spans 2 nodes"),
+    ],
+)
+def test_plan_launch_says_what_is_wrong(
+    environ: dict[str, str], kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(UsageError) as exc:
+        plan_launch(**kwargs, environ=environ)
+    assert exc.value.message == message
+
+
 # -- torchrun command and options ----------------------------------------------------------
 
 

@@ -17,7 +17,7 @@ Each rank runs ``gpuscout.dist.rank_main`` and leaves JSON files in a job direct
 polls, and past ``timeout_s`` it stops torchrun's process group and every rank it
 knows of (their pids are in their progress files; torchrun starts each worker in a
 session of its own, so killing torchrun's group would not reach them). A failed job
-comes back as a ``JobOutcome`` with one line naming the rank (``launch.diagnose``), and
+comes back as a ``JobOutcome`` with one line naming the rank (``dist.diagnose``), and
 its directory is kept for the logs.
 """
 
@@ -92,40 +92,11 @@ def plan_launch(
     environ: Mapping[str, str] | None = None,
 ) -> LaunchSpec:
     """Check the options against each other and against Slurm's environment."""
-    if nproc_per_node is not None and nproc_per_node < 1:
-        raise UsageError(f"--nproc-per-node must be at least 1, not {nproc_per_node}")
-    if nnodes is not None and nnodes < 1:
-        raise UsageError(f"--nnodes must be at least 1, not {nnodes}")
-    if timeout_s <= 0:
-        raise UsageError(f"--timeout must be more than 0 seconds, not {timeout_s:g}")
-    if rdzv_endpoint is not None:
-        parse_endpoint(rdzv_endpoint)
+    _check_options(nproc_per_node, nnodes, rdzv_endpoint, timeout_s)
     slurm = detect_slurm(environ)
     if slurm is not None and slurm.world_size > 1:
-        if nproc_per_node is None and nnodes is None:
-            return LaunchSpec(
-                nproc_per_node=slurm.local_world_size,
-                nnodes=slurm.nnodes,
-                rdzv_endpoint=rdzv_endpoint,
-                rdzv_id=f"slurm-{slurm.job_id}",
-                timeout_s=timeout_s,
-                slurm=slurm,
-                slurm_tasks=True,
-            )
-        if not slurm.one_task_per_node:
-            raise UsageError(
-                f"inside a Slurm step with {slurm.world_size} tasks, each task is one rank",
-                "drop --nproc-per-node/--nnodes, or run one task per node (--ntasks-per-node=1)",
-            )
-        if nnodes is not None and nnodes != slurm.nnodes:
-            raise UsageError(f"--nnodes {nnodes} but the Slurm step spans {slurm.nnodes} nodes")
-        return LaunchSpec(
-            nproc_per_node=nproc_per_node or default_nproc,
-            nnodes=slurm.nnodes,
-            rdzv_endpoint=rdzv_endpoint or f"{slurm.master_addr}:{slurm.master_port}",
-            rdzv_id=f"slurm-{slurm.job_id}",
-            timeout_s=timeout_s,
-            slurm=slurm,
+        return _inside_slurm_step(
+            slurm, nproc_per_node, nnodes, rdzv_endpoint, timeout_s, default_nproc
         )
     nodes = nnodes or 1
     if nodes > 1 and rdzv_endpoint is None:
@@ -137,6 +108,57 @@ def plan_launch(
         nproc_per_node=nproc_per_node or default_nproc,
         nnodes=nodes,
         rdzv_endpoint=rdzv_endpoint,
+        timeout_s=timeout_s,
+        slurm=slurm,
+    )
+
+
+def _check_options(
+    nproc_per_node: int | None, nnodes: int | None, rdzv_endpoint: str | None, timeout_s: float
+) -> None:
+    """Each option on its own: counts of at least 1, a timeout, a HOST:PORT endpoint."""
+    if nproc_per_node is not None and nproc_per_node < 1:
+        raise UsageError(f"--nproc-per-node must be at least 1, not {nproc_per_node}")
+    if nnodes is not None and nnodes < 1:
+        raise UsageError(f"--nnodes must be at least 1, not {nnodes}")
+    if timeout_s <= 0:
+        raise UsageError(f"--timeout must be more than 0 seconds, not {timeout_s:g}")
+    if rdzv_endpoint is not None:
+        parse_endpoint(rdzv_endpoint)
+
+
+def _inside_slurm_step(
+    slurm: SlurmTask,
+    nproc_per_node: int | None,
+    nnodes: int | None,
+    rdzv_endpoint: str | None,
+    timeout_s: float,
+    default_nproc: int,
+) -> LaunchSpec:
+    """Slurm's tasks are the ranks; or, with one task per node and --nproc-per-node or
+    --nnodes, each task starts torchrun with the node list's first host as rendezvous."""
+    if nproc_per_node is None and nnodes is None:
+        return LaunchSpec(
+            nproc_per_node=slurm.local_world_size,
+            nnodes=slurm.nnodes,
+            rdzv_endpoint=rdzv_endpoint,
+            rdzv_id=f"slurm-{slurm.job_id}",
+            timeout_s=timeout_s,
+            slurm=slurm,
+            slurm_tasks=True,
+        )
+    if not slurm.one_task_per_node:
+        raise UsageError(
+            f"inside a Slurm step with {slurm.world_size} tasks, each task is one rank",
+            "drop --nproc-per-node/--nnodes, or run one task per node (--ntasks-per-node=1)",
+        )
+    if nnodes is not None and nnodes != slurm.nnodes:
+        raise UsageError(f"--nnodes {nnodes} but the Slurm step spans {slurm.nnodes} nodes")
+    return LaunchSpec(
+        nproc_per_node=nproc_per_node or default_nproc,
+        nnodes=slurm.nnodes,
+        rdzv_endpoint=rdzv_endpoint or f"{slurm.master_addr}:{slurm.master_port}",
+        rdzv_id=f"slurm-{slurm.job_id}",
         timeout_s=timeout_s,
         slurm=slurm,
     )
