@@ -3,6 +3,8 @@ results in the shape the workloads record, on the GPU and on the CPU."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -93,3 +95,39 @@ def test_llm_is_judged_against_the_measured_bandwidth_bound() -> None:
     assert datasheet["met"] is None and "bench micro" in datasheet["why"]
     assert goals.judge_llm(llm(1100.0, source="catalog datasheet (h100-sxm)"))["met"] is True
     assert goals.judge_llm(llm(1100.0, ceiling_kind=None))["met"] is None
+
+
+def test_main_measures_each_goal_at_its_stated_size_and_writes_what_it_prints(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The workloads' runner replaced by made-up results: what is checked is which runs
+    # each goal asks for and how the report is put together.
+    calls: list[tuple[Any, ...]] = []
+
+    def run_workloads(names: Any, device: str, impl: str, **kw: Any) -> list[Result]:
+        calls.append((names, device, impl, kw))
+        if names == "cnn":
+            return cnn(6000.0 if kw.get("compile") else 4000.0, compile=kw.get("compile", True))
+        made_up: dict[str, list[Result]] = {"mlp": mlp(18.6, 0.9), "llm": llm(1100.0)}
+        return made_up.get(names, mlp(10.0, 8.0))
+
+    monkeypatch.setattr(goals, "run_workloads", run_workloads)
+    out = tmp_path / "goals.json"
+    assert goals.main(["--only", "mlp,cnn,llm,quick", "--out", str(out), "--db", "x.db"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads(out.read_text())
+    assert printed["device"] == GPU
+    assert [printed[k]["met"] for k in ("mlp", "cnn", "llm")] == [True, True, True]
+    assert printed["cnn"]["compile_speedup"] == pytest.approx(1.5)
+    assert [r["name"] for r in printed["mlp"]["results"]] == ["mlp/reference", "mlp/tuned"]
+    assert printed["quick"]["wall_s"] >= 0 and isinstance(printed["quick"]["verdict"], str)
+    assert calls[0] == ("mlp", GPU, "both", {"epochs": 5, "batch_size": 32, "db": "x.db"})
+    resnet = {"model": "resnet50", "batch_size": 256, "db": "x.db", "steps": 20}
+    assert calls[1:4] == [
+        ("cnn", GPU, "tuned", {"compile": False} | resnet),
+        ("cnn", GPU, "tuned", {"compile": True} | resnet),
+        ("cnn", GPU, "reference", resnet),
+    ]
+    llama = {"model": "llama-1.1b", "batch_size": 8, "db": "x.db"}
+    assert calls[4] == ("llm", GPU, "both", llama)
+    assert calls[5] == (("mlp", "cnn"), "all", "both", {"quick": True, "db": "x.db"})

@@ -30,6 +30,7 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -198,14 +199,14 @@ def write_json(path: Path, rows: list[dict[str, Any]], kind: str) -> None:
     path.write_text(json.dumps(to_jsonable(doc), indent=2) + "\n")
 
 
-def main() -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--device", default="cuda:0")
     ap.add_argument("--out", type=Path, help="write the JSON here")
     ap.add_argument("--only", help="only cases whose name contains this text")
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds per case")
     ap.add_argument("--simulate", action="store_true", help="fake tensors on the CPU, no GPU")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     todo = [(n, r) for n, r in cases() if not args.only or args.only in n]
     kind = "simulated (allocator only)" if args.simulate else "measured"
     print(markdown_header(kind), flush=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,7 @@ def screenshot(
             chromium.close()
 
 
-def main() -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("-o", "--out", type=Path, default=ROOT / "docs" / "report.png")
     ap.add_argument("--html", type=Path, help="also keep the HTML page here")
@@ -68,7 +69,7 @@ def main() -> int:
     ap.add_argument("--dark", action="store_true", help="prefers-color-scheme: dark")
     ap.add_argument("--browser", default="/usr/bin/chromium")
     ap.add_argument("--db", type=Path, help="the store to report (default: gpuscout's own)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     from gpuscout.errors import GpuscoutError
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,12 +69,12 @@ def c_triad(exe: Path, elems: int, threads: int, reps: int) -> dict[str, float]:
     return {k: float(v) for k, v in (line.split() for line in out.splitlines())}
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--reps", type=int, default=20, help="repetitions inside the C program")
     ap.add_argument("--python", default=sys.executable, help="python with gpuscout installed")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         exe = compile_stream(Path(tmp))
         ours: list[float] = []
@@ -103,7 +104,8 @@ def main() -> None:
             f"{label:>6}: gpuscout triad {g:.1f} GB/s | C STREAM triad {s:.1f} GB/s | "
             f"ratio {g / s:.3f}"
         )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -201,7 +202,7 @@ def quick_set(db: str | None) -> dict[str, Any]:
     return {"wall_s": wall, "results": [_brief(r) for r in results], "verdict": verdict(results)}
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda:0")
     ap.add_argument("--only", default="mlp,cnn,llm", help="comma list of mlp, cnn, llm, quick")
@@ -225,6 +226,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.out:  # a run cut off by a deadline keeps the goals it finished
             _write(Path(args.out), report)
     print(json.dumps(to_jsonable(report), indent=2))
+    return 0
 
 
 def _write(path: Path, report: dict[str, Any]) -> None:
@@ -234,4 +236,4 @@ def _write(path: Path, report: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
