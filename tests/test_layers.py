@@ -17,7 +17,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"timing", "catalog", "probe", "store"}),
     frozenset({"data", "count", "isolate", "doctor", "fit"}),
     frozenset({"bench", "workloads", "predict"}),
-    frozenset({"fit.measure", "dist", "report"}),
+    frozenset({"fit.measure", "dist", "report", "profile"}),
     frozenset({"jobs"}),
     frozenset({"cli"}),
     frozenset({"validate", "__main__"}),
