@@ -109,3 +109,16 @@ def test_every_command_in_the_readme_works(tmp_path: Path) -> None:
         if o.problem
     ]
     assert problems == []
+
+
+def test_main_checks_or_rewrites_a_readme(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "README.md"
+    path.write_text("# x\n\n```text\n$ echo fresh\nstale\n```\n", encoding="utf-8")
+    assert readme.main([str(path), "--check"]) == 0  # it runs; the output is not compared
+    assert readme.main([str(path)]) == 0
+    assert path.read_text(encoding="utf-8") == "# x\n\n```text\n$ echo fresh\nfresh\n```\n"
+    path.write_text("```text\n$ echo fine\nerror: shown failing\n```\n", encoding="utf-8")
+    assert readme.main([str(path), "--check"]) == 1
+    assert capsys.readouterr().out.startswith("README line 2: echo fine: ")

@@ -25,11 +25,13 @@ leaves the block as written.
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -376,3 +378,26 @@ def _regenerated_body(block: Block, done: dict[str, Outcome], session: Session) 
         if outcome is not None and outcome.exit_code is not None:
             body.extend(_shape(outcome.output, block.directive, session))
     return body
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``scripts/readme_outputs.py``: rewrite the README's outputs in place, or with
+    ``--check`` only run the commands (exit 1 if one does not do what the README shows)."""
+    parser = argparse.ArgumentParser(
+        description="Run every command the README shows and write each shown output back "
+        "from the real run."
+    )
+    parser.add_argument("readme", nargs="?", default="README.md", type=Path)
+    parser.add_argument("--check", action="store_true", help="run only; write nothing")
+    args = parser.parse_args(argv)
+    text = args.readme.read_text(encoding="utf-8")
+    with tempfile.TemporaryDirectory(prefix="gpuscout-readme-") as tmp:
+        session = Session(home=Path(tmp) / "home", cwd=Path(tmp) / "work")
+        session.cwd.mkdir(parents=True)
+        if args.check:
+            bad = [o for o in run_all(text, session) if o.problem]
+            for o in bad:
+                print(f"README line {o.command.where}: {o.command.line}: {o.problem}")
+            return 1 if bad else 0
+        args.readme.write_text(regenerate(text, session), encoding="utf-8")
+    return 0
