@@ -1,4 +1,5 @@
-"""`gpuscout run` ends by writing the report; the measuring steps are replaced by recordings."""
+"""`gpuscout run` ends by writing the report; the measuring stages are replaced by
+recordings here (tests/jobs/test_main_run_real.py runs them for real)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typer.testing import CliRunner
 
 from gpuscout._types import Finding, Result, SystemInfo
 from gpuscout.cli import run as run_cli
+from gpuscout.jobs import RunOptions, main_run
 from helpers import report_sample as sample
 
 runner = CliRunner()
@@ -23,18 +25,20 @@ runner = CliRunner()
 def app(monkeypatch: pytest.MonkeyPatch, recorded: Callable[..., SystemInfo]) -> typer.Typer:
     system = recorded("h100")
 
-    def doctor(json_out: bool) -> tuple[SystemInfo, list[Finding]]:
+    def doctor() -> tuple[SystemInfo, list[Finding]]:
         return system, sample.findings()
 
-    def micro(system: SystemInfo, json_out: bool) -> list[Result]:
+    def micro(system: SystemInfo, opts: RunOptions, progress: Any) -> list[Result]:
         return sample.micro_results()
 
-    def workloads(micro: list[Result], db: Any, json_out: bool) -> tuple[list[Result], str]:
+    def workloads(
+        micro: list[Result], db: Any, opts: RunOptions, progress: Any
+    ) -> tuple[list[Result], str]:
         return sample.workload_results(), "on mlp: your GPU is 5.9x faster than your CPU."
 
-    monkeypatch.setattr(run_cli, "_doctor", doctor)
-    monkeypatch.setattr(run_cli, "_micro", micro)
-    monkeypatch.setattr(run_cli, "_workloads", workloads)
+    monkeypatch.setattr(main_run, "examine", doctor)
+    monkeypatch.setattr(main_run, "ceilings", micro)
+    monkeypatch.setattr(main_run, "workloads", workloads)
     app = typer.Typer()
     run_cli.register(app)
 
@@ -116,13 +120,13 @@ def test_run_beside_busy_processes_says_so_first_and_not_ready(
 ) -> None:
     from dataclasses import replace
 
-    def busy_micro(system: SystemInfo, json_out: bool) -> list[Result]:
+    def busy_micro(system: SystemInfo, opts: RunOptions, progress: Any) -> list[Result]:
         return [
             replace(r, extra={**r.extra, "flags": ["host-busy"], "host_busy_pct": 55.0})
             for r in sample.micro_results()
         ]
 
-    monkeypatch.setattr(run_cli, "_micro", busy_micro)
+    monkeypatch.setattr(main_run, "ceilings", busy_micro)
     r = runner.invoke(app, ["run", "--db", str(tmp_path / "g.db")], env={"COLUMNS": "300"})
     assert r.exit_code == 0, r.output
     verdict = r.output.split("Verdict", 1)[1].splitlines()[1:]

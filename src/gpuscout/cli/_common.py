@@ -1,16 +1,22 @@
-"""What every command shares: the console, JSON output and one-line errors."""
+"""What every command shares: the console, JSON output, one-line errors, the progress
+bar and the line that says where a run was saved."""
 
 from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
+from rich.progress import Progress as Bar
 
 from gpuscout._types import to_jsonable
+from gpuscout.bench import Progress
 from gpuscout.errors import GpuscoutError
 
 console = Console(highlight=False)
@@ -30,8 +36,6 @@ def print_json(obj: Any) -> None:
 
 def fail(message: str, hint: str = "", code: int = 2) -> NoReturn:
     """One clear line (and the fix on a second), then exit; never a traceback."""
-    from rich.markup import escape
-
     # Messages quote user input and machine names: "[/]" in a file name must print, not
     # be read as markup (it raised a traceback).
     err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
@@ -44,21 +48,31 @@ def fail_from(exc: GpuscoutError) -> NoReturn:
     fail(exc.message, exc.hint, exc.exit_code)
 
 
-def run_fingerprint() -> dict[str, Any]:
-    """This machine's environment fingerprint for a stored run; a minimal one (host and
-    version) when the probe fails, because storing the result matters more."""
-    try:
-        from gpuscout.probe import probe_system
-        from gpuscout.store.fingerprint import fingerprint
-
-        return fingerprint(probe_system())
-    except Exception:
-        import platform
-
-        from gpuscout import __version__
-
-        return {"host": platform.node(), "gpuscout_version": __version__}
+def say_saved(run_id: int | None) -> None:
+    """Where the run went, on stderr (stdout keeps the tables); nothing if not stored."""
+    if run_id is not None:
+        err_console.print(f"[dim]saved as run {run_id} (gpuscout show {run_id})[/]")
 
 
-def db_path(db: Path | None) -> Path | None:
-    return db
+@contextmanager
+def progress_bar(enabled: bool, start: str = "starting") -> Iterator[Progress | None]:
+    """A Rich progress bar on stderr, so stdout stays clean for tables and --json; none
+    where stderr is not a terminal (a log file would get blank lines, not a bar). It
+    yields the (label, done, total) callback the jobs take; total 0 is "not known yet"."""
+    if not enabled or not err_console.is_terminal:
+        yield None
+        return
+    bar = Bar(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err_console,
+        transient=True,
+    )
+    with bar:
+        task = bar.add_task(start, total=None)
+
+        def update(label: str, done: int, total: int) -> None:
+            bar.update(task, description=label, completed=done, total=total or None)
+
+        yield update

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import typer
+from rich.markup import escape
+from rich.table import Table
 
-from gpuscout.cli._common import DbOpt, JsonOpt, console, err_console, fail_from, print_json
-from gpuscout.errors import GpuscoutError, UsageError
+from gpuscout import jobs
+from gpuscout.cli._common import DbOpt, JsonOpt, console, err_console, fail, fail_from, print_json
+from gpuscout.errors import GpuscoutError
+from gpuscout.predict import Advice, CostRow
+from gpuscout.predict.wording import duration, usd
 
 
-def _time(r: Any) -> str:
-    from gpuscout.predict.wording import duration
-
+def _time(r: CostRow) -> str:
     if r.time_per_run_s is None:
         return "n/a"
     if r.time_low_s is None or r.time_high_s is None:
@@ -23,9 +25,7 @@ def _time(r: Any) -> str:
     )
 
 
-def _per_run(r: Any) -> str:
-    from gpuscout.predict.wording import usd
-
+def _per_run(r: CostRow) -> str:
     if r.option == "cloud" and r.cloud_usd_per_run is not None:
         return (
             f"{usd(r.cloud_usd_per_run)}\n[dim]{usd(r.cloud_usd_per_hour)}/h "
@@ -36,18 +36,19 @@ def _per_run(r: Any) -> str:
     return ""
 
 
-def _gpu(r: Any) -> str:
+def _gpu(r: CostRow) -> str:
     name = str(r.gpu_name).removeprefix("NVIDIA ").removeprefix("GeForce ")
     return name if r.gpus <= 1 else f"{r.gpus} x {name}"
 
 
-def render(advice: Any) -> None:
-    from rich.markup import escape
-    from rich.table import Table
+def _break_even(r: CostRow) -> str:
+    if r.break_even_hours is None:
+        return ""
+    return f"{r.break_even_hours:,.0f} h\n[dim]{r.break_even_weeks or 0:,.0f} weeks[/]"
 
-    from gpuscout.predict.wording import usd
 
-    console.print(escape(advice.verdict))  # GPU and model names may hold "[...]"
+def _options(advice: Advice) -> Table:
+    """Each option per run: its GPU, time, fit, price, cost and break-even; the pick starred."""
     table = Table(show_header=True, header_style="bold", title="Options, per run")
     table.add_column("option", no_wrap=True)  # "workstation" cut to "workstat…" reads badly
     table.add_column("GPU")
@@ -55,11 +56,6 @@ def render(advice: Any) -> None:
         table.add_column(col, justify="right", no_wrap=col != "cost")
     for r in advice.rows:
         pick = advice.recommended is not None and r == advice.recommended
-        even = (
-            ""
-            if r.break_even_hours is None
-            else f"{r.break_even_hours:,.0f} h\n[dim]{r.break_even_weeks or 0:,.0f} weeks[/]"
-        )
         table.add_row(
             f"[bold green]{r.option} *[/]" if pick else r.option,
             _gpu(r),
@@ -67,9 +63,14 @@ def render(advice: Any) -> None:
             "n/a" if r.fits is None else ("yes" if r.fits else "[red]no[/]"),
             "" if r.buy_usd is None else usd(r.buy_usd),
             _per_run(r),
-            even,
+            _break_even(r),
         )
-    console.print(table)
+    return table
+
+
+def render(advice: Advice) -> None:
+    console.print(escape(advice.verdict))  # GPU and model names may hold "[...]"
+    console.print(_options(advice))
     for r in advice.rows:
         if r.note:
             console.print(f"[dim]{r.option}: {escape(r.note)}[/]")
@@ -116,46 +117,29 @@ def advise(
     """Which GPU (if any) to buy or rent, what a run costs, when buying beats renting.
 
     From this machine's measured runs (or published defaults on a CPU-only machine)."""
-    from gpuscout.predict import advise as advise_fn
-    from gpuscout.store import Store, resolve_db_path
-
+    if train and infer:
+        fail("give --train or --infer, not both")
+    options = jobs.AdviseOptions(
+        workload=workload,
+        run_id=run_id,
+        model=model,
+        mode="infer" if infer else "train" if train else None,
+        budget_usd=budget,
+        hours_per_week=hours_per_week,
+        price_kwh=price_kwh,
+        deadline_hours=deadline_hours,
+        samples=samples,
+    )
     try:
-        if train and infer:
-            raise UsageError("give --train or --infer, not both")
-        if (train or infer) and model is None:
-            raise UsageError(
-                "--train and --infer go with --model", "e.g. --model llama-3-8b --infer"
-            )
-        path = resolve_db_path(db)
-        kwargs: dict[str, Any] = {
-            "workload": workload,
-            "model": model,
-            "mode": "infer" if infer else "train",
-            "budget_usd": budget,
-            "hours_per_week": hours_per_week,
-            "price_kwh": price_kwh,
-            "deadline_hours": deadline_hours,
-            "samples": samples,
-        }
-        if isinstance(path, Path) and not path.is_file():
-            if model is None:
-                raise UsageError(
-                    f"no results database at {path}: nothing was measured yet",
-                    "run `gpuscout run` first, or ask about a model: "
-                    "gpuscout advise --model llama-3-8b --infer",
-                )
-            result = advise_fn(results=[], **kwargs)
-        else:
-            with Store.open(db) as store:
-                result = advise_fn(store=store, run_id=run_id, **kwargs)
+        advice = jobs.advise(db, options)
     except GpuscoutError as exc:
         fail_from(exc)
     if json_out:
-        print_json(result)
+        print_json(advice)
         return
-    render(result)
-    if result.prediction is not None and result.prediction.run_id is not None:
-        err_console.print(f"[dim]from run {result.prediction.run_id}[/]")
+    render(advice)
+    if advice.prediction is not None and advice.prediction.run_id is not None:
+        err_console.print(f"[dim]from run {advice.prediction.run_id}[/]")
 
 
 def register(app: typer.Typer) -> None:

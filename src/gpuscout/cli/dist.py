@@ -2,23 +2,93 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.markup import escape
+from rich.table import Table
 
+from gpuscout import jobs
 from gpuscout._types import Result
-from gpuscout.cli._common import DbOpt, JsonOpt, console, err_console, fail_from, print_json
+from gpuscout.cli._common import (
+    DbOpt,
+    JsonOpt,
+    console,
+    fail_from,
+    print_json,
+    progress_bar,
+    say_saved,
+)
 from gpuscout.errors import GpuscoutError
+from gpuscout.report import fmt
 
 
-def render(results: Sequence[Result], summary: dict[str, Any]) -> None:
-    from rich.table import Table
+def _collectives(results: Sequence[Result]) -> Table:
+    t = Table(title="Collectives (nccl-tests' algbw and busbw, GB/s)", title_justify="left")
+    for col in ("collective", "size", "time", "algbw", "busbw", "check"):
+        t.add_column(col, justify="left" if col in ("collective", "check") else "right")
+    for r in results:
+        e = r.extra
+        size = r.name.rsplit("/", 1)[-1]
+        if r.status != "ok":
+            why = f"[red]{r.status}[/]: " + escape(r.error or "")
+            t.add_row(str(e.get("op")), size, "", "", "", why)
+            continue
+        t.add_row(
+            str(e.get("op")),
+            size,
+            fmt.seconds(e.get("time_s")),
+            fmt.num(e.get("algbw_gbs")),
+            fmt.num(r.figure),
+            "verified",
+        )
+    return t
 
-    from gpuscout.report import fmt
 
+SCALING_COLUMNS = (
+    "workload",
+    "procs",
+    "throughput",
+    "efficiency",
+    "comm share",
+    "step",
+    "model, batch/rank",
+)
+
+
+def _scaling(results: Sequence[Result]) -> Table:
+    t = Table(
+        title="Data-parallel scaling (weak: every rank keeps its batch)",
+        title_justify="left",
+        caption="comm share: 1 - step time without gradient sync / with it (DDP's hooks "
+        "included); n/a on 1 process, where nothing is exchanged",
+        caption_justify="left",
+    )
+    for col in SCALING_COLUMNS:
+        t.add_column(col, justify="left" if col.startswith(("workload", "model")) else "right")
+    for r in results:
+        e = r.extra
+        what = f"{e.get('scaled_workload')} ({e.get('parallel')})"
+        if r.status != "ok":
+            state = f"[dim]{r.status}[/]" if r.status == "skipped" else f"[red]{r.status}[/]"
+            t.add_row(what, str(e.get("processes")), state, "", "", "", escape(r.error or ""))
+            continue
+        t.add_row(
+            what,
+            str(e.get("processes")),
+            fmt.num(r.figure, r.unit),
+            fmt.pct(e.get("efficiency")),
+            fmt.pct(e.get("comm_share")),
+            fmt.seconds(e.get("step_time_s")),
+            f"{e.get('model')} / {e.get('per_rank_batch')}",
+        )
+    return t
+
+
+def render(results: Sequence[Result], summary: Mapping[str, Any]) -> None:
+    """The job's shape, then a table of collectives and one of scaling points."""
     coll = [r for r in results if not r.name.startswith("dist/scaling/")]
     scal = [r for r in results if r.name.startswith("dist/scaling/")]
     head = (
@@ -28,92 +98,9 @@ def render(results: Sequence[Result], summary: dict[str, Any]) -> None:
     )
     console.print(head)
     if coll:
-        t = Table(title="Collectives (nccl-tests' algbw and busbw, GB/s)", title_justify="left")
-        for col in ("collective", "size", "time", "algbw", "busbw", "check"):
-            t.add_column(col, justify="left" if col in ("collective", "check") else "right")
-        for r in coll:
-            e = r.extra
-            size = r.name.rsplit("/", 1)[-1]
-            if r.status != "ok":
-                t.add_row(
-                    str(e.get("op")),
-                    size,
-                    "",
-                    "",
-                    "",
-                    f"[red]{r.status}[/]: " + escape(r.error or ""),
-                )
-                continue
-            t.add_row(
-                str(e.get("op")),
-                size,
-                fmt.seconds(e.get("time_s")),
-                fmt.num(e.get("algbw_gbs")),
-                fmt.num(r.figure),
-                "verified",
-            )
-        console.print(t)
+        console.print(_collectives(coll))
     if scal:
-        t = Table(
-            title="Data-parallel scaling (weak: every rank keeps its batch)",
-            title_justify="left",
-            caption="comm share: 1 - step time without gradient sync / with it (DDP's hooks "
-            "included); n/a on 1 process, where nothing is exchanged",
-            caption_justify="left",
-        )
-        for col in (
-            "workload",
-            "procs",
-            "throughput",
-            "efficiency",
-            "comm share",
-            "step",
-            "model, batch/rank",
-        ):
-            t.add_column(col, justify="left" if col.startswith(("workload", "model")) else "right")
-        for r in scal:
-            e = r.extra
-            if r.status != "ok":
-                t.add_row(
-                    f"{e.get('scaled_workload')} ({e.get('parallel')})",
-                    str(e.get("processes")),
-                    f"[dim]{r.status}[/]" if r.status == "skipped" else f"[red]{r.status}[/]",
-                    "",
-                    "",
-                    "",
-                    escape(r.error or ""),
-                )
-                continue
-            t.add_row(
-                f"{e.get('scaled_workload')} ({e.get('parallel')})",
-                str(e.get("processes")),
-                fmt.num(r.figure, r.unit),
-                fmt.pct(e.get("efficiency")),
-                fmt.pct(e.get("comm_share")),
-                fmt.seconds(e.get("step_time_s")),
-                f"{e.get('model')} / {e.get('per_rank_batch')}",
-            )
-        console.print(t)
-
-
-def _run_with_progress(json_out: bool, runner: Any, plan: Any) -> Any:
-    if json_out or not err_console.is_terminal:
-        return runner(plan)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=err_console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("starting the ranks", total=None)
-
-        def progress(label: str, done: int, total: int) -> None:
-            bar.update(task, description=label, completed=done, total=total or None)
-
-        return runner(plan, progress=progress)
+        console.print(_scaling(scal))
 
 
 def dist(
@@ -160,47 +147,43 @@ def dist(
     within --timeout with one line naming it, and nothing is stored.
     Exit code: 0 ok, 1 a failed job or check, 2 a usage error.
     """
-    from gpuscout.dist import job as dist_job
-
+    options = jobs.DistOptions(
+        nproc_per_node=nproc_per_node,
+        nnodes=nnodes,
+        rdzv_endpoint=rdzv_endpoint,
+        backend=backend,
+        device=device,
+        only=only,
+        workloads=workload,
+        ops=ops,
+        max_size=max_size,
+        quick=quick,
+        timeout_s=timeout,
+        fault=fault,
+        store=not no_store,
+    )
     try:
-        plan = dist_job.plan(
-            nproc_per_node=nproc_per_node,
-            nnodes=nnodes,
-            rdzv_endpoint=rdzv_endpoint,
-            backend=backend,
-            device=device,
-            only=only,
-            workloads=workload,
-            ops=ops,
-            max_size=max_size,
-            quick=quick,
-            timeout_s=timeout,
-            fault=fault,
-        )
-        run = _run_with_progress(json_out, dist_job.run_dist, plan)
-        run_id = None if no_store else dist_job.save(run, db=db)
+        with progress_bar(not json_out, "starting the ranks") as progress:
+            out = jobs.bench_dist(db, options, progress)
     except GpuscoutError as exc:
         fail_from(exc)
-    code = 1 if any(r.status not in ("ok", "skipped") for r in run.results) else 0
     if json_out:
         print_json(
             {
-                "run_id": run_id,
-                "exit_code": code,
-                "has_rank0": run.has_rank0,
-                "summary": run.summary,
-                "results": run.results,
+                "run_id": out.run_id,
+                "exit_code": out.exit_code,
+                "has_rank0": out.has_rank0,
+                "summary": out.summary,
+                "results": out.results,
             }
         )
-        raise typer.Exit(code)
-    if not run.has_rank0:
-        ranks = ", ".join(map(str, run.local_ranks))
+    elif not out.has_rank0:
+        ranks = ", ".join(map(str, out.local_ranks))
         console.print(f"done: this node ran rank(s) {ranks}; the node with rank 0 stores the run")
-        raise typer.Exit(code)
-    render(run.results, run.summary)
-    if run_id is not None:
-        err_console.print(f"[dim]saved as run {run_id} (gpuscout show {run_id})[/]")
-    raise typer.Exit(code)
+    else:
+        render(out.results, out.summary)
+        say_saved(out.run_id)
+    raise typer.Exit(out.exit_code)
 
 
 def register_dist(bench_app: typer.Typer) -> None:

@@ -8,7 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich import box
+from rich.table import Table
 
+from gpuscout import jobs
 from gpuscout.cli._common import (
     DbOpt,
     JsonOpt,
@@ -17,9 +20,16 @@ from gpuscout.cli._common import (
     fail,
     fail_from,
     print_json,
-    run_fingerprint,
+    say_saved,
 )
 from gpuscout.errors import GpuscoutError
+from gpuscout.fit import FitRequest, GpuFit, MemoryEstimate
+from gpuscout.fit import list_models as known_models
+from gpuscout.fit.measure.driver import Measured
+
+# The seams --measure goes through, looked up at each call so that tests can replace
+# them here: the local GPUs, the run's fingerprint, and the worker's target.
+from gpuscout.jobs import local_gpus, run_fingerprint
 
 HELP = (
     "Will it fit? Memory per GPU for training or inference (weights, gradients, optimizer, "
@@ -31,27 +41,13 @@ MODEL_HELP = (
     "Face repo id we ship, or a path to a config.json."
 )
 GIB = 1024**3
-# Tests replace these: the worker target --measure runs, and the local-GPU probe.
 MEASURE_TARGET: Callable[..., dict[str, Any]] | None = None
+
+__all__ = ["MEASURE_TARGET", "fit_command", "local_gpus", "register", "render", "run_fingerprint"]
 
 
 def register(app: typer.Typer) -> None:
     app.command("fit", help=HELP, short_help="Will a model fit in GPU memory?")(fit_command)
-
-
-def local_gpus() -> list[tuple[str | None, int | None]]:
-    """(catalog id, total memory) of each local NVIDIA GPU; [] when NVML sees none."""
-    try:
-        from gpuscout._types import NvmlState
-        from gpuscout.probe.nvml import probe_nvidia
-        from gpuscout.probe.system import with_catalog_ids
-
-        info = with_catalog_ids(probe_nvidia())
-        if info.state != NvmlState.OK:
-            return []
-        return [(g.catalog_id, g.memory_total_bytes) for g in info.gpus if not g.lost]
-    except Exception:  # a broken driver must not stop an arithmetic command
-        return []
 
 
 def fit_command(
@@ -93,118 +89,65 @@ def fit_command(
     json_out: bool = JsonOpt,
     db: Path | None = DbOpt,
 ) -> None:
-    from gpuscout.fit import FitRequest, estimate, fit_across, load_model
-
     if list_models:
         _list(json_out)
         return
     if model is None:
         fail("give a MODEL (see `gpuscout fit --list`) or a path to a config.json")
-    if gpu and all_gpus:
-        fail("give --gpu NAME or --all-gpus, not both", "drop one of them")
+    options = jobs.FitOptions(
+        model,
+        mode="train" if train else "infer",
+        batch_size=batch_size,
+        seq_len=seq_len,
+        dtype=dtype,
+        optimizer=optimizer,
+        lora_rank=lora_rank,
+        lora_targets=lora_targets,
+        checkpointing=checkpointing,
+        gpus=gpus,
+        zero=zero,
+        tp=tp,
+        image_size=image_size,
+        gpu=tuple(gpu or ()),
+        all_gpus=all_gpus,
+        measure=measure,
+        device=device,
+        timeout_s=timeout,
+    )
     try:
-        spec = load_model(model)
-        req = FitRequest(
-            spec,
-            mode="train" if train else "infer",
-            batch_size=batch_size if batch_size is not None else spec.default_batch_size or 1,
-            seq_len=seq_len,
-            dtype=dtype or spec.default_dtype,
-            optimizer=optimizer,
-            lora_rank=lora_rank,
-            checkpointing=checkpointing,
-            gpus=gpus,
-            zero=zero,
-            tp=tp,
-            lora_targets=lora_targets,
-            image_size=image_size,
+        out = jobs.fit(
+            db,
+            options,
+            None if json_out else _announce,
+            gpus_here=local_gpus,
+            env=run_fingerprint,
+            measure_target=MEASURE_TARGET,
         )
-        est = estimate(req)
-        specs = _gpu_specs(gpu, all_gpus)
-        fits = fit_across(est.request, specs)
-        measured = None
-        run_id = None
-        if measure:
-            measured, run_id = _measure(est, device, timeout, db, quiet=json_out)
     except GpuscoutError as exc:
         fail_from(exc)
     if json_out:
         print_json(
-            {"model": spec, "estimate": est, "gpus": fits, "measured": measured, "run_id": run_id}
+            {
+                "model": out.model,
+                "estimate": out.estimate,
+                "gpus": out.gpus,
+                "measured": out.measured,
+                "run_id": out.run_id,
+            }
         )
     else:
-        render(est, fits, measured)
-        if run_id is not None:
-            err_console.print(f"[dim]saved as run {run_id} (gpuscout show {run_id})[/]")
-    if measured is not None and not measured.complete:
-        raise typer.Exit(1)
+        render(out.estimate, list(out.gpus), out.measured)
+        say_saved(out.run_id)
+    if out.exit_code:
+        raise typer.Exit(out.exit_code)
 
 
-def _gpu_specs(names: list[str] | None, all_gpus: bool) -> list[Any]:
-    from gpuscout.catalog import find_gpu, load_gpus
-    from gpuscout.fit import default_gpus
-
-    if all_gpus:
-        return list(load_gpus())
-    if names:
-        return [find_gpu(n) for n in names]
-    local = [find_gpu(cid) for cid, _ in local_gpus() if cid]
-    return list({g.id: g for g in [*local, *default_gpus()]}.values())
-
-
-def _measure(
-    est: Any, device: str, timeout: float, db: Path | None, quiet: bool
-) -> tuple[Any, int]:
-    from gpuscout.fit.measure.driver import check_measurable, cuda_device, fit_results, measure
-    from gpuscout.fit.on_gpu import max_batch_within
-
-    req = check_measurable(est.request)
-    device = cuda_device(device)
-    local = local_gpus()
-    if not local and MEASURE_TARGET is None:
-        fail("--measure needs an NVIDIA GPU with CUDA, and NVML finds none on this machine")
-    if not quiet:
-        err_console.print(f"[dim]measuring on {device} in a worker process (Ctrl-C stops it)[/]")
-    # The search brackets the prediction for the local GPU: up to 4x it (64 at least).
-    # NVML's order stands in for CUDA's here: only the search's upper end depends on it.
-    index = int(device.rpartition(":")[2])
-    mem = local[index][1] if index < len(local) else None
-    guess = max_batch_within(req, mem) if mem else None
-    cap = min(65_536, max(64, 4 * (guess or 16)))
-    measured = measure(req, device, cap=cap, timeout_s=timeout, target=MEASURE_TARGET)
-    if measured.status == "no_cuda":
-        fail(f"--measure needs CUDA: {measured.error}")
-    usable = measured.memory_total_bytes
-    predicted_max = max_batch_within(req, usable) if usable else None
-    from gpuscout.store import Store
-
-    store = Store.open(db)
-    try:
-        with store.run("fit", run_fingerprint()) as run:
-            run.add_results(fit_results(est, measured, predicted_max))
-            run.summary.update(
-                {
-                    "model": req.model.id,
-                    "mode": req.mode,
-                    "predicted_bytes": est.total_bytes,
-                    "measured_bytes": measured.peak_bytes,
-                    "error_pct": measured.error_pct(est.total_bytes),
-                }
-            )
-            if not measured.complete:
-                run.status = "failed"
-            return measured, run.id
-    finally:
-        store.close()
+def _announce(label: str, done: int, total: int) -> None:
+    err_console.print(f"[dim]{label} in a worker process (Ctrl-C stops it)[/]")
 
 
 def _list(json_out: bool) -> None:
-    from rich import box
-    from rich.table import Table
-
-    from gpuscout.fit import list_models
-
-    models = list_models()
+    models = known_models()
     if json_out:
         print_json(models)
         return
@@ -231,7 +174,7 @@ def _gib(n: int | float | None) -> str:
     return "n/a" if n is None else f"{n / GIB:,.2f}"
 
 
-def _what(req: Any) -> str:
+def _what(req: FitRequest) -> str:
     spec = req.model
     parts = [req.mode, req.dtype]
     if req.mode == "train":
@@ -254,10 +197,7 @@ def _what(req: Any) -> str:
     return ", ".join(parts)
 
 
-def render(est: Any, fits: list[Any], measured: Any) -> None:
-    from rich import box
-    from rich.table import Table
-
+def render(est: MemoryEstimate, fits: list[GpuFit], measured: Measured | None) -> None:
     req = est.request
     spec = req.model
     console.print(
@@ -311,7 +251,7 @@ def _cap(n: int | None) -> str:
     return f">= {n:,}" if n >= 1 << 20 else f"{n:,}"
 
 
-def _render_measured(est: Any, m: Any) -> None:
+def _render_measured(est: MemoryEstimate, m: Measured) -> None:
     where = f"{m.device_name or m.device} ({m.device})"
     if m.status != "ok":
         console.print(f"[red]measure on {where}: {m.status}[/] {(m.error or '').strip()[-300:]}")

@@ -7,8 +7,9 @@ from rich import box
 from rich.console import JustifyMethod
 from rich.table import Table
 
-from gpuscout.catalog import GpuSpec, cloud_prices, find_gpu, gpus_by_segment, load_gpus
-from gpuscout.cli._common import JsonOpt, console, fail, fail_from, print_json
+from gpuscout import jobs
+from gpuscout.catalog import CloudPrice, GpuSpec
+from gpuscout.cli._common import JsonOpt, console, fail_from, print_json
 from gpuscout.errors import GpuscoutError
 
 NA = "n/a"
@@ -36,24 +37,19 @@ def gpus_command(
     ),
     json_out: bool = JsonOpt,
 ) -> None:
-    if name is not None and segment is not None:
-        fail("give a GPU NAME or --segment, not both", "drop one of them")
     try:
-        if name is not None:
-            spec = find_gpu(name)
-            prices = cloud_prices(spec.id)
-            if json_out:
-                print_json({"gpu": spec, "cloud_prices": prices})
-            else:
-                _show(spec)
-            return
-        specs = load_gpus() if segment is None else gpus_by_segment(segment)
+        out = jobs.catalog(name, segment)
     except GpuscoutError as exc:
         fail_from(exc)
-    if json_out:
-        print_json(specs)
+    if name is None:
+        if json_out:
+            print_json(out.gpus)
+        else:
+            _list(out.gpus)
+    elif json_out:
+        print_json({"gpu": out.gpus[0], "cloud_prices": out.cloud_prices})
     else:
-        _list(specs)
+        _show(out.gpus[0], out.cloud_prices)
 
 
 def _num(value: float | None, unit: str = "") -> str:
@@ -105,7 +101,7 @@ def _list(specs: tuple[GpuSpec, ...]) -> None:
     console.print(table)
 
 
-def _show(g: GpuSpec) -> None:
+def _show(g: GpuSpec, prices: tuple[CloudPrice, ...]) -> None:
     nvlink = "no"
     if g.nvlink:
         nvlink = (
@@ -144,7 +140,6 @@ def _show(g: GpuSpec) -> None:
         table.add_row(field, value)
     console.print(table)
 
-    prices = cloud_prices(g.id)
     if not prices:
         console.print("No cloud prices recorded for this GPU.")
         return

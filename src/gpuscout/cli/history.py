@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +11,10 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from gpuscout import jobs
 from gpuscout._types import Finding, Result, RunRecord
 from gpuscout.cli._common import DbOpt, JsonOpt, console, fail_from, print_json
-from gpuscout.errors import GpuscoutError, UsageError
-from gpuscout.store import Store, resolve_db_path
+from gpuscout.errors import GpuscoutError
 
 _STATUS_STYLE = {
     "ok": "green",
@@ -99,15 +99,7 @@ def _bytes(n: Any) -> str:
     return f"{n / 2**30:.0f} GiB" if isinstance(n, (int, float)) else "n/a"
 
 
-def _open(db: Path | None) -> Store | None:
-    """The store, or None when the file does not exist yet (reading never creates it)."""
-    target = resolve_db_path(db)
-    if isinstance(target, Path) and not target.exists():
-        return None
-    return Store.open(target)
-
-
-def history_table(runs: list[RunRecord]) -> Table:
+def history_table(runs: Sequence[RunRecord]) -> Table:
     table = Table(title="gpuscout runs", title_justify="left")
     for name in ("ID", "Kind", "Started (UTC)", "Status", "Host", "GPUs", "Summary"):
         table.add_column(name, justify="right" if name == "ID" else "left")
@@ -142,7 +134,7 @@ def _fingerprint_table(fp: Mapping[str, Any]) -> Table:
     return table
 
 
-def _findings_table(findings: list[Finding]) -> Table:
+def _findings_table(findings: Sequence[Finding]) -> Table:
     table = Table(title="Findings", title_justify="left")
     for name in ("Status", "Check", "Subject", "Summary", "Fix"):
         table.add_column(name)
@@ -151,7 +143,7 @@ def _findings_table(findings: list[Finding]) -> Table:
     return table
 
 
-def _results_table(results: list[Result]) -> Table:
+def _results_table(results: Sequence[Result]) -> Table:
     table = Table(title="Results", title_justify="left")
     for name in ("Name", "Device", "Figure", "Unit", "Median (spread)", "% of peak", "Status"):
         right = name in ("Figure", "% of peak")
@@ -180,22 +172,15 @@ def history(
 ) -> None:
     """List the recorded runs, newest first."""
     try:
-        if limit < 1:
-            raise UsageError(f"--limit must be at least 1, not {limit}")
-        store = _open(db)
-        if store is None:
-            runs: list[RunRecord] = []
-        else:
-            with store:
-                runs = store.list_runs(limit=limit, kind=kind)
+        out = jobs.history(db, limit, kind)
     except GpuscoutError as exc:
         fail_from(exc)
     if as_json:
-        print_json(runs)
-    elif not runs:
-        console.print(f"No runs yet in {resolve_db_path(db)}.")
+        print_json(out.runs)
+    elif not out.runs:
+        console.print(f"No runs yet in {out.database}.")
     else:
-        console.print(history_table(runs))
+        console.print(history_table(out.runs))
 
 
 def show(
@@ -205,18 +190,13 @@ def show(
 ) -> None:
     """Show one run: its environment, findings and results."""
     try:
-        store = _open(db)
-        if store is None:
-            raise UsageError(f"no run {run_id} in {resolve_db_path(db)}; see gpuscout history")
-        with store:
-            run = store.get_run(run_id)
-            findings = store.findings(run_id)
-            results = store.results(run_id)
+        out = jobs.show(db, run_id)
     except GpuscoutError as exc:
         fail_from(exc)
     if as_json:
-        print_json({"run": run, "findings": findings, "results": results})
+        print_json({"run": out.run, "findings": out.findings, "results": out.results})
         return
+    run = out.run
     header = Text.assemble(
         (f"Run {run.id}", "bold"),
         f" · {run.kind} · ",
@@ -227,10 +207,10 @@ def show(
     for key, value in run.summary.items():
         console.print(f"  {key}: {value}", soft_wrap=True)
     console.print(_fingerprint_table(run.fingerprint))
-    if findings:
-        console.print(_findings_table(findings))
-    if results:
-        console.print(_results_table(results))
+    if out.findings:
+        console.print(_findings_table(out.findings))
+    if out.results:
+        console.print(_results_table(out.results))
     else:
         console.print("No results recorded.")
 

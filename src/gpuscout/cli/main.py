@@ -8,7 +8,7 @@ import typer
 import typer.main
 
 from gpuscout import __version__
-from gpuscout.cli import _common
+from gpuscout.cli import _common, commands_registry
 
 app = typer.Typer(
     name="gpuscout",
@@ -36,16 +36,9 @@ def _root(
     """Do I need a GPU for deep learning, which one, and is mine working?"""
 
 
-def _register() -> None:
-    # Imported here so that `import gpuscout.cli.main` stays cheap and each module owns
-    # its commands; the order is the order of `gpuscout --help`.
-    from gpuscout.cli import commands_registry
-
-    for register in commands_registry.REGISTRARS:
-        register(app)
-
-
-_register()
+# Each command module owns its commands; the order is the order of `gpuscout --help`.
+for _register in commands_registry.REGISTRARS:
+    _register(app)
 
 
 def main() -> None:

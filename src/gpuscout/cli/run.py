@@ -1,73 +1,71 @@
 """`gpuscout run`: the main job. Doctor, quick ceilings, the seed experiment, a verdict.
 
 Everything lands in one stored run, so `gpuscout show` gives the whole picture later.
+The work is ``gpuscout.jobs.run``; this module prints each stage as it ends.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
 
-from gpuscout._types import Finding, Result, Status, SystemInfo
-from gpuscout.cli._common import DbOpt, JsonOpt, console, err_console, fail_from, print_json
+from gpuscout import jobs
+from gpuscout._types import Finding, Result, SystemInfo
+from gpuscout.bench import Progress
+from gpuscout.cli._common import (
+    DbOpt,
+    JsonOpt,
+    console,
+    err_console,
+    fail_from,
+    print_json,
+    progress_bar,
+    say_saved,
+)
+from gpuscout.cli._tables import render_micro, render_workloads
 from gpuscout.errors import GpuscoutError
-from gpuscout.report.fmt import plural
-from gpuscout.timing.load import disturbance
+from gpuscout.jobs.main_run import DOCTOR, MICRO, WORKLOADS
+from gpuscout.report.doctor_text import findings_view, machine_summary
 
-if TYPE_CHECKING:
-    from gpuscout.store import Store
-
-
-def _doctor(json_out: bool) -> tuple[SystemInfo, list[Finding]]:
-    from gpuscout.doctor import diagnose
-    from gpuscout.probe import probe_system
-    from gpuscout.report.doctor_text import findings_view, machine_summary
-
-    system = probe_system()
-    findings = diagnose(system)
-    if not json_out:
-        console.rule("[bold]1. Readiness (gpuscout doctor)")
-        console.print(machine_summary(system))
-        console.print(findings_view(findings, problems_only=True))
-    return system, findings
+TITLES = {
+    DOCTOR: "1. Readiness (gpuscout doctor)",
+    MICRO: "2. Ceilings (gpuscout bench micro --quick)",
+    WORKLOADS: "3. Real work: the Fashion-MNIST MLP and a small CNN, per device",
+}
+# --tiny: every stage real, at its smallest (one micro-benchmark, a few samples per
+# workload): the whole path in seconds, for tests and rehearsals.
+TINY = jobs.RunOptions(benchmarks=("launch",), sizes=jobs.TINY)
 
 
-def _micro(system: SystemInfo, json_out: bool) -> list[Result]:
-    from gpuscout.bench import run_micro
-    from gpuscout.cli.bench import _progress, render
+class _Printer(jobs.RunListener):
+    """Each stage under its heading as it ends, a progress bar while it runs; nothing
+    with --json (stdout stays pure JSON)."""
 
-    if not json_out:
-        console.rule("[bold]2. Ceilings (gpuscout bench micro --quick)")
-    with _progress(not json_out) as progress:
-        results = run_micro(None, None, True, progress, system=system)
-    if not json_out:
-        render(results)
-    return results
+    def __init__(self, show: bool) -> None:
+        self.show = show
 
+    def stage(self, name: str) -> AbstractContextManager[Progress | None]:
+        if self.show:
+            console.rule(f"[bold]{TITLES[name]}")
+        return nullcontext() if name == DOCTOR else progress_bar(self.show)
 
-def _workloads(micro: list[Result], db: Path | None, json_out: bool) -> tuple[list[Result], str]:
-    from gpuscout.cli.bench import _progress
-    from gpuscout.report.verdict import verdict
-    from gpuscout.workloads import QUICK_WORKLOADS, run_workloads
-    from gpuscout.workloads.ceilings import from_results
+    def doctor_done(self, system: SystemInfo, findings: Sequence[Finding]) -> None:
+        if self.show:
+            console.print(machine_summary(system))
+            console.print(findings_view(list(findings), problems_only=True))
 
-    if not json_out:
-        console.rule("[bold]3. Real work: the Fashion-MNIST MLP and a small CNN, per device")
-    # Efficiencies are measured against the ceilings this same run just measured.
-    ceilings = {d: from_results(micro, d, "this run") for d in sorted({r.device for r in micro})}
-    with _progress(not json_out) as progress:
-        results = run_workloads(
-            QUICK_WORKLOADS, "all", "both", quick=True, db=db, ceilings=ceilings, progress=progress
-        )
-    if not json_out:
-        from gpuscout.cli.workload import render as render_workloads
+    def micro_done(self, results: Sequence[Result]) -> None:
+        if self.show:
+            render_micro(results)
 
-        render_workloads(results)
-    # The headline says first whether the figures were disturbed, over every result.
-    return results, verdict(results, say_disturbed=False)
+    def workloads_done(self, results: Sequence[Result]) -> None:
+        if self.show:
+            render_workloads(results)
 
 
 def run(
@@ -80,98 +78,49 @@ def run(
         help="Where to write the HTML report (default: reports/run-ID.html next to the database).",
         dir_okay=False,
     ),
+    tiny: bool = typer.Option(False, "--tiny", hidden=True),
 ) -> None:
     """The main job: check this machine, measure every CPU and GPU, and say what it means."""
-    from gpuscout.store import Store
-    from gpuscout.store.fingerprint import fingerprint
-
+    options = replace(
+        TINY if tiny else jobs.RunOptions(), skip_bench=skip_bench, report_to=report_to
+    )
     try:
-        system, findings = _doctor(json_out)
-        results: list[Result] = [] if skip_bench else _micro(system, json_out)
-        work, said = ([], "") if skip_bench else _workloads(results, db, json_out)
-        results += work
-        store = Store.open(db)
-        try:
-            with store.run("run", fingerprint(system)) as handle:
-                handle.add_findings(findings)
-                handle.add_results(results)
-                handle.summary["headline"] = _stored_headline(findings, results, said)
-                run_id = handle.id
-            # From the store just written: a second open would find an in-memory one empty.
-            report_path, report_error, advice = _write_report(store, db, run_id, report_to)
-        finally:
-            store.close()
+        out = jobs.run(db, options, _Printer(not json_out))
     except GpuscoutError as exc:
         fail_from(exc)
     if json_out:
         print_json(
             {
-                "run_id": run_id,
-                "verdict": said,
-                "advice": advice,
-                "report": None if report_path is None else str(report_path),
-                "report_error": report_error,
-                "system": system,
-                "findings": findings,
-                "results": results,
+                "run_id": out.run_id,
+                "verdict": out.verdict,
+                "advice": out.advice,
+                "report": None if out.report_path is None else str(out.report_path),
+                "report_error": out.report_error,
+                "system": out.system,
+                "findings": out.findings,
+                "results": out.results,
             }
         )
         return
+    _verdict(out)
+
+
+def _verdict(out: jobs.RunOutcome) -> None:
     console.rule("[bold]Verdict")
-    console.print(_headline(findings, results))
-    if said:
-        console.print(escape(said))  # it names devices, and a name may hold "[...]"
-    if advice:
-        console.print(escape(advice))
+    console.print(out.headline)
+    if out.verdict:
+        console.print(escape(out.verdict))  # it names devices, and a name may hold "[...]"
+    if out.advice:
+        console.print(escape(out.advice))
         console.print("[dim]every option, its cost and the break-even: gpuscout advise[/]")
-    err_console.print(f"[dim]saved as run {run_id} (gpuscout show {run_id})[/]")
-    if report_path is not None:  # escaped: a path may hold "[...]", which Rich reads as markup
-        console.print(f"report: {escape(str(report_path))}", soft_wrap=True)
+    say_saved(out.run_id)
+    if out.report_path is not None:  # escaped: a path may hold "[...]", which Rich reads as markup
+        console.print(f"report: {escape(str(out.report_path))}", soft_wrap=True)
     else:
         err_console.print(
-            f"[yellow]warning:[/] the report was not written: {escape(report_error or '')}",
+            f"[yellow]warning:[/] the report was not written: {escape(out.report_error or '')}",
             soft_wrap=True,
         )
-
-
-def _write_report(
-    store: Store, db: Path | None, run_id: int, path: Path | None
-) -> tuple[Path | None, str | None, str | None]:
-    """The run's HTML report: (its path, None, the advice it gives), or (None, why not,
-    None). Never raises: the measurements are already stored, and a report can be written
-    later (gpuscout report). The advice (which GPU, if any, and what a run costs) is the
-    one the report computed, so the verdict and the report say the same thing."""
-    try:
-        from gpuscout.report import build_report, default_report_path, write_report
-
-        target = path if path is not None else default_report_path(db, run_id)
-        report = build_report(store, [run_id])
-        advice = getattr(report.advice, "verdict", None)
-        return write_report(report, target, "html"), None, advice
-    except Exception as exc:
-        return None, f"{type(exc).__name__}: {exc}", None
-
-
-def _stored_headline(findings: list[Finding], results: list[Result], said: str) -> str:
-    """What `history` shows for the run: the verdict, after any disturbance."""
-    if not said:
-        return _headline(findings, results)
-    disturbed = disturbance(results)
-    return said if disturbed is None else f"{disturbed.line()}\n{said}"
-
-
-def _headline(findings: list[Finding], results: list[Result]) -> str:
-    """Readiness and the count of measurements; first, whether those were disturbed (a
-    busy host's figures are not this machine's, so "ready" alone would mislead)."""
-    fails = [f for f in findings if f.status is Status.FAIL]
-    ok = sum(1 for r in results if r.status == "ok")
-    disturbed = disturbance(results)
-    if fails:
-        state = plural(len(fails), "readiness problem")
-    else:
-        state = "readiness checks passed" if disturbed else "ready"
-    head = f"{state}; {plural(ok, 'measurement')}"
-    return head if disturbed is None else f"{disturbed.line()}\n{head}"
 
 
 def register(app: typer.Typer) -> None:

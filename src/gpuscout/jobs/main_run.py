@@ -1,0 +1,199 @@
+"""The main job (`gpuscout run`): the doctor, quick ceilings on every device, the real
+workloads measured against those ceilings, a verdict, one stored run and its report.
+
+Each stage is a function of this module, so a test can put a recording in its place;
+a ``RunListener`` sees each stage begin and end (the CLI prints it as it goes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import gpuscout.report as reporting
+from gpuscout._types import Finding, Result, Status, SystemInfo
+from gpuscout.bench import run_micro
+from gpuscout.bench.runner import Progress
+from gpuscout.doctor import diagnose
+from gpuscout.jobs.measuring import OWN_SIZES, WorkloadSizes
+from gpuscout.jobs.storing import StoreLike, db_location, opened
+from gpuscout.probe import probe_system
+from gpuscout.report.fmt import plural
+from gpuscout.report.verdict import verdict
+from gpuscout.store import Store, fingerprint
+from gpuscout.timing.load import disturbance
+from gpuscout.workloads import QUICK_WORKLOADS, run_workloads
+from gpuscout.workloads.ceilings import from_results
+
+# The stages, in order, as a RunListener hears them.
+DOCTOR, MICRO, WORKLOADS = "doctor", "micro", "workloads"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """``skip_bench``: only the doctor. ``report_to``: the HTML report's path (default
+    reports/run-ID.html beside the database). The rest make a run smaller than the
+    standard one (tests, rehearsals): ``benchmarks`` a subset of the quick
+    micro-benchmarks, ``workloads`` of the quick workloads, ``sizes`` each workload's."""
+
+    skip_bench: bool = False
+    report_to: Path | None = None
+    benchmarks: tuple[str, ...] | None = None
+    workloads: tuple[str, ...] = QUICK_WORKLOADS
+    sizes: WorkloadSizes = OWN_SIZES
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_id: int
+    system: SystemInfo
+    findings: tuple[Finding, ...]
+    results: tuple[Result, ...]  # the micro-benchmarks', then the workloads'
+    verdict: str  # the workloads' verdict in plain words ("" with skip_bench)
+    headline: str  # readiness and the count of measurements, disturbance first
+    advice: str | None  # which GPU, if any, and what a run costs (the report's)
+    report_path: Path | None  # None when the report could not be written ...
+    report_error: str | None  # ... and why
+
+
+class RunListener:
+    """What a caller sees of a run while it goes. ``stage`` is entered around each
+    stage and may give a progress callback; the ``*_done`` methods get each stage's
+    findings. This one sees nothing."""
+
+    def stage(self, name: str) -> AbstractContextManager[Progress | None]:
+        return nullcontext()
+
+    def doctor_done(self, system: SystemInfo, findings: Sequence[Finding]) -> None:
+        """After the doctor."""
+
+    def micro_done(self, results: Sequence[Result]) -> None:
+        """After the micro-benchmarks."""
+
+    def workloads_done(self, results: Sequence[Result]) -> None:
+        """After the workloads."""
+
+
+def run(
+    where: StoreLike = None,
+    options: RunOptions | None = None,
+    listener: RunListener | None = None,
+) -> RunOutcome:
+    """Check this machine, measure every CPU and GPU, say what it means, store it as one
+    run of kind "run" and write its report. A report that cannot be written does not fail
+    the run (the measurements are stored first): ``report_error`` says why."""
+    opts = options or RunOptions()
+    hear = listener or RunListener()
+    with hear.stage(DOCTOR):
+        system, findings = examine()
+    hear.doctor_done(system, findings)
+    results: list[Result] = []
+    said = ""
+    if not opts.skip_bench:
+        with hear.stage(MICRO) as progress:
+            results = ceilings(system, opts, progress)
+        hear.micro_done(results)
+        with hear.stage(WORKLOADS) as progress:
+            work, said = workloads(results, db_location(where), opts, progress)
+        hear.workloads_done(work)
+        results += work
+    with opened(where) as store:
+        run_id = _store(store, system, findings, results, said)
+        # From the store just written: a second open would find an in-memory one empty.
+        path, error, advice = _write_report(store, run_id, opts.report_to)
+    return RunOutcome(
+        run_id,
+        system,
+        tuple(findings),
+        tuple(results),
+        said,
+        headline(findings, results),
+        advice,
+        path,
+        error,
+    )
+
+
+def examine() -> tuple[SystemInfo, list[Finding]]:
+    """Stage 1, the doctor: this machine and its findings."""
+    system = probe_system()
+    return system, diagnose(system)
+
+
+def ceilings(system: SystemInfo, opts: RunOptions, progress: Progress | None) -> list[Result]:
+    """Stage 2: the quick micro-benchmarks on every device."""
+    return run_micro(None, opts.benchmarks, True, progress, system=system)
+
+
+def workloads(
+    micro: list[Result], db: Path | str | None, opts: RunOptions, progress: Progress | None
+) -> tuple[list[Result], str]:
+    """Stage 3: the quick workloads on every device, and their verdict."""
+    # Efficiencies are measured against the ceilings this same run just measured.
+    measured = {d: from_results(micro, d, "this run") for d in sorted({r.device for r in micro})}
+    results = run_workloads(
+        opts.workloads,
+        "all",
+        "both",
+        quick=True,
+        db=db,
+        ceilings=measured,
+        progress=progress,
+        **opts.sizes.fields(),
+    )
+    # The headline says first whether the figures were disturbed, over every result.
+    return results, verdict(results, say_disturbed=False)
+
+
+def _store(
+    store: Store,
+    system: SystemInfo,
+    findings: list[Finding],
+    results: list[Result],
+    said: str,
+) -> int:
+    with store.run("run", fingerprint(system)) as handle:
+        handle.add_findings(findings)
+        handle.add_results(results)
+        handle.summary["headline"] = _stored_headline(findings, results, said)
+        return handle.id
+
+
+def _write_report(
+    store: Store, run_id: int, path: Path | None
+) -> tuple[Path | None, str | None, str | None]:
+    """The run's HTML report: (its path, None, the advice it gives), or (None, why not,
+    None). Never raises: the measurements are already stored, and a report can be written
+    later (gpuscout report). The advice (which GPU, if any, and what a run costs) is the
+    one the report computed, so the verdict and the report say the same thing."""
+    try:
+        target = path if path is not None else reporting.default_report_path(store.path, run_id)
+        report = reporting.build_report(store, [run_id])
+        advice = getattr(report.advice, "verdict", None)
+        return reporting.write_report(report, target, "html"), None, advice
+    except Exception as exc:
+        return None, f"{type(exc).__name__}: {exc}", None
+
+
+def _stored_headline(findings: list[Finding], results: list[Result], said: str) -> str:
+    """What `history` shows for the run: the verdict, after any disturbance."""
+    if not said:
+        return headline(findings, results)
+    disturbed = disturbance(results)
+    return said if disturbed is None else f"{disturbed.line()}\n{said}"
+
+
+def headline(findings: Sequence[Finding], results: Sequence[Result]) -> str:
+    """Readiness and the count of measurements; first, whether those were disturbed (a
+    busy host's figures are not this machine's, so "ready" alone would mislead)."""
+    fails = [f for f in findings if f.status is Status.FAIL]
+    ok = sum(1 for r in results if r.status == "ok")
+    disturbed = disturbance(results)
+    if fails:
+        state = plural(len(fails), "readiness problem")
+    else:
+        state = "readiness checks passed" if disturbed else "ready"
+    head = f"{state}; {plural(ok, 'measurement')}"
+    return head if disturbed is None else f"{disturbed.line()}\n{head}"
