@@ -54,7 +54,7 @@ def test_fsdp_mesh_follows_the_rank_device_not_the_default_accelerator(
     # would be built on CUDA.
     monkeypatch.setattr(torch._C, "_get_accelerator", lambda: torch.device("cuda"))
     s = scaling.settings("llm", gpu=False, quick=True, overrides={})
-    point = scaling_points.FsdpPoint(ctx, s, None)
+    point = scaling_points.FsdpPoint(ctx, "llm", s, None)
     point.step()
     assert {p.device.type for p in point.model.parameters()} == {"cpu"}
     assert math.isfinite(float(point.last))

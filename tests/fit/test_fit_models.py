@@ -74,36 +74,61 @@ def test_exact_counts_from_the_shapes(model_id: str, params: int) -> None:
 
 
 def test_workload_rows_are_the_shapes_the_workloads_build() -> None:
-    from gpuscout.workloads import encoder, llama, resnet
+    """Each workload's shape classes read its model-table rows field for field (the
+    torch models built from them are counted against the rows in tests/workloads)."""
+    from gpuscout.workloads import registry
+    from gpuscout.workloads.encoder import EncoderShape
+    from gpuscout.workloads.llama import LlamaShape
 
-    for name, shape in llama.PRESETS.items():
-        spec = workload_model("llm", name)
+    for name in registry.get("llm").models:
+        spec = registry.workload_model("llm", name)
+        shape = LlamaShape.from_spec(spec)
         got = (spec.layers, spec.hidden, spec.heads, spec.kv_heads, spec.intermediate)
         assert got == (shape.layers, shape.dim, shape.heads, shape.kv_heads, shape.ffn), name
-        assert (spec.vocab, spec.tied_embeddings, spec.head_dim) == (
+        assert (spec.vocab, spec.tied_embeddings, spec.head_dim, spec.rope_theta) == (
             shape.vocab,
             shape.tie_embeddings,
             shape.head_dim,
+            shape.rope_theta,
         )
-    for name, eshape in encoder.PRESETS.items():
-        spec = workload_model("encoder", name)
+    for name in registry.get("encoder").models:
+        spec = registry.workload_model("encoder", name)
+        eshape = EncoderShape.from_spec(spec)
         got = (spec.layers, spec.hidden, spec.heads, spec.intermediate, spec.vocab)
         assert got == (eshape.layers, eshape.hidden, eshape.heads, eshape.ffn, eshape.vocab)
         assert spec.positions == eshape.max_len and spec.fused_qkv and spec.head == "mlm"
-    for name, (kind, blocks, stem) in resnet.PRESETS.items():
-        spec = workload_model("cnn", name)
-        assert (spec.resnet_block, spec.resnet_stages, spec.resnet_width) == (kind, blocks, stem)
+    # The ResNets by name as the workload's --model takes them (its names are the ids).
+    blocks = {"resnet18": (2, 2, 2, 2), "resnet34": (3, 4, 6, 3), "resnet50": (3, 4, 6, 3)}
+    for name, stages in blocks.items():
+        spec = registry.workload_model("cnn", name)
+        assert (spec.resnet_stages, spec.resnet_width) == (stages, 64)
+    assert registry.workload_model("cnn", "resnet-tiny").resnet_width == 8
 
 
 def test_workload_defaults_are_what_each_workload_runs_on_a_gpu() -> None:
-    assert workload_model("mlp").mlp_dims == (784, 128, 10)
-    assert workload_model("mlp").default_dtype == "fp32"
-    assert workload_model("cnn").id == "resnet50"
-    assert workload_model("encoder").id == "encoder"
-    assert workload_model("llm").id == "llama-1.1b"
+    from gpuscout.workloads.registry import workload_model as from_record
+
+    assert from_record("mlp").mlp_dims == (784, 128, 10)
+    assert from_record("mlp").default_dtype == "fp32"
+    assert from_record("cnn").id == "resnet50"
+    assert from_record("encoder").id == "encoder"
+    assert from_record("llm").id == "llama-1.1b"
     with pytest.raises(UnknownNameError) as exc:
-        workload_model("llm", "llama-9b")
+        from_record("llm", "llama-9b")
     assert "llama-8b" in exc.value.suggestions
+    with pytest.raises(UnknownNameError):
+        from_record("rnn")
+
+
+def test_fit_s_workload_model_answers_as_the_records_do() -> None:
+    """``gpuscout.fit.workload_model`` (kept for fit's callers) gives each workload's
+    rows exactly as its record does."""
+    from gpuscout.workloads import registry
+
+    for name in ("mlp", "cnn", "encoder", "llm"):
+        assert workload_model(name) == registry.workload_model(name)
+        for model in registry.get(name).models:
+            assert workload_model(name, model) == registry.workload_model(name, model)
     with pytest.raises(UnknownNameError):
         workload_model("rnn")
 

@@ -72,10 +72,10 @@ def test_optimizer_implementation_follows_torch_defaults() -> None:
 
 
 def test_llm_prefill_bytes_and_decode_launches() -> None:
-    from gpuscout.workloads.llama import PRESETS, make_meta
+    from gpuscout.workloads.llama import make_meta, shape_of
     from gpuscout.workloads.llama import step_traffic as traffic
 
-    s = PRESETS["llama-tiny"]
+    s = shape_of("llama-tiny")
     with torch.device("meta"):
         meta = make_meta(s, 8)
     weights = sum(p.numel() * 2 for p in meta.parameters()) - s.vocab * s.dim * 2  # bf16
@@ -87,9 +87,9 @@ def test_llm_prefill_bytes_and_decode_launches() -> None:
 def test_prefill_activations_by_hand_without_grad() -> None:
     # Without grad, each layer's output is freed as the next is made: a count keyed on
     # id() must not take a new tensor at a freed one's address for one already counted.
-    from gpuscout.workloads.llama import PRESETS, make_meta
+    from gpuscout.workloads.llama import make_meta, shape_of
 
-    s, n = PRESETS["llama-tiny"], 8
+    s, n = shape_of("llama-tiny"), 8
     with torch.device("meta"):
         meta = make_meta(s, n)
     tokens = torch.zeros(1, n, dtype=torch.long, device="meta")

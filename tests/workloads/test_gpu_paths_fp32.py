@@ -4,6 +4,7 @@ PyTorch's legacy flags and (PyTorch >= 2.9) its per-backend ``fp32_precision``."
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -109,7 +110,8 @@ def test_every_workload_runs_in_ieee_fp32_inside_the_worker(
         seen.append(flags())
         return []
 
-    monkeypatch.setattr(registry.get(name), "run", run)
+    spec = dataclasses.replace(registry.get(name), run=run)
+    monkeypatch.setattr(registry, "get", lambda _: spec)
     monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # a tuned run's setup
     before = flags()
     out = child.run_one({"name": name, "device": "cpu", "impl": impl})

@@ -124,10 +124,10 @@ def test_conv_and_llama_decode_flops() -> None:
     got = count_forward_flops(conv, lambda: conv(torch.empty(1, 3, 8, 8)))
     assert got == 2 * (8 * 8) * 8 * (3 * 3 * 3)
 
-    from gpuscout.workloads.llama import PRESETS
+    from gpuscout.workloads.llama import shape_of
     from gpuscout.workloads.llama import step_flops as _flops
 
-    s = PRESETS["llama-tiny"]
+    s = shape_of("llama-tiny")
     hd = s.head_dim
     per_layer = s.dim * s.heads * hd * 2 + 2 * s.dim * s.kv_heads * hd + 3 * s.dim * s.ffn
     linear = 2 * (s.layers * per_layer + s.dim * s.vocab)

@@ -5,12 +5,14 @@ of two up to the world size, and the world size itself), ranks 0..k-1 train toge
 on a process group of their own while the others wait at a barrier; so one job of N
 ranks measures every point, on the same machine, with the same start-up.
 
-- ``cnn`` and ``encoder``: the gpuscout workloads (tuned implementation, eager, no
-  torch.compile: compiling per point would cost more than it measures), wrapped in
+Which workloads, at what sizes and how, their records say (``WorkloadSpec.scaling``):
+
+- "ddp": the gpuscout workload itself (tuned implementation, eager, no torch.compile:
+  compiling per point would cost more than it measures), wrapped in
   DistributedDataParallel. ``broadcast_buffers=False``: the communication measured is
   the gradient all-reduce, not BatchNorm statistics.
-- ``llm``: a Llama-shaped decoder trained with FSDP2 (``fully_shard`` per block): each
-  rank holds 1/k of the parameters, gradients and optimizer state.
+- "fsdp": the workload's Llama-shaped decoder trained with FSDP2 (``fully_shard`` per
+  block): each rank holds 1/k of the parameters, gradients and optimizer state.
 
 Weak scaling, as Lambda and MLPerf report it: every rank keeps its batch, so k ranks
 process k batches a step. Throughput(k) = k x batch / step time (the slowest rank's
@@ -52,34 +54,47 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from gpuscout.bench.context import release_memory
-from gpuscout.dist.scaling_points import DdpPoint, FsdpPoint
 from gpuscout.dist.rank import RankContext
+from gpuscout.dist.scaling_points import DdpPoint, FsdpPoint
+from gpuscout.errors import UsageError
+from gpuscout.workloads import registry
+from gpuscout.workloads.spec import Scaling
 
 T = TypeVar("T")
 
-WORKLOADS = ("cnn", "encoder", "llm")
-DEFAULT_WORKLOADS = ("cnn", "encoder")
-PARALLEL = {"cnn": "ddp", "encoder": "ddp", "llm": "fsdp"}
-UNITS = {"cnn": "images/s", "encoder": "sequences/s", "llm": "tokens/s"}
 
-# (model, per-rank batch, image size or sequence length, timed steps)
-_SETTINGS: dict[tuple[str, bool, bool], tuple[str, int, int, int]] = {
-    # (workload, gpu, quick)
-    ("cnn", True, False): ("resnet50", 128, 224, 20),
-    ("cnn", True, True): ("resnet18", 64, 224, 10),
-    # On a CPU the steps are milliseconds: 10 of them, or the medians are noise (with 3,
-    # 2-rank efficiency was seen at 182%).
-    ("cnn", False, False): ("resnet18", 16, 64, 10),
-    ("cnn", False, True): ("resnet-tiny", 8, 32, 10),
-    ("encoder", True, False): ("bert-base", 32, 128, 20),
-    ("encoder", True, True): ("bert-base", 16, 128, 10),
-    ("encoder", False, False): ("bert-tiny", 8, 128, 10),
-    ("encoder", False, True): ("bert-tiny", 4, 64, 10),
-    ("llm", True, False): ("llama-1.1b", 4, 512, 10),
-    ("llm", True, True): ("llama-125m", 8, 256, 5),
-    ("llm", False, False): ("llama-tiny", 4, 128, 10),
-    ("llm", False, True): ("llama-tiny", 2, 64, 10),
-}
+def workloads() -> tuple[str, ...]:
+    """The workloads measured across processes (their records have ``scaling``)."""
+    return tuple(s.name for s in registry.specs() if s.scaling is not None)
+
+
+def default_workloads() -> tuple[str, ...]:
+    """The ones `bench dist` measures when none is named."""
+    return tuple(n for n in workloads() if _scaling(n).default)
+
+
+def __getattr__(name: str) -> Any:
+    """The scaling workloads and their parallelism and units, from their records, as
+    module attributes (read when asked: importing this module discovers nothing)."""
+    if name == "WORKLOADS":
+        return workloads()
+    if name == "DEFAULT_WORKLOADS":
+        return default_workloads()
+    if name == "PARALLEL":
+        return {n: _scaling(n).parallel for n in workloads()}
+    if name == "UNITS":
+        return {n: registry.get(n).unit for n in workloads()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _scaling(workload: str) -> Scaling:
+    scaling = registry.get(workload).scaling
+    if scaling is None:
+        raise UsageError(
+            f"{workload} is not measured across processes",
+            f"choose from {', '.join(workloads())}",
+        )
+    return scaling
 
 
 def process_counts(world: int) -> list[int]:
@@ -111,45 +126,66 @@ def comm_share(step_sync_s: float, step_local_s: float) -> float:
 def settings(
     workload: str, *, gpu: bool, quick: bool, overrides: Mapping[str, Any]
 ) -> dict[str, Any]:
-    model, batch, size, steps = _SETTINGS[(workload, gpu, quick)]
+    """Per-rank model, batch, size (image side or sequence length) and timed steps."""
+    sizes = _scaling(workload).sizes.pick(gpu=gpu, quick=quick)
     return {
-        "model": overrides.get("model") or model,
-        "batch": int(overrides.get("batch_size") or batch),
-        "size": int(overrides.get("size") or size),
-        "steps": int(overrides.get("steps") or steps),
+        "model": overrides.get("model") or sizes.model,
+        "batch": int(overrides.get("batch_size") or sizes.batch),
+        "size": int(overrides.get("size") or sizes.length or 0),
+        "steps": int(overrides.get("steps") or sizes.steps or 1),
     }
 
 
 def _point(
     ctx: RankContext, workload: str, k: int, group: Any, s: dict[str, Any], quick: bool
 ) -> dict[str, Any]:
+    spec = registry.get(workload)
     base: dict[str, Any] = {
         "workload": workload,
-        "parallel": PARALLEL[workload],
+        "parallel": _scaling(workload).parallel,
         "processes": k,
         "model": s["model"],
         "per_rank_batch": s["batch"],
-        "unit": UNITS[workload],
+        "unit": spec.unit,
         "backend": ctx.backend,
-        ("image_size" if workload == "cnn" else "seq_len"): s["size"],
+        (spec.length_name or "seq_len"): s["size"],
     }
-    what = f"{s['model']} at batch {s['batch']} per rank"
-    point: Any = None
-    if workload == "llm":
-        point, error = _agreed(
-            ctx, group, f"building and sharding {what}", lambda: FsdpPoint(ctx, s, group)
-        )
-    else:
-        _, error = _agreed(
-            ctx, group, f"a step of {what}", lambda: DdpPoint(ctx, workload, s, quick).trial()
-        )
-        if error is None:
-            # The trial's model and optimizer state, before building anew: it may sit in
-            # reference cycles, and on a GPU the caching allocator keeps what was freed.
-            release_memory(ctx.device)
-            point = DdpPoint(ctx, workload, s, quick).wrap(group)
+    point, error = _build_point(ctx, workload, k, group, s, quick)
     if point is None:
         return base | {"status": "oom", "error": error}
+    problem = _check_replicas(ctx, point, group)
+    if problem is not None:
+        return base | {"status": "failed", "error": problem}
+    return base | _timed(ctx, point, k, group, s)
+
+
+def _build_point(
+    ctx: RankContext, workload: str, k: int, group: Any, s: dict[str, Any], quick: bool
+) -> tuple[Any, str | None]:
+    """The point's model ready to step on every rank, or (None, which ranks ran out of
+    memory), agreed by all ranks before the first collective."""
+    what = f"{s['model']} at batch {s['batch']} per rank"
+    if _scaling(workload).parallel == "fsdp":
+        return _agreed(
+            ctx,
+            group,
+            f"building and sharding {what}",
+            lambda: FsdpPoint(ctx, workload, s, group),
+        )
+    _, error = _agreed(
+        ctx, group, f"a step of {what}", lambda: DdpPoint(ctx, workload, s, quick).trial()
+    )
+    if error is not None:
+        return None, error
+    # The trial's model and optimizer state, before building anew: it may sit in
+    # reference cycles, and on a GPU the caching allocator keeps what was freed.
+    release_memory(ctx.device)
+    return DdpPoint(ctx, workload, s, quick).wrap(group), None
+
+
+def _check_replicas(ctx: RankContext, point: Any, group: Any) -> str | None:
+    """Two synchronised steps, then every rank's loss finite and every replica alike;
+    None when they are, else what is wrong (the same answer on every rank)."""
     for _ in range(2):
         point.step()
     loss = float(point.last)
@@ -160,9 +196,15 @@ def _point(
         problems.append(f"rank {ctx.rank}: loss is {loss}")
     if fp is not None and len(set(fps)) > 1:
         problems.append(f"replicas differ after two synchronised steps (parameter sums {fps})")
-    if not ctx.all_true(not problems, group):
-        found = [p for ps in ctx.gather_json(problems, group) for p in ps]
-        return base | {"status": "failed", "error": "; ".join(dict.fromkeys(found))}
+    if ctx.all_true(not problems, group):
+        return None
+    found = [p for ps in ctx.gather_json(problems, group) for p in ps]
+    return "; ".join(dict.fromkeys(found))
+
+
+def _timed(ctx: RankContext, point: Any, k: int, group: Any, s: dict[str, Any]) -> dict[str, Any]:
+    """The point's step timed with and (from 2 processes on) without gradient sync."""
+    loss = float(point.last)
     sync = ctx.measure(point.step, iters=s["steps"], warmup=1)
     local_s: float | None = None
     if k > 1:  # one process exchanges nothing: no share to measure (module docstring)
@@ -174,7 +216,7 @@ def _point(
     slowest = max(rows, key=lambda d: float(d["median_s"]))
     t_sync = float(slowest["median_s"])
     t_local = None if local_s is None else max(float(d["local_s"]) for d in rows)
-    return base | {
+    return {
         "status": "ok",
         "throughput": k * point.samples / t_sync,
         "step_time_s": t_sync,
@@ -214,7 +256,7 @@ def _agreed(
 
 def _skip_reason(workload: str) -> str | None:
     """Why a workload cannot run here at all (the same answer on every rank)."""
-    if workload != "llm":
+    if _scaling(workload).parallel != "fsdp":
         return None
     try:
         from torch.distributed.fsdp import fully_shard  # noqa: F401
@@ -244,25 +286,7 @@ def run_scaling(
     out: list[dict[str, Any]] = []
     for workload in workloads:
         s = settings(workload, gpu=gpu, quick=quick, overrides=(overrides or {}).get(workload, {}))
-        reason = _skip_reason(workload)
-        points: list[dict[str, Any]] = []
-        for k in counts:
-            ctx.progress(f"scaling: {workload} on {k} process{'es' if k > 1 else ''}", step_total)
-            if reason is not None:
-                points.append(
-                    {
-                        "workload": workload,
-                        "processes": k,
-                        "status": "skipped",
-                        "error": reason,
-                        "parallel": PARALLEL[workload],
-                    }
-                )
-                continue
-            if ctx.rank < k:
-                points.append(_point(ctx, workload, k, groups[k], s, quick))
-            release_memory(ctx.device)  # the point's model may sit in cycles (DDP's hooks)
-            ctx.barrier()
+        points = _points(ctx, workload, counts, groups, s, quick, step_total)
         one = next((p for p in points if p["processes"] == 1 and p["status"] == "ok"), None)
         for p in points:
             if p["status"] == "ok" and one is not None:
@@ -271,3 +295,35 @@ def run_scaling(
                 )
         out.extend(points)
     return out if ctx.rank == 0 else []
+
+
+def _points(
+    ctx: RankContext,
+    workload: str,
+    counts: Sequence[int],
+    groups: Mapping[int, Any],
+    s: dict[str, Any],
+    quick: bool,
+    step_total: int | None,
+) -> list[dict[str, Any]]:
+    """One workload at every process count (this rank's view of each)."""
+    reason = _skip_reason(workload)
+    points: list[dict[str, Any]] = []
+    for k in counts:
+        ctx.progress(f"scaling: {workload} on {k} process{'es' if k > 1 else ''}", step_total)
+        if reason is not None:
+            points.append(
+                {
+                    "workload": workload,
+                    "processes": k,
+                    "status": "skipped",
+                    "error": reason,
+                    "parallel": _scaling(workload).parallel,
+                }
+            )
+            continue
+        if ctx.rank < k:
+            points.append(_point(ctx, workload, k, groups[k], s, quick))
+        release_memory(ctx.device)  # the point's model may sit in cycles (DDP's hooks)
+        ctx.barrier()
+    return points

@@ -1,10 +1,10 @@
 """What one data-parallel scaling point trains, on the ranks of one process group.
 
-``DdpPoint``: a gpuscout workload (cnn, encoder, tuned, eager) wrapped in DDP;
-``FsdpPoint``: a Llama-shaped decoder sharded with FSDP2. Each has ``step()``,
+``DdpPoint``: a gpuscout workload (tuned, eager) wrapped in DDP; ``FsdpPoint``: a
+workload's Llama-shaped decoder sharded with FSDP2. Each has ``step()``,
 ``local()`` (a context without gradient synchronisation) and ``fingerprint()`` (a
 parameter sum equal on every replica, or None when parameters are sharded).
-``bench.scaling`` times them; the module docstring there says what is measured.
+``dist.scaling`` times them; the module docstring there says what is measured.
 """
 
 from __future__ import annotations
@@ -15,27 +15,29 @@ from gpuscout.dist.rank import RankContext
 
 
 class DdpPoint:
-    """A gpuscout workload (cnn, encoder) under DDP on ``group``."""
+    """A gpuscout workload (its record's scaling is "ddp") under DDP on ``group``."""
 
     def __init__(self, ctx: RankContext, workload: str, s: dict[str, Any], quick: bool) -> None:
         from gpuscout.workloads import get
         from gpuscout.workloads.base import WorkloadConfig
 
+        spec = get(workload)
         device = ctx.torch_device()
-        opts = {"image_size": s["size"]} if workload == "cnn" else {}
+        # The size goes where the workload reads it: the --seq-len flag, or an option.
+        length = spec.length_name
         cfg = WorkloadConfig(
             workload,
             device=ctx.device,
             impl="tuned",
             model=s["model"],
             batch_size=s["batch"],
-            seq_len=s["size"] if workload == "encoder" else None,
+            seq_len=s["size"] if length == "seq_len" else None,
             seed=ctx.rank,
             compile=False,
             quick=quick,
-            options=opts,
+            options={length: s["size"]} if length and length != "seq_len" else {},
         )
-        self.wl = get(workload).build(cfg, device)
+        self.wl = spec.build(cfg, device)
         self.device = device
         self.samples = int(self.wl.samples_per_step)
         self.params = list(self.wl.eager.parameters())
@@ -78,19 +80,21 @@ class DdpPoint:
 
 
 class FsdpPoint:
-    """A Llama-shaped decoder trained with FSDP2 on ``group``."""
+    """A workload's Llama-shaped decoder (its model-table row) trained with FSDP2 on
+    ``group``."""
 
-    def __init__(self, ctx: RankContext, s: dict[str, Any], group: Any) -> None:
+    def __init__(self, ctx: RankContext, workload: str, s: dict[str, Any], group: Any) -> None:
         import torch
         import torch.distributed as dist
         from torch.distributed.device_mesh import DeviceMesh
         from torch.distributed.fsdp import fully_shard
 
+        from gpuscout.workloads import get
         from gpuscout.workloads.base import native_bf16
-        from gpuscout.workloads.llama import check_model, make_llama
+        from gpuscout.workloads.llama import LlamaShape, make_llama
 
         device = ctx.torch_device()
-        shape = check_model(s["model"])
+        shape = LlamaShape.from_spec(get(workload).model_spec(s["model"]))
         # The mesh is named, never left to fully_shard's default: that one is built on
         # torch's accelerator, CUDA on a GPU machine even when the ranks run on the CPU.
         pg: Any = group if group is not None else dist.group.WORLD

@@ -269,8 +269,11 @@ def load_model(name_or_path: str) -> ModelSpec:
 
 
 def workload_model(workload: str, model: str | None = None) -> ModelSpec:
-    """The shape a gpuscout workload builds: ("mlp", None), ("cnn", "resnet18"),
-    ("encoder", None), ("llm", "llama-8b") ... (None: the workload's default on a GPU)."""
+    """The shape a gpuscout workload builds (None: its default on a GPU).
+
+    Kept only for this package's callers: the workloads' own records are the source
+    (``gpuscout.workloads.registry.workload_model``), which fit cannot import, as it
+    sits below the workloads; a test holds this table equal to the records."""
     table: dict[str, tuple[str, dict[str, str]]] = {
         "mlp": ("mlp", {"mlp": "mlp"}),
         "cnn": (

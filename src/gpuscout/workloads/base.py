@@ -1,10 +1,10 @@
 """What every workload shares: its configuration, its shape, and device policy.
 
-A workload file (mlp.py, cnn.py, encoder.py, llm.py) provides ``build(cfg) ->
-Workload`` (a model with ``make_batch()`` and ``step(batch)``, read top to bottom, as
-in nanoGPT's bench.py) and ``run(cfg, inst) -> list[dict]``, the full measurement that
-runs inside an isolated worker. The device policy here decides what "tuned" means on a
-device: bf16 where the hardware has it, compile and CUDA graphs only on a GPU, the
+A workload file provides ``build(cfg) -> Workload`` (a model with ``make_batch()`` and
+``step(batch)``, read top to bottom, as in nanoGPT's bench.py), ``run(cfg, inst) ->
+list[dict]``, the full measurement that runs inside an isolated worker, and its record
+(``workloads.spec.WorkloadSpec``). The device policy here decides what "tuned" means on
+a device: bf16 where the hardware has it, compile and CUDA graphs only on a GPU, the
 right number of CPU threads.
 """
 
@@ -288,6 +288,17 @@ def index_batches(n: int, batch: int, seed: int, device: Any = None) -> Iterator
             perm = perm.to(device)
         for i in range(0, n - batch + 1, batch):
             yield perm[i : i + batch]
+
+
+def as_tensors(split: Any) -> tuple[Any, Any]:
+    """Float images in [0, 1] (N x C x H x W) and int64 labels of a gpuscout.data
+    split, converted once."""
+    import torch
+
+    x = torch.frombuffer(bytearray(split.images), dtype=torch.uint8)
+    x = x.view(split.count, split.channels, split.height, split.width).float().div_(255.0)
+    y = torch.frombuffer(bytearray(split.labels), dtype=torch.uint8).long()
+    return x, y
 
 
 def seed_all(seed: int) -> None:

@@ -8,8 +8,11 @@ worker, never in the parent.
 from __future__ import annotations
 
 import contextlib
+import importlib
+import importlib.util
 import sys
 from collections.abc import Iterator
+from types import ModuleType
 from typing import Any
 
 from gpuscout.workloads.base import WorkloadConfig, seed_all, setup_device, strict_fp32
@@ -51,23 +54,56 @@ def environment(device: Any) -> dict[str, Any]:
     return env
 
 
-def run_one(cfg: dict[str, Any]) -> dict[str, Any]:
-    """Run ``WorkloadConfig(**cfg)``; returns ``{"figures": [...], "env": {...}}``."""
-    from gpuscout.workloads import registry
+def load_target(target: str, file: str | None = None) -> Any:
+    """The function "module:qualname" names: its module imported by name, or, when that
+    name is not importable here, loaded from ``file`` (a workload registered from a
+    module outside any package on the path)."""
+    module_name, qualname = target.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if file is None or exc.name != module_name:
+            raise
+        module = _load_file(module_name, file)
+    fn: Any = module
+    for part in qualname.split("."):
+        fn = getattr(fn, part)
+    return fn
 
+
+def _load_file(module_name: str, file: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(module_name, file)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {module_name} from {file}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # before running it: a dataclass looks itself up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_one(
+    cfg: dict[str, Any], target: str | None = None, file: str | None = None
+) -> dict[str, Any]:
+    """Run ``WorkloadConfig(**cfg)``; returns ``{"figures": [...], "env": {...}}``.
+
+    ``target`` ("module:qualname" of the workload's ``run``) and ``file`` come from the
+    parent for a workload registered there; None: the workload's own record."""
     config = WorkloadConfig(**cfg)
-    module = registry.get(config.name)
+    if target is None:
+        from gpuscout.workloads import registry
+
+        run = registry.get(config.name).run
+    else:
+        run = load_target(target, file)
     device = setup_device(config)
     seed_all(config.seed)
     # IEEE fp32 wherever a run computes in fp32: what its results say it ran in.
     with strict_fp32(), _instruments(device) as inst:
-        figures = module.run(config, inst)
+        figures = run(config, inst)
     return {"figures": figures, "env": environment(device)}
 
 
-def run_comparison(cfg: dict[str, Any]) -> dict[str, Any]:
-    """The optional third-party program beside a workload (Keras for mlp, HF for llm)."""
-    from gpuscout.workloads import third_party
-
+def run_comparison(cfg: dict[str, Any], target: str, file: str | None = None) -> dict[str, Any]:
+    """The optional third-party program beside a workload (its record's comparison)."""
     config = WorkloadConfig(**cfg)
-    return {"figures": third_party.run(config), "env": {}}
+    return {"figures": load_target(target, file)(config), "env": {}}

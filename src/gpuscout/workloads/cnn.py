@@ -25,6 +25,7 @@ from gpuscout.count.flops import (
 from gpuscout.workloads.base import (
     WorkloadConfig,
     amp_dtype,
+    as_tensors,
     cudnn_autotune,
     dtype_name,
     fused_kwargs,
@@ -32,27 +33,21 @@ from gpuscout.workloads.base import (
     tf32_convolutions,
 )
 from gpuscout.workloads.instruments import Instruments
-from gpuscout.workloads.resnet import PRESETS, check_model, make_resnet
+from gpuscout.workloads.resnet import make_resnet
+from gpuscout.workloads.spec import DeviceSizes, RunFacts, RunSize, Scaling, Sizes, WorkloadSpec
 from gpuscout.workloads.training import maybe_compile, measure_training
 
-NAME = "cnn"
-DESCRIPTION = "ResNet-50/18 training (synthetic 224x224 or CIFAR-10), SGD momentum"
-MODELS = tuple(PRESETS)
 POOL_BATCHES = 4  # synthetic batches cycled through: enough to not be one repeated batch
 
 
 def settings(cfg: WorkloadConfig) -> dict[str, Any]:
     """Model, batch, image size and step count for this device and mode."""
-    gpu = cfg.on_gpu
-    if cfg.quick:
-        model, batch, image, steps = "resnet18", (64 if gpu else 8), (224 if gpu else 64), 5
-    else:
-        model, batch, image, steps = "resnet50", (256 if gpu else 16), 224, (20 if gpu else 5)
+    sizes = WORKLOAD.sizes.pick(gpu=cfg.on_gpu, quick=cfg.quick)
     return {
-        "model": check_model(cfg.model or model),
-        "batch": cfg.batch_size or batch,
-        "image": int(cfg.option("image_size", 32 if cfg.data_dir else image)),
-        "steps": cfg.steps or steps,
+        "model": WORKLOAD.check_model(cfg.model or sizes.model),
+        "batch": cfg.batch_size or sizes.batch,
+        "image": int(cfg.option("image_size", 32 if cfg.data_dir else sizes.length)),
+        "steps": cfg.steps or sizes.steps,
     }
 
 
@@ -62,7 +57,6 @@ def _data(cfg: WorkloadConfig, batch: int, image: int) -> tuple[Any, Any, bool, 
 
     if cfg.data_dir is not None:
         from gpuscout.data import load_dataset
-        from gpuscout.workloads.mlp import as_tensors
 
         ds = load_dataset("cifar-10", cfg.data_dir, limit=cfg.limit_samples, allow_download=False)
         x, y = as_tensors(ds.train)
@@ -89,8 +83,9 @@ class CnnWorkload:
             raise ValueError(f"{len(y)} images is less than one batch of {self.batch}")
         classes = 10 if cfg.data_dir else 1000
         torch.manual_seed(cfg.seed)
-        model = make_resnet(s["model"], classes)  # built on the CPU: same weights anywhere
-        meta = make_resnet(s["model"], classes).to("meta")
+        row = WORKLOAD.model_spec(s["model"])
+        model = make_resnet(row, classes)  # built on the CPU: same weights anywhere
+        meta = make_resnet(row, classes).to("meta")
         fwd = count_forward_flops(
             meta, lambda: meta(torch.empty(self.batch, 3, s["image"], s["image"], device="meta"))
         )
@@ -194,6 +189,49 @@ def run(cfg: WorkloadConfig, inst: Instruments) -> list[dict[str, Any]]:
     autotune = cfg.tuned and cfg.on_gpu
     with cudnn_autotune(autotune):
         wl = build(cfg, inst.device)
-        result = measure_training(wl, cfg, inst, steps=wl.s["steps"], unit="images/s")
+        result = measure_training(wl, cfg, inst, steps=wl.s["steps"], unit=WORKLOAD.unit)
     result["extra"]["cudnn_benchmark"] = autotune
     return [result]
+
+
+def describe(b: RunFacts) -> str:
+    size = f", {b.image_size}x{b.image_size} images" if b.image_size else ""
+    return f"cnn ({b.model or 'ResNet'} training{size})"
+
+
+WORKLOAD = WorkloadSpec(
+    name="cnn",
+    task="train",
+    description="ResNet-50/18 training (synthetic 224x224 or CIFAR-10), SGD momentum",
+    unit="images/s",
+    run_size=RunSize(1_281_167, "one ImageNet-1k epoch (1,281,167 images)"),
+    models={n: n for n in ("resnet50", "resnet34", "resnet18", "resnet-tiny")},
+    sizes=DeviceSizes(
+        gpu=Sizes("resnet50", 256, steps=20, lengths=(224,)),
+        cpu=Sizes("resnet50", 16, steps=5, lengths=(224,)),
+        gpu_quick=Sizes("resnet18", 64, steps=5, lengths=(224,)),
+        cpu_quick=Sizes("resnet18", 8, steps=5, lengths=(64,)),
+    ),
+    build=build,
+    run=run,
+    describe=describe,
+    prior="train-cnn",
+    timeout_s=1200.0,
+    order=20,
+    length_name="image_size",
+    quick=True,
+    # Per rank (model, batch, image side, timed steps). On a CPU the steps are
+    # milliseconds: 10 of them, or the medians are noise (with 3, 2-rank efficiency was
+    # seen at 182%).
+    scaling=Scaling(
+        "ddp",
+        DeviceSizes(
+            gpu=Sizes("resnet50", 128, steps=20, lengths=(224,)),
+            cpu=Sizes("resnet18", 16, steps=10, lengths=(64,)),
+            gpu_quick=Sizes("resnet18", 64, steps=10, lengths=(224,)),
+            cpu_quick=Sizes("resnet-tiny", 8, steps=10, lengths=(32,)),
+        ),
+    ),
+    bf16_on_gpu=True,
+    optimizer="sgd-momentum",
+)

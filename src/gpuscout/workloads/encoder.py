@@ -14,7 +14,6 @@ Sequence lengths 128 and 512 (both unless ``--seq-len``) on synthetic token batc
 
 from __future__ import annotations
 
-import difflib
 import functools
 import math
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from gpuscout.count.flops import (
     optimizer_impl,
     training_traffic,
 )
-from gpuscout.errors import UnknownNameError
+from gpuscout.fit.spec import ModelSpec
 from gpuscout.workloads.base import (
     WorkloadConfig,
     amp_dtype,
@@ -37,10 +36,9 @@ from gpuscout.workloads.base import (
     index_batches,
 )
 from gpuscout.workloads.instruments import Instruments
+from gpuscout.workloads.spec import DeviceSizes, RunFacts, RunSize, Scaling, Sizes, WorkloadSpec
 from gpuscout.workloads.training import maybe_compile, measure_training
 
-NAME = "encoder"
-DESCRIPTION = "BERT-base-shaped encoder, masked-LM training at sequence 128 and 512"
 POOL_BATCHES = 4
 MASK_FRACTION = 0.15
 
@@ -54,19 +52,25 @@ class EncoderShape:
     vocab: int
     max_len: int = 512
 
-
-PRESETS = {
-    "bert-base": EncoderShape(12, 768, 12, 3072, 30522),
-    "bert-large": EncoderShape(24, 1024, 16, 4096, 30522),
-    "bert-tiny": EncoderShape(2, 64, 2, 256, 1000),
-}
-MODELS = tuple(PRESETS)
+    @classmethod
+    def from_spec(cls, spec: ModelSpec) -> EncoderShape:
+        """The shape of a BERT-shaped row of the model table (family "encoder")."""
+        if spec.family != "encoder" or spec.layers is None or spec.hidden is None:
+            raise ValueError(f"{spec.id} is not an encoder this model can build")
+        return cls(
+            spec.layers,
+            spec.hidden,
+            spec.heads or 0,
+            spec.intermediate or 0,
+            spec.vocab or 0,
+            spec.positions or 512,
+        )
 
 
 def check_model(name: str) -> EncoderShape:
-    if name not in PRESETS:
-        raise UnknownNameError("model", name, difflib.get_close_matches(name, list(PRESETS), 3))
-    return PRESETS[name]
+    """The shape of the encoder workload's model ``name`` (bert-base, bert-large,
+    bert-tiny); UnknownNameError naming the close ones."""
+    return EncoderShape.from_spec(WORKLOAD.model_spec(name))
 
 
 @functools.cache
@@ -168,13 +172,13 @@ class EncoderWorkload:
         import torch
         from torch.utils.data import DataLoader, TensorDataset
 
-        gpu = cfg.on_gpu
+        sizes = WORKLOAD.sizes.pick(gpu=cfg.on_gpu, quick=cfg.quick)
         self.cfg, self.device, self.seq = cfg, device, seq
-        self.name = cfg.model or ("bert-tiny" if cfg.quick and not gpu else "bert-base")
+        self.name = cfg.model or sizes.model
         self.shape = check_model(self.name)
         if seq > self.shape.max_len:
             raise ValueError(f"sequence length {seq} > the model's {self.shape.max_len}")
-        self.batch = self.samples_per_step = cfg.batch_size or (32 if gpu else 4)
+        self.batch = self.samples_per_step = cfg.batch_size or sizes.batch
         torch.manual_seed(cfg.seed)
         model = make_encoder(self.shape, sdpa=cfg.tuned).to(device)
         with torch.device("meta"):
@@ -260,7 +264,7 @@ class EncoderWorkload:
 def seq_lens(cfg: WorkloadConfig) -> list[int]:
     if cfg.seq_len is not None:
         return [cfg.seq_len]
-    return [128] if cfg.quick else [128, 512]
+    return list(WORKLOAD.sizes.pick(gpu=cfg.on_gpu, quick=cfg.quick).lengths)
 
 
 def build(cfg: WorkloadConfig, device: Any = None) -> EncoderWorkload:
@@ -272,11 +276,56 @@ def build(cfg: WorkloadConfig, device: Any = None) -> EncoderWorkload:
 
 def run(cfg: WorkloadConfig, inst: Instruments) -> list[dict[str, Any]]:
     out = []
+    sizes = WORKLOAD.sizes.pick(gpu=cfg.on_gpu, quick=cfg.quick)
     for seq in seq_lens(cfg):
         wl = EncoderWorkload(cfg, inst.device, seq)
-        steps = cfg.steps or (10 if cfg.on_gpu else 3)
-        result = measure_training(wl, cfg, inst, steps=steps, unit="sequences/s")
+        steps = cfg.steps or sizes.steps or 1
+        result = measure_training(wl, cfg, inst, steps=steps, unit=WORKLOAD.unit)
         result["variant"] = f"seq{seq}"
         out.append(result)
         del wl
     return out
+
+
+def describe(b: RunFacts) -> str:
+    return f"encoder ({b.model or 'BERT-base'} masked-LM training, sequence {b.seq_len})"
+
+
+WORKLOAD = WorkloadSpec(
+    name="encoder",
+    task="train",
+    description="BERT-base-shaped encoder, masked-LM training at sequence 128 and 512",
+    unit="sequences/s",
+    run_size=RunSize(177_282, "BERT's SQuAD v1.1 fine-tune: 2 epochs of 88,641 sequences"),
+    models={
+        "bert-base": "encoder",
+        "bert-large": "encoder-bert-large",
+        "bert-tiny": "encoder-bert-tiny",
+    },
+    sizes=DeviceSizes(
+        gpu=Sizes("bert-base", 32, steps=10, lengths=(128, 512)),
+        cpu=Sizes("bert-base", 4, steps=3, lengths=(128, 512)),
+        gpu_quick=Sizes("bert-base", 32, steps=10, lengths=(128,)),
+        cpu_quick=Sizes("bert-tiny", 4, steps=3, lengths=(128,)),
+    ),
+    build=build,
+    run=run,
+    describe=describe,
+    prior="train",
+    timeout_s=1800.0,
+    order=30,
+    length_name="seq_len",
+    # Per rank (model, batch, sequence length, timed steps). On a CPU the steps are
+    # milliseconds: 10 of them, or the medians are noise.
+    scaling=Scaling(
+        "ddp",
+        DeviceSizes(
+            gpu=Sizes("bert-base", 32, steps=20, lengths=(128,)),
+            cpu=Sizes("bert-tiny", 8, steps=10, lengths=(128,)),
+            gpu_quick=Sizes("bert-base", 16, steps=10, lengths=(128,)),
+            cpu_quick=Sizes("bert-tiny", 4, steps=10, lengths=(64,)),
+        ),
+    ),
+    bf16_on_gpu=True,
+    optimizer="adamw",
+)

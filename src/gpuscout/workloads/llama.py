@@ -32,7 +32,6 @@ How the tuned (SDPA) attention keeps PyTorch's fused kernels eligible on a GPU:
 
 from __future__ import annotations
 
-import difflib
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,7 +39,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from gpuscout.count.flops import attention_flops, count_forward_flops, count_traffic
-from gpuscout.errors import UnknownNameError
+from gpuscout.fit.models import find_model
+from gpuscout.fit.spec import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -59,30 +59,33 @@ class LlamaShape:
     def head_dim(self) -> int:
         return self.dim // self.heads
 
+    @classmethod
+    def from_spec(cls, spec: ModelSpec) -> LlamaShape:
+        """The shape of a Llama-shaped row of the model table (family "decoder")."""
+        if spec.family != "decoder" or spec.layers is None or spec.hidden is None:
+            raise ValueError(f"{spec.id} is not a decoder the Llama model can build")
+        return cls(
+            spec.layers,
+            spec.hidden,
+            spec.heads or 0,
+            spec.kv_heads or 0,
+            spec.intermediate or 0,
+            spec.vocab or 0,
+            rope_theta=spec.rope_theta,
+            tie_embeddings=spec.tied_embeddings,
+        )
 
-PRESETS = {
-    "llama-tiny": LlamaShape(2, 64, 4, 2, 176, 256),
-    "llama-125m": LlamaShape(12, 768, 12, 12, 2048, 32000),
-    "llama-1.1b": LlamaShape(22, 2048, 32, 4, 5632, 32000),  # TinyLlama-1.1B
-    "llama-3b": LlamaShape(28, 3072, 24, 8, 8192, 128256, 500_000.0, 1e-5, True),  # Llama-3.2-3B
-    "llama-8b": LlamaShape(32, 4096, 32, 8, 14336, 128256, 500_000.0),  # Llama-3-8B
-}
 
-
-def check_model(name: str) -> LlamaShape:
-    if name not in PRESETS:
-        close = difflib.get_close_matches(name, list(PRESETS), 3)
-        raise UnknownNameError("model", name, close, list(PRESETS))
-    return PRESETS[name]
+def shape_of(model_id: str) -> LlamaShape:
+    """The shape of the model-table row ``model_id`` (UnknownNameError if none)."""
+    return LlamaShape.from_spec(find_model(model_id))
 
 
 @functools.cache
-def _classes() -> SimpleNamespace:
+def _basics() -> SimpleNamespace:
+    """RMSNorm, rotary embedding and the two KV caches."""
     import torch
-    import torch.nn.functional as F
     from torch import Tensor, nn
-
-    gqa = _sdpa_has_gqa(torch, F)
 
     class RMSNorm(nn.Module):
         def __init__(self, dim: int, eps: float) -> None:
@@ -134,6 +137,56 @@ def _classes() -> SimpleNamespace:
                 return k, v, None
             return self.k, self.v, self.causal[pos]
 
+    return SimpleNamespace(
+        RMSNorm=RMSNorm, rope=rope, GrowingCache=GrowingCache, StaticCache=StaticCache
+    )
+
+
+@functools.cache
+def _attention() -> Any:
+    """The attention layer's class (q, k, v and o projections, rotary, a KV cache)."""
+    import torch
+    import torch.nn.functional as F
+    from torch import Tensor, nn
+
+    gqa = _sdpa_has_gqa(torch, F)
+    rope = _basics().rope
+
+    def attend(
+        s: LlamaShape, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, sdpa: bool
+    ) -> Tensor:
+        """Attention of ``q`` over ``k`` and ``v`` by the kernel each case keeps eligible
+        (the module docstring says why); ``mask`` None: causal over exactly these keys."""
+        b, _, n, _ = q.shape
+        groups = s.heads // s.kv_heads
+        if not sdpa:
+            return written_out(s, q, k, v, mask, groups)
+        if mask is None and gqa:  # prefill: the flash kernel's case
+            return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+        if mask is None:  # PyTorch < 2.5: no enable_gqa, so copies of the KV heads
+            k, v = k.repeat_interleave(groups, 1), v.repeat_interleave(groups, 1)
+            return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        if n == 1:  # decode: the query heads of a KV head as its rows (see above)
+            rows = q.reshape(b, s.kv_heads, groups, s.head_dim)
+            a = F.scaled_dot_product_attention(rows, k, v, attn_mask=mask)
+            return a.reshape(b, s.heads, 1, s.head_dim)
+        # several queries and a mask (a growing cache under SDPA): never timed
+        k, v = k.repeat_interleave(groups, 1), v.repeat_interleave(groups, 1)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+    def written_out(
+        s: LlamaShape, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, groups: int
+    ) -> Tensor:
+        """softmax(QK^T / sqrt(d)) V in fp32, as a first implementation writes it."""
+        k, v = k.repeat_interleave(groups, 1), v.repeat_interleave(groups, 1)
+        if mask is None:
+            n = q.shape[2]
+            mask = torch.ones(n, n, dtype=torch.bool, device=q.device).tril()
+        scores = (q @ k.transpose(-2, -1)) * s.head_dim**-0.5
+        scores = scores.masked_fill(~mask, float("-inf"))
+        out: Tensor = scores.float().softmax(-1).type_as(q) @ v
+        return out
+
     class Attention(nn.Module):
         def __init__(self, s: LlamaShape, sdpa: bool) -> None:
             super().__init__()
@@ -157,40 +210,26 @@ def _classes() -> SimpleNamespace:
                 k, v, mask = self.kv.update(k, v, pos)
             if x.is_meta:  # only FLOP counting reads it; compiled decoding never writes it
                 self._kv_len = k.shape[2]
-            groups = s.heads // s.kv_heads
-            if not self.sdpa:
-                a = self._written_out(q, k, v, mask, groups)
-            elif mask is None and gqa:  # prefill: the flash kernel's case
-                a = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
-            elif mask is None:  # PyTorch < 2.5: no enable_gqa, so copies of the KV heads
-                k, v = k.repeat_interleave(groups, 1), v.repeat_interleave(groups, 1)
-                a = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-            elif n == 1:  # decode: the query heads of a KV head as its rows (see above)
-                rows = q.reshape(b, s.kv_heads, groups, s.head_dim)
-                a = F.scaled_dot_product_attention(rows, k, v, attn_mask=mask)
-                a = a.reshape(b, s.heads, 1, s.head_dim)
-            else:  # several queries and a mask (a growing cache under SDPA): never timed
-                k, v = k.repeat_interleave(groups, 1), v.repeat_interleave(groups, 1)
-                a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+            a = attend(s, q, k, v, mask, self.sdpa)
             out: Tensor = self.wo(a.transpose(1, 2).reshape(b, n, -1))
-            return out
-
-        def _written_out(
-            self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, groups: int
-        ) -> Tensor:
-            """softmax(QK^T / sqrt(d)) V in fp32, as a first implementation writes it."""
-            k, v = k.repeat_interleave(groups, 1), v.repeat_interleave(groups, 1)
-            if mask is None:
-                n = q.shape[2]
-                mask = torch.ones(n, n, dtype=torch.bool, device=q.device).tril()
-            scores = (q @ k.transpose(-2, -1)) * self.s.head_dim**-0.5
-            scores = scores.masked_fill(~mask, float("-inf"))
-            out: Tensor = scores.float().softmax(-1).type_as(q) @ v
             return out
 
         def extra_flops(self, inputs: tuple[Tensor, ...], output: Tensor) -> int:
             b, n, _ = inputs[0].shape
             return attention_flops(b, self.s.heads, n, self._kv_len, self.s.head_dim)
+
+    return Attention
+
+
+@functools.cache
+def _classes() -> SimpleNamespace:
+    import torch
+    import torch.nn.functional as F
+    from torch import Tensor, nn
+
+    basics = _basics()
+    RMSNorm = basics.RMSNorm
+    Attention = _attention()
 
     class Block(nn.Module):
         def __init__(self, s: LlamaShape, sdpa: bool) -> None:
@@ -253,7 +292,10 @@ def _classes() -> SimpleNamespace:
             return 2 * inputs[0].shape[0] * self.s.dim * self.s.vocab if self.output is None else 0
 
     return SimpleNamespace(
-        Llama=Llama, GrowingCache=GrowingCache, StaticCache=StaticCache, RMSNorm=RMSNorm
+        Llama=Llama,
+        GrowingCache=basics.GrowingCache,
+        StaticCache=basics.StaticCache,
+        RMSNorm=RMSNorm,
     )
 
 

@@ -24,8 +24,7 @@ from gpuscout._types import to_jsonable
 from gpuscout.workloads.base import WorkloadConfig, amp_dtype, dtype_name, synchronize
 from gpuscout.workloads.instruments import Instruments, section_extra
 from gpuscout.workloads.llama import (
-    PRESETS,
-    check_model,
+    LlamaShape,
     growing_cache,
     make_llama,
     static_cache,
@@ -33,23 +32,34 @@ from gpuscout.workloads.llama import (
     step_traffic,
     weight_bytes,
 )
+from gpuscout.workloads.spec import (
+    Comparison,
+    DeviceSizes,
+    RunFacts,
+    RunSize,
+    Scaling,
+    Sizes,
+    WorkloadSpec,
+)
 
-NAME = "llm"
-DESCRIPTION = "Llama-shaped decoder (random weights): prefill, TTFT, decode tokens/s"
-MODELS = tuple(PRESETS)
 NEVER = -1  # the reference's end-of-sequence id: checked every step, never produced
 
 
 def settings(cfg: WorkloadConfig) -> dict[str, Any]:
-    gpu = cfg.on_gpu
-    default = "llama-1.1b" if gpu else ("llama-tiny" if cfg.quick else "llama-125m")
+    sizes = WORKLOAD.sizes.pick(gpu=cfg.on_gpu, quick=cfg.quick)
+    batch = cfg.batch_size or sizes.batch
     return {
-        "model": cfg.model or default,
-        "prompt": cfg.seq_len or (128 if gpu else 32),
-        "new": int(cfg.option("new_tokens", 128 if gpu else 16)),
-        "batches": (1, cfg.batch_size or 8) if (cfg.batch_size or 8) > 1 else (1,),
-        "reps": int(cfg.option("reps", 3 if gpu else 1)),
+        "model": cfg.model or sizes.model,
+        "prompt": cfg.seq_len or sizes.length,
+        "new": int(cfg.option("new_tokens", sizes.extra["new_tokens"])),
+        "batches": (1, batch) if batch > 1 else (1,),
+        "reps": int(cfg.option("reps", sizes.extra["reps"])),
     }
+
+
+def model_shape(model: str) -> LlamaShape:
+    """The shape of the llm workload's model ``model`` (a model-table row)."""
+    return LlamaShape.from_spec(WORKLOAD.model_spec(model))
 
 
 class Reference:
@@ -190,14 +200,14 @@ def build(cfg: WorkloadConfig, device: Any = None, batch: int = 1, model: Any = 
     import torch
 
     s = settings(cfg)
-    shape = check_model(s["model"])
+    llama = model_shape(s["model"])
     dev = torch.device(cfg.device) if device is None else device
     if model is None:
         dtype = amp_dtype(cfg) or torch.float32
         torch.manual_seed(cfg.seed)
-        model = make_llama(shape, dev, dtype, sdpa=cfg.tuned, max_len=s["prompt"] + s["new"])
+        model = make_llama(llama, dev, dtype, sdpa=cfg.tuned, max_len=s["prompt"] + s["new"])
     gen = torch.Generator().manual_seed(cfg.seed + 3)
-    prompt = torch.randint(0, shape.vocab, (batch, s["prompt"]), generator=gen).to(dev)
+    prompt = torch.randint(0, llama.vocab, (batch, s["prompt"]), generator=gen).to(dev)
     if cfg.tuned:
         from gpuscout.workloads.base import use_compile
 
@@ -209,7 +219,7 @@ def run(cfg: WorkloadConfig, inst: Instruments) -> list[dict[str, Any]]:
     from gpuscout.timing import summarise
 
     s = settings(cfg)
-    shape = check_model(s["model"])
+    shape = model_shape(s["model"])
     prefill_flops, token_flops = step_flops(shape, s["prompt"], s["prompt"] + s["new"] / 2)
     counts = step_traffic(shape, s["prompt"], 4 if amp_dtype(cfg) is None else 2)
     results: list[dict[str, Any]] = []
@@ -303,3 +313,110 @@ def run(cfg: WorkloadConfig, inst: Instruments) -> list[dict[str, Any]]:
             )
         del gen  # its KV cache; the model is reused for the next batch size
     return results
+
+
+# -- the comparison (--compare): Hugging Face generate, as people run it -------------------
+
+
+def hf_generate(cfg: WorkloadConfig) -> list[dict[str, Any]]:
+    """Hugging Face ``LlamaForCausalLM.generate`` on a model built from a config with
+    random weights (never downloaded), greedy, the same shape, prompt and length."""
+    import importlib
+
+    import torch
+
+    transformers = importlib.import_module("transformers")  # optional and untyped here
+
+    s = settings(cfg)
+    shape = model_shape(s["model"])
+    device = torch.device(cfg.device)
+    dtype = amp_dtype(cfg.replace(impl="tuned")) or torch.float32
+    config = transformers.LlamaConfig(
+        vocab_size=shape.vocab,
+        hidden_size=shape.dim,
+        intermediate_size=shape.ffn,
+        num_hidden_layers=shape.layers,
+        num_attention_heads=shape.heads,
+        num_key_value_heads=shape.kv_heads,
+        rope_theta=shape.rope_theta,
+        rms_norm_eps=shape.norm_eps,
+        tie_word_embeddings=shape.tie_embeddings,
+        max_position_embeddings=s["prompt"] + s["new"],
+    )
+    torch.manual_seed(cfg.seed)
+    with torch.device(device):
+        model = transformers.LlamaForCausalLM(config).to(dtype).eval()
+    gen = torch.Generator().manual_seed(cfg.seed + 3)
+    prompt = torch.randint(0, shape.vocab, (1, s["prompt"]), generator=gen).to(device)
+
+    def timed(n: int) -> float:
+        kw = {"max_new_tokens": n, "min_new_tokens": n, "do_sample": False}
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            model.generate(prompt, attention_mask=torch.ones_like(prompt), **kw)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return time.perf_counter() - t0
+
+    timed(s["new"])  # warm-up
+    first = min(timed(1) for _ in range(s["reps"]))  # prefill + one token: the TTFT
+    total = min(timed(s["new"]) for _ in range(s["reps"]))
+    step_s = max(total - first, 1e-9) / (s["new"] - 1)
+    extra = {
+        "model": s["model"],
+        "batch_size": 1,
+        "prompt_len": s["prompt"],
+        "new_tokens": s["new"],
+        "ttft_s": first,
+        "ms_per_token": step_s * 1e3,
+        "dtype": dtype_name(None if dtype == torch.float32 else dtype),
+        "transformers_version": transformers.__version__,
+        "synthetic_data": True,
+    }
+    return [{"variant": "decode-b1", "figure": 1 / step_s, "unit": "tokens/s", "extra": extra}]
+
+
+def describe(b: RunFacts) -> str:
+    return f"llm ({b.model or 'Llama'} generation, batch {b.batch_size or 1})"
+
+
+WORKLOAD = WorkloadSpec(
+    name="llm",
+    task="infer",
+    description="Llama-shaped decoder (random weights): prefill, TTFT, decode tokens/s",
+    unit="tokens/s",
+    run_size=RunSize(1_000_000, "generating 1,000,000 tokens"),
+    models={n: n for n in ("llama-tiny", "llama-125m", "llama-1.1b", "llama-3b", "llama-8b")},
+    # lengths: the prompt; batch: the larger decode batch (batch 1 is always measured).
+    sizes=DeviceSizes(
+        gpu=Sizes("llama-1.1b", 8, lengths=(128,), extra={"new_tokens": 128, "reps": 3}),
+        cpu=Sizes("llama-125m", 8, lengths=(32,), extra={"new_tokens": 16, "reps": 1}),
+        cpu_quick=Sizes("llama-tiny", 8, lengths=(32,), extra={"new_tokens": 16, "reps": 1}),
+    ),
+    build=build,
+    run=run,
+    describe=describe,
+    prior="decode",
+    variant_priors={"prefill": "prefill"},
+    timeout_s=2400.0,
+    order=40,
+    length_name="seq_len",
+    # Trained with FSDP2 for scaling: per rank (model, batch, sequence length, steps).
+    scaling=Scaling(
+        "fsdp",
+        DeviceSizes(
+            gpu=Sizes("llama-1.1b", 4, steps=10, lengths=(512,)),
+            cpu=Sizes("llama-tiny", 4, steps=10, lengths=(128,)),
+            gpu_quick=Sizes("llama-125m", 8, steps=5, lengths=(256,)),
+            cpu_quick=Sizes("llama-tiny", 2, steps=10, lengths=(64,)),
+        ),
+        default=False,
+    ),
+    # The decode step replays a CUDA graph (compiled with reduce-overhead, or by hand).
+    graphed_on_gpu=("decode",),
+    bf16_on_gpu=True,
+    primary_variant="decode-b1",
+    comparison=Comparison("transformers", "Hugging Face generate", hf_generate),
+)

@@ -25,6 +25,10 @@ device to the one synchronisation after the last step. The tuned program's graph
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,29 +38,57 @@ from gpuscout.count.flops import (
     optimizer_impl,
     training_traffic,
 )
-from gpuscout.workloads.base import WorkloadConfig, dtype_name, fused_kwargs, synchronize
+from gpuscout.fit.models import find_model
+from gpuscout.fit.spec import ModelSpec
+from gpuscout.workloads.base import (
+    WorkloadConfig,
+    as_tensors,
+    dtype_name,
+    fused_kwargs,
+    synchronize,
+)
 from gpuscout.workloads.instruments import Instruments, section_extra
+from gpuscout.workloads.spec import (
+    Comparison,
+    DeviceSizes,
+    RealData,
+    RunFacts,
+    RunSize,
+    Sizes,
+    WorkloadSpec,
+)
 from gpuscout.workloads.training import check_finite
 
-NAME = "mlp"
-DESCRIPTION = "Fashion-MNIST MLP 784-128-10 (Keras tutorial), Adam, batch 32"
-MODELS = ("mlp",)
 EPOCHS, BATCH, LR, EPS = 5, 32, 1e-3, 1e-7
 GRAPH_CHUNK = 64  # training steps per CUDA graph replay
+MODEL = "mlp"  # the model-table row of the Keras tutorial's 784-128-10
 
 
-def make_model(device: Any = "cpu") -> Any:
+def make_mlp(spec: ModelSpec, device: Any = "cpu") -> Any:
+    """The MLP of a model-table row (family "mlp": ``mlp_dims``, input first): Flatten,
+    then Linear layers with a ReLU between each two, Keras's initialisation."""
     import torch
     from torch import nn
 
+    if spec.family != "mlp":
+        raise ValueError(f"{spec.id} is not an MLP")
+    dims = spec.mlp_dims
+    layers: list[nn.Module] = [nn.Flatten()]
     with torch.device(device):
-        model = nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
+        for i in range(len(dims) - 1):
+            layers += [nn.Linear(dims[i], dims[i + 1]), nn.ReLU()]
+    model = nn.Sequential(*layers[:-1])  # no ReLU after the output layer
     if str(device) != "meta":
-        layer: Any
-        for layer in (model[1], model[3]):
-            nn.init.xavier_uniform_(layer.weight)  # Keras's glorot_uniform
-            nn.init.zeros_(layer.bias)
+        for layer in model:
+            if isinstance(layer, nn.Linear):
+                nn.init.xavier_uniform_(layer.weight)  # Keras's glorot_uniform
+                nn.init.zeros_(layer.bias)
     return model
+
+
+def make_model(device: Any = "cpu") -> Any:
+    """The tutorial's model: Flatten -> Dense(128, relu) -> Dense(10)."""
+    return make_mlp(find_model(MODEL), device)
 
 
 def forward_flops_per_sample() -> int:
@@ -90,22 +122,12 @@ def epoch_orders(n: int, epochs: int, seed: int) -> list[Any]:
     return [torch.randperm(n, generator=gen) for _ in range(epochs)]
 
 
-def as_tensors(split: Any) -> tuple[Any, Any]:
-    """Float images in [0, 1] (N x 1 x 28 x 28) and int64 labels, converted once."""
-    import torch
-
-    x = torch.frombuffer(bytearray(split.images), dtype=torch.uint8)
-    x = x.view(split.count, split.channels, split.height, split.width).float().div_(255.0)
-    y = torch.frombuffer(bytearray(split.labels), dtype=torch.uint8).long()
-    return x, y
-
-
 class _Common:
     def __init__(self, cfg: WorkloadConfig, device: Any, dataset: Any) -> None:
         import torch
 
         self.cfg, self.device, self.dataset = cfg, device, dataset
-        self.batch = cfg.batch_size or BATCH
+        self.batch = cfg.batch_size or WORKLOAD.sizes.pick(gpu=cfg.on_gpu, quick=cfg.quick).batch
         self.samples_per_step = self.batch
         self.flops_per_step = float(TRAIN_MULTIPLIER * forward_flops_per_sample() * self.batch)
         torch.manual_seed(cfg.seed)
@@ -350,7 +372,7 @@ def run(cfg: WorkloadConfig, inst: Instruments) -> list[dict[str, Any]]:
 
     dataset = load(cfg)
     wl = build(cfg, inst.device, dataset)
-    epochs = cfg.epochs or EPOCHS
+    epochs = cfg.epochs or WORKLOAD.sizes.pick(gpu=cfg.on_gpu, quick=cfg.quick).epochs or 1
     orders = wl.prepare(epoch_orders(dataset.train.count, epochs, cfg.seed))
     with inst.section() as sec:
         epoch_losses = [wl.run_epoch(order) for order in orders]
@@ -386,7 +408,9 @@ def run(cfg: WorkloadConfig, inst: Instruments) -> list[dict[str, Any]]:
         "data_note": cfg.option("data_note", None),
         "threads": torch.get_num_threads(),
     }
-    return [{"variant": None, "figure": samples / sec.time_s, "unit": "samples/s", "extra": extra}]
+    return [
+        {"variant": None, "figure": samples / sec.time_s, "unit": WORKLOAD.unit, "extra": extra}
+    ]
 
 
 def timed(epochs: int, graphs: bool) -> str:
@@ -396,3 +420,97 @@ def timed(epochs: int, graphs: bool) -> str:
     if graphs:
         return f"{what}; graph capture and its warm-up steps excluded (graph_capture_s)"
     return f"{what}; the first steps' one-time setup included, as a user pays it"
+
+
+# -- the comparison (--compare): the Keras tutorial, as written --------------------------
+
+
+def _keras_env(cfg: WorkloadConfig) -> None:
+    # Keras picks its backend and torch its GPUs at import: decide before importing.
+    if "KERAS_BACKEND" not in os.environ:
+        for backend, module in (("tensorflow", "tensorflow"), ("jax", "jax"), ("torch", "torch")):
+            if importlib.util.find_spec(module) is not None:
+                os.environ["KERAS_BACKEND"] = backend
+                break
+    os.environ["CUDA_VISIBLE_DEVICES"] = cfg.device.split(":")[1] if cfg.on_gpu else ""
+
+
+def keras_tutorial(cfg: WorkloadConfig) -> list[dict[str, Any]]:
+    """The TensorFlow/Keras beginner tutorial as written (Keras 3 ``Sequential`` and
+    ``fit``, default batch 32), on the same data."""
+    _keras_env(cfg)
+    # Imported by name: both are optional and untyped here.
+    keras = importlib.import_module("keras")
+    np = importlib.import_module("numpy")
+
+    ds = load(cfg)
+
+    def arrays(split: Any) -> tuple[Any, Any]:
+        x = np.frombuffer(split.images, dtype=np.uint8).reshape(split.count, 28, 28)
+        return x / 255.0, np.frombuffer(split.labels, dtype=np.uint8).astype("int64")
+
+    (x, y), (xt, yt) = arrays(ds.train), arrays(ds.test)
+    keras.utils.set_random_seed(cfg.seed)
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(128, activation="relu"),
+            keras.layers.Dense(10),
+        ]
+    )
+    model.compile(
+        optimizer="adam",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    epochs, batch = cfg.epochs or EPOCHS, cfg.batch_size or BATCH
+    t0 = time.perf_counter()
+    history = model.fit(x, y, epochs=epochs, batch_size=batch)  # verbose as in the tutorial
+    elapsed = time.perf_counter() - t0
+    _, accuracy = model.evaluate(xt, yt, verbose=0)
+    samples = ds.train.count * epochs
+    extra = {
+        "time_s": elapsed,
+        "epochs": epochs,
+        "batch_size": batch,
+        "accuracy": float(accuracy),
+        "loss": float(history.history["loss"][-1]),
+        "keras_version": keras.__version__,
+        "keras_backend": keras.backend.backend(),
+        "synthetic_data": ds.synthetic,
+        "data_source": ds.source,
+    }
+    return [{"variant": None, "figure": samples / elapsed, "unit": "samples/s", "extra": extra}]
+
+
+def describe(b: RunFacts) -> str:
+    return "mlp (the Fashion-MNIST MLP, trained)"
+
+
+WORKLOAD = WorkloadSpec(
+    name="mlp",
+    task="train",
+    description="Fashion-MNIST MLP 784-128-10 (Keras tutorial), Adam, batch 32",
+    unit="samples/s",
+    run_size=RunSize(300_000, "the Keras tutorial: 5 epochs of 60,000 Fashion-MNIST images"),
+    models={"mlp": MODEL},
+    sizes=DeviceSizes(
+        gpu=Sizes(MODEL, BATCH, epochs=EPOCHS), cpu=Sizes(MODEL, BATCH, epochs=EPOCHS)
+    ),
+    build=build,
+    run=run,
+    describe=describe,
+    prior="train",
+    timeout_s=900.0,
+    order=10,
+    quick=True,
+    # On a CPU the quick MLP trains 1 epoch on 20,000 images instead of 5 on 60,000, to
+    # keep `gpuscout run` near a minute on two cores; the GPU keeps the tutorial's run.
+    quick_cpu={"epochs": 1, "limit_samples": 20_000},
+    # The whole training step is captured in CUDA graphs on a GPU (one replay per 64).
+    graphed_on_gpu=("train",),
+    optimizer="adam",
+    comparison=Comparison("keras", "the Keras tutorial program", keras_tutorial),
+    data=RealData("fashion-mnist", "Fashion-MNIST", "The MLP"),
+)

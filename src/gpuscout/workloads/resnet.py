@@ -2,7 +2,9 @@
 
 ResNet-18/34 use two 3x3 convolutions per block; ResNet-50 uses 1x1 -> 3x3 -> 1x1
 "bottleneck" blocks four times wider at the output, with the stride on the 3x3 (v1.5).
-``resnet-tiny`` is the smallest network of the same shape, for tests.
+The shapes are rows of the model table (family "cnn": ``resnet_block``,
+``resnet_stages``, ``resnet_width``); ``resnet-tiny`` is the smallest network of the
+same shape, for tests.
 
 The classes are built inside a function so that importing this module does not import
 torch (gpuscout's rule: importing any of its modules stays cheap).
@@ -14,15 +16,8 @@ import functools
 from types import SimpleNamespace
 from typing import Any
 
-from gpuscout.errors import UnknownNameError
-
-# name -> (block kind, blocks per stage, stem width)
-PRESETS: dict[str, tuple[str, tuple[int, int, int, int], int]] = {
-    "resnet18": ("basic", (2, 2, 2, 2), 64),
-    "resnet34": ("basic", (3, 4, 6, 3), 64),
-    "resnet50": ("bottleneck", (3, 4, 6, 3), 64),
-    "resnet-tiny": ("basic", (1, 1, 1, 1), 8),
-}
+from gpuscout.fit.models import find_model
+from gpuscout.fit.spec import ModelSpec
 
 
 @functools.cache
@@ -89,15 +84,12 @@ def _classes() -> SimpleNamespace:
     return SimpleNamespace(resnet=resnet)
 
 
-def check_model(name: str) -> str:
-    if name not in PRESETS:
-        import difflib
-
-        raise UnknownNameError("model", name, difflib.get_close_matches(name, list(PRESETS), 3))
-    return name
-
-
-def make_resnet(name: str, num_classes: int = 1000) -> Any:
-    """ResNet ``name`` (see PRESETS) with ``num_classes`` outputs, on the current device."""
-    kind, blocks, stem = PRESETS[check_model(name)]
-    return _classes().resnet(kind, blocks, stem, num_classes)
+def make_resnet(model: str | ModelSpec, num_classes: int | None = None) -> Any:
+    """The ResNet of a model-table row (or its id) with ``num_classes`` outputs (None:
+    the row's), on the current device."""
+    spec = find_model(model) if isinstance(model, str) else model
+    if spec.family != "cnn" or spec.resnet_block is None:
+        raise ValueError(f"{spec.id} is not a ResNet this module can build")
+    classes = num_classes or spec.num_classes or 1000
+    stages = spec.resnet_stages
+    return _classes().resnet(spec.resnet_block, stages, spec.resnet_width, classes)

@@ -16,6 +16,7 @@ from typing import Any
 
 from gpuscout._types import Result, Stats
 from gpuscout.errors import GpuscoutError, UsageError
+from gpuscout.isolate.process import target_name
 from gpuscout.probe.devices import DEVICE_HINT as DEVICE_HINT
 from gpuscout.probe.devices import resolve_devices as _resolve_devices
 from gpuscout.timing.load import host_load, mark_busy
@@ -26,14 +27,15 @@ from gpuscout.workloads.ceilings import Ceiling, attach, from_catalog, from_stor
 # (label, done, total): called before each run and once at the end (label "done").
 Progress = Callable[[str, int, int], None]
 
-UNITS = {"mlp": "samples/s", "cnn": "images/s", "encoder": "sequences/s", "llm": "tokens/s"}
-TIMEOUT_S = {"mlp": 900.0, "cnn": 1200.0, "encoder": 1800.0, "llm": 2400.0}
 QUICK_TIMEOUT_S = 300.0
-# What `gpuscout run` measures: the seed experiment and a small CNN, on every device.
-QUICK_WORKLOADS = ("mlp", "cnn")
-# On a CPU the quick MLP trains 1 epoch on 20,000 images instead of 5 on 60,000, to keep
-# `gpuscout run` near a minute on two cores; the GPU keeps the tutorial's full run.
-QUICK_CPU_MLP = {"epochs": 1, "limit_samples": 20_000}
+
+
+def __getattr__(name: str) -> Any:
+    """``QUICK_WORKLOADS``: what `gpuscout run` measures (the records with ``quick``),
+    read when asked, so importing this module discovers no workload."""
+    if name == "QUICK_WORKLOADS":
+        return registry.quick_names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def available_devices() -> list[str]:
@@ -87,23 +89,33 @@ def plan(
         raise UsageError("--model applies to one workload", "name one workload with --model")
     for name in wanted:
         registry.check_model(name, fields.get("model"))
-    configs = []
-    for name in wanted:
-        for device in devices:
-            for which in resolve_impls(impl):
-                f = dict(fields)
-                if quick and name == "mlp" and device == "cpu":
-                    for key, value in QUICK_CPU_MLP.items():
-                        f[key] = f.get(key) or value
-                configs.append(
-                    WorkloadConfig(
-                        name, device, which, quick=quick, options=dict(options or {}), **f
-                    )
-                )
-    return configs
+    return [
+        WorkloadConfig(
+            name,
+            device,
+            which,
+            quick=quick,
+            options=dict(options or {}),
+            **_fields(name, device, quick, fields),
+        )
+        for name in wanted
+        for device in devices
+        for which in resolve_impls(impl)
+    ]
+
+
+def _fields(name: str, device: str, quick: bool, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """``fields`` with the workload's quick CPU sizes where the caller gave none."""
+    f = dict(fields)
+    if quick and device == "cpu":
+        for key, value in registry.get(name).quick_cpu.items():
+            f[key] = f.get(key) or value
+    return f
 
 
 def _label(cfg: WorkloadConfig) -> str:
+    if cfg.options.get("compare"):
+        return f"{cfg.name} comparison on {cfg.device}"
     return f"{cfg.name} {cfg.impl} on {cfg.device}"
 
 
@@ -115,7 +127,8 @@ def to_results(cfg: WorkloadConfig, status: str, value: Any, error: str | None) 
         text = (error or "no result").rstrip()
         last = text.splitlines()[-1] if text else status
         extra = common | ({"traceback": text} if "Traceback" in text else {})
-        return [Result(base, cfg.device, None, UNITS[cfg.name], status, error=last, extra=extra)]
+        unit = registry.get(cfg.name).unit
+        return [Result(base, cfg.device, None, unit, status, error=last, extra=extra)]
     env = value.get("env", {})
     out = []
     for fig in value.get("figures", []):
@@ -148,10 +161,17 @@ def to_results(cfg: WorkloadConfig, status: str, value: Any, error: str | None) 
 def _run(cfg: WorkloadConfig, isolate: bool, timeout_s: float, comparison: bool) -> list[Result]:
     from gpuscout.workloads import child
 
+    spec = registry.get(cfg.name)
     fn = child.run_comparison if comparison else child.run_one
+    work = spec.comparison.run if comparison and spec.comparison else spec.run
+    kwargs: dict[str, Any] = {
+        "cfg": dataclasses.asdict(cfg),
+        "target": target_name(work),
+        "file": registry.source_file(spec),
+    }
     if not isolate:  # in-process, for tests and debugging: no timeout, no crash guard
         try:
-            return to_results(cfg, "ok", fn(dataclasses.asdict(cfg)), None)
+            return to_results(cfg, "ok", fn(**kwargs), None)
         except Exception as exc:
             from gpuscout.isolate import is_oom
 
@@ -159,10 +179,7 @@ def _run(cfg: WorkloadConfig, isolate: bool, timeout_s: float, comparison: bool)
     from gpuscout.isolate import run_isolated
 
     out = run_isolated(
-        fn,
-        {"cfg": dataclasses.asdict(cfg)},
-        timeout_s=timeout_s,
-        stdout="devnull" if comparison else "stderr",
+        fn, kwargs, timeout_s=timeout_s, stdout="devnull" if comparison else "stderr"
     )
     return to_results(cfg, out.status, out.value, out.error)
 
@@ -205,10 +222,11 @@ def run_workloads(
     ("reference", "tuned" or "both"); one Result per figure, failures included.
 
     ``compile`` None lets each workload decide (on for tuned GPU runs). ``quick`` is
-    the set ``gpuscout run`` uses. ``compare`` adds the optional Keras
-    (mlp) and Hugging Face (llm) programs, "skipped" when not installed. ``db`` is where
-    measured ceilings are looked up; ``ceilings`` (device -> Ceiling) overrides that.
-    Raises UsageError / UnknownNameError for bad names before running anything.
+    the set ``gpuscout run`` uses. ``compare`` adds each workload's third-party program
+    where its record names one (Keras, Hugging Face generate), "skipped" when not
+    installed. ``db`` is where measured ceilings are looked up; ``ceilings`` (device ->
+    Ceiling) overrides that. Raises UsageError / UnknownNameError for bad names before
+    running anything.
     """
     devs = resolve_devices(devices)
     fields = {
@@ -223,44 +241,74 @@ def run_workloads(
         "compile": compile,
     }
     configs = plan(names, devs, impl, quick=quick, options=options, **fields)
-    if compare:  # one comparison per (workload, device) that has a comparison program
-        pairs = dict.fromkeys((c.name, c.device) for c in configs if c.name in registry.COMPARISONS)
-        first = {(c.name, c.device): c for c in reversed(configs)}
-        configs += [
-            dataclasses.replace(
-                first[p], impl="tuned", options=dict(first[p].options) | {"compare": True}
-            )
-            for p in pairs
-        ]
-    if data_dir is None and any(c.name == "mlp" for c in configs):
-        from gpuscout.data.datasets import FASHION, prefetch
-
-        note = prefetch(FASHION)  # once, here: workers only read the cache
-        configs = [
-            dataclasses.replace(c, options=dict(c.options) | {"data_note": note})
-            if c.name == "mlp"
-            else c
-            for c in configs
-        ]
+    if compare:
+        configs += _comparisons(configs)
+    if data_dir is None:
+        configs = _prefetched(configs)
     results: list[Result] = []
     for i, cfg in enumerate(configs):
-        comparison = bool(cfg.options.get("compare"))
-        label = _label(cfg) if not comparison else f"{cfg.name} comparison on {cfg.device}"
         if progress is not None:
-            progress(label, i, len(configs))
-        if comparison:
-            results.extend(_comparison(cfg, isolate, timeout_s))
-            continue
-        limit = timeout_s or (QUICK_TIMEOUT_S if quick else TIMEOUT_S[cfg.name])
-        # Other processes' load over the worker's whole life (the worker's own CPU time
-        # is subtracted once it is reaped): a busy neighbour is recorded on the figure.
-        with host_load() as load:
-            got = _run(cfg, isolate, limit, comparison=False)
-        results.extend(mark_busy(got, load.busy_pct))
+            progress(_label(cfg), i, len(configs))
+        results.extend(_measure(cfg, isolate, timeout_s, quick))
     if progress is not None:
         progress("done", len(configs), len(configs))
+    return _with_ceilings(results, devs, db, ceilings)
+
+
+def _comparisons(configs: Sequence[WorkloadConfig]) -> list[WorkloadConfig]:
+    """One comparison per (workload, device) whose record names a comparison program."""
+    pairs = dict.fromkeys(
+        (c.name, c.device) for c in configs if registry.get(c.name).comparison is not None
+    )
+    first = {(c.name, c.device): c for c in reversed(configs)}
+    return [
+        dataclasses.replace(
+            first[p], impl="tuned", options=dict(first[p].options) | {"compare": True}
+        )
+        for p in pairs
+    ]
+
+
+def _prefetched(configs: Sequence[WorkloadConfig]) -> list[WorkloadConfig]:
+    """The real datasets the workloads read, fetched once, here: workers only read the
+    cache (each config of a workload with one carries the fetch's note)."""
+    from gpuscout.data.datasets import prefetch
+
+    notes: dict[str, str] = {}
+    out = []
+    for c in configs:
+        data = registry.get(c.name).data
+        if data is None:
+            out.append(c)
+            continue
+        if data.dataset not in notes:
+            notes[data.dataset] = prefetch(data.dataset)
+        options = dict(c.options) | {"data_note": notes[data.dataset]}
+        out.append(dataclasses.replace(c, options=options))
+    return out
+
+
+def _measure(
+    cfg: WorkloadConfig, isolate: bool, timeout_s: float | None, quick: bool
+) -> list[Result]:
+    if cfg.options.get("compare"):
+        return _comparison(cfg, isolate, timeout_s)
+    limit = timeout_s or (QUICK_TIMEOUT_S if quick else registry.get(cfg.name).timeout_s)
+    # Other processes' load over the worker's whole life (the worker's own CPU time
+    # is subtracted once it is reaped): a busy neighbour is recorded on the figure.
+    with host_load() as load:
+        got = _run(cfg, isolate, limit, comparison=False)
+    return mark_busy(got, load.busy_pct)
+
+
+def _with_ceilings(
+    results: list[Result],
+    devices: Sequence[str],
+    db: Path | str | None,
+    ceilings: Mapping[str, Ceiling] | None,
+) -> list[Result]:
     given = dict(ceilings or {})
-    for device in devs:
+    for device in devices:
         ceiling = device_ceiling(device, results, db, given.get(device))
         results = [attach(r, ceiling) if r.device == device else r for r in results]
     return results
@@ -269,23 +317,15 @@ def run_workloads(
 def _comparison(cfg: WorkloadConfig, isolate: bool, timeout_s: float | None) -> list[Result]:
     from gpuscout.workloads.third_party import available
 
-    program = registry.COMPARISONS[cfg.name]
-    ccfg = dataclasses.replace(cfg, impl="tuned")
-    why = available(cfg.name)
+    spec = registry.get(cfg.name)
+    program = spec.comparison.package if spec.comparison is not None else "comparison"
     name = f"{cfg.name}/{program}"
+    why = available(spec.comparison, cfg.name)
     if why is not None:
-        return [
-            Result(
-                name,
-                cfg.device,
-                None,
-                UNITS[cfg.name],
-                "skipped",
-                error=why,
-                extra={"workload": cfg.name, "impl": program},
-            )
-        ]
-    got = _run(ccfg, isolate, timeout_s or TIMEOUT_S[cfg.name], comparison=True)
+        extra = {"workload": cfg.name, "impl": program}
+        return [Result(name, cfg.device, None, spec.unit, "skipped", error=why, extra=extra)]
+    ccfg = dataclasses.replace(cfg, impl="tuned")
+    got = _run(ccfg, isolate, timeout_s or spec.timeout_s, comparison=True)
     return [
         dataclasses.replace(
             r,

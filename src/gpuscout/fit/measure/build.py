@@ -88,47 +88,55 @@ def build_model(req: FitRequest, device: Any) -> Any:
 
     spec, dtype = req.model, param_dtype(req)
     torch.manual_seed(0)
-    if spec.family == "decoder":
-        from gpuscout.workloads.llama import LlamaShape, _classes
-
-        shape = LlamaShape(
-            spec.layers or 0,
-            spec.hidden or 0,
-            spec.heads or 0,
-            spec.kv_heads or 0,
-            spec.intermediate or 0,
-            spec.vocab or 0,
-            tie_embeddings=spec.tied_embeddings,
-        )
-        with torch.device(device), _default_dtype(dtype):
-            model = _classes().Llama(shape, True)
-            model.init_weights(req.effective_seq_len or 1)  # N(0, 0.02) and the RoPE tables
-    elif spec.family == "encoder":
-        from gpuscout.workloads.encoder import EncoderShape, make_encoder
-
-        shape_e = EncoderShape(
-            spec.layers or 0,
-            spec.hidden or 0,
-            spec.heads or 0,
-            spec.intermediate or 0,
-            spec.vocab or 0,
-            spec.positions or 512,
-        )
-        with torch.device(device), _default_dtype(dtype):
-            model = make_encoder(shape_e, sdpa=True)
-    elif spec.family == "cnn":
-        from gpuscout.workloads.resnet import make_resnet
-
-        with torch.device(device), _default_dtype(dtype):
-            model = make_resnet(spec.id, spec.num_classes or 1000)
-    else:
-        from gpuscout.workloads.mlp import make_model
-
-        with _default_dtype(dtype):
-            model = make_model(device)
+    with _default_dtype(dtype):
+        model = _BUILDERS[spec.family](req, device)
     if req.lora:
         _add_lora(model, spec, req.lora_rank or 0, req.lora_targets)
     return model.train(req.mode == "train")
+
+
+def _decoder(req: FitRequest, device: Any) -> Any:
+    import torch
+
+    from gpuscout.workloads.llama import LlamaShape, _classes
+
+    with torch.device(device):
+        model = _classes().Llama(LlamaShape.from_spec(req.model), True)
+        model.init_weights(req.effective_seq_len or 1)  # N(0, 0.02) and the RoPE tables
+    return model
+
+
+def _encoder(req: FitRequest, device: Any) -> Any:
+    import torch
+
+    from gpuscout.workloads.encoder import EncoderShape, make_encoder
+
+    with torch.device(device):
+        return make_encoder(EncoderShape.from_spec(req.model), sdpa=True)
+
+
+def _resnet(req: FitRequest, device: Any) -> Any:
+    import torch
+
+    from gpuscout.workloads.resnet import make_resnet
+
+    with torch.device(device):
+        return make_resnet(req.model)
+
+
+def _mlp(req: FitRequest, device: Any) -> Any:
+    from gpuscout.workloads.mlp import make_mlp
+
+    return make_mlp(req.model, device)
+
+
+# model-table family -> the builder of its torch model (the workloads' own classes)
+_BUILDERS: dict[str, Callable[[FitRequest, Any], Any]] = {
+    "decoder": _decoder,
+    "encoder": _encoder,
+    "cnn": _resnet,
+    "mlp": _mlp,
+}
 
 
 def make_optimizer(req: FitRequest, model: Any) -> Any:

@@ -94,6 +94,16 @@ def bounded_search(
         return SearchResult(best, peak_bytes, False, tuple(ran)), note
 
 
+def input_shape(req: FitRequest, n: int) -> tuple[int, ...]:
+    """A batch of ``n`` inputs of an image or vector model: images of the request's
+    side for a cnn, the first width of an MLP."""
+    spec = req.model
+    if spec.family == "cnn":
+        image = req.effective_image_size or 224
+        return (n, spec.channels, image, image)
+    return (n, spec.mlp_dims[0])
+
+
 class Job:
     """A built model and its optimizer; ``trial(n)`` runs the steps at batch ``n``."""
 
@@ -129,9 +139,7 @@ class Job:
                 del h
             # The 16-bit logits die when this returns, before the backward pass.
             return F.cross_entropy(logits.float().flatten(0, 1), labels.flatten())
-        image = req.effective_image_size or 224
-        shape = (n, 3, image, image) if spec.family == "cnn" else (n, 1, 28, 28)
-        x = torch.randn(shape, device=dev)
+        x = torch.randn(input_shape(req, n), device=dev)
         y = torch.randint(0, spec.num_classes or 10, (n,), device=dev)
         return F.cross_entropy(self.model(x).float(), y)
 
@@ -184,9 +192,7 @@ class Job:
             tokens = torch.randint(5, spec.vocab or 6, (n, s), device=dev)
             self.model(tokens)
             return
-        image = req.effective_image_size or 224
-        shape = (n, 3, image, image) if spec.family == "cnn" else (n, 1, 28, 28)
-        self.model(torch.randn(shape, device=dev).to(dtype))
+        self.model(torch.randn(input_shape(req, n), device=dev).to(dtype))
 
 
 # -- the worker (its own process, see isolate/process.py) -------------------------------------
