@@ -320,7 +320,6 @@ def run_job(
     """
     base_env = dict(os.environ if environ is None else environ)
     base_env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p and Path(p).is_dir())
-    own_dir = work_dir is None
     out_dir = Path(tempfile.mkdtemp(prefix="gpuscout-dist-")) if work_dir is None else work_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     request = out_dir / "request.json"
@@ -336,53 +335,113 @@ def run_job(
             }
         )
     )
+    command = _command(spec, request, out_dir, base_env)
+    code, timed_out, duration = _launch(command, out_dir, spec.timeout_s, progress)
+    states = diagnose.read_states(out_dir, command.expected)
+    finished = [s for s in states.values() if s.finished]
+    if not timed_out and code == 0 and states and len(finished) == len(states) >= command.local:
+        return _succeeded(out_dir, states, duration, code, remove=work_dir is None)
+    return _failed(out_dir, spec, states, code, timed_out, duration)
+
+
+@dataclass(frozen=True)
+class _Command:
+    """What this node starts, and the ranks it answers for."""
+
+    argv: list[str]
+    env: dict[str, str]
+    local: int  # ranks started on this node
+    expected: list[int]  # ranks whose files should appear here ([]: not known in advance)
+
+
+def _command(spec: LaunchSpec, request: Path, out_dir: Path, base_env: dict[str, str]) -> _Command:
     if spec.slurm_tasks:
-        cmd = [sys.executable, "-m", ENTRY, str(request), str(out_dir)]
-        env = rank_environment(spec, base_env)
-        local = 1  # this task is one rank; the node's other tasks are other gpuscouts
-        expected = [spec.slurm.rank] if spec.slurm else [0]
-    else:
-        cmd = torchrun_command(spec, request, out_dir)
-        env = base_env
-        local = spec.nproc_per_node
-        expected = list(range(spec.nproc_per_node)) if spec.nnodes == 1 else []
-    log = out_dir / "launcher.log"
+        # This task is one rank; the node's other tasks are other gpuscouts.
+        return _Command(
+            [sys.executable, "-m", ENTRY, str(request), str(out_dir)],
+            rank_environment(spec, base_env),
+            1,
+            [spec.slurm.rank] if spec.slurm else [0],
+        )
+    return _Command(
+        torchrun_command(spec, request, out_dir),
+        base_env,
+        spec.nproc_per_node,
+        list(range(spec.nproc_per_node)) if spec.nnodes == 1 else [],
+    )
+
+
+def _launch(
+    command: _Command, out_dir: Path, timeout_s: float, progress: Progress | None
+) -> tuple[int | None, bool, float]:
+    """Start the command and wait for it, reporting progress and stopping it past the
+    timeout or on Ctrl-C: (its exit code, whether it timed out, seconds it took)."""
     t0 = time.monotonic()
-    timed_out = False
-    with log.open("wb") as sink:
+    with (out_dir / "launcher.log").open("wb") as sink:
         proc = subprocess.Popen(
-            cmd, stdout=sink, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            command.argv,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=command.env,
+            start_new_session=True,
         )
         try:
-            while proc.poll() is None:
-                _report(out_dir, progress)
-                if time.monotonic() - t0 > spec.timeout_s:
-                    timed_out = True
-                    _stop(proc, out_dir)
-                    break
-                time.sleep(POLL_S)
+            timed_out = _wait(proc, out_dir, t0, timeout_s, progress)
         except BaseException:
             _stop(proc, out_dir)
             raise
         # torchrun stops its workers on the way out; a rank of a crashed launcher may not.
         if any(_alive_rank(p, out_dir) for p in _rank_pids(out_dir)):
             _stop(proc, out_dir)
-    duration = time.monotonic() - t0
-    code = proc.returncode
-    states = diagnose.read_states(out_dir, expected)
-    local_ranks = tuple(sorted(states))
-    finished = [s for s in states.values() if s.finished]
-    if not timed_out and code == 0 and states and len(finished) == len(states) >= local:
-        value = None
-        if 0 in states:
-            value = json.loads((out_dir / "rank-0.json").read_text()).get("value")
-        if own_dir:
-            shutil.rmtree(out_dir, ignore_errors=True)
-        return JobOutcome(True, value, local_ranks, duration, code)
-    text = log.read_text(errors="replace")
+    return proc.returncode, timed_out, time.monotonic() - t0
+
+
+def _wait(
+    proc: subprocess.Popen[bytes],
+    out_dir: Path,
+    t0: float,
+    timeout_s: float,
+    progress: Progress | None,
+) -> bool:
+    """Poll until the launcher exits (False), or stop it past the timeout (True)."""
+    while proc.poll() is None:
+        _report(out_dir, progress)
+        if time.monotonic() - t0 > timeout_s:
+            _stop(proc, out_dir)
+            return True
+        time.sleep(POLL_S)
+    return False
+
+
+def _succeeded(
+    out_dir: Path,
+    states: Mapping[int, diagnose.RankState],
+    duration: float,
+    code: int | None,
+    *,
+    remove: bool,
+) -> JobOutcome:
+    value = None
+    if 0 in states:
+        value = json.loads((out_dir / "rank-0.json").read_text()).get("value")
+    if remove:
+        shutil.rmtree(out_dir, ignore_errors=True)
+    return JobOutcome(True, value, tuple(sorted(states)), duration, code)
+
+
+def _failed(
+    out_dir: Path,
+    spec: LaunchSpec,
+    states: Mapping[int, diagnose.RankState],
+    code: int | None,
+    timed_out: bool,
+    duration: float,
+) -> JobOutcome:
+    """The outcome naming the failed rank, from the rank files and the launcher's log."""
+    text = (out_dir / "launcher.log").read_text(errors="replace")
     codes, root = diagnose.parse_torchrun_log(text)
     if spec.slurm_tasks and code is not None and code != 0 and spec.slurm is not None:
-        codes.setdefault(spec.slurm.rank, code)
+        codes.setdefault(spec.slurm.rank, code)  # this task's rank is the process it ran
     verdict = diagnose.diagnose(
         states,
         timed_out=timed_out,
@@ -395,7 +454,7 @@ def run_job(
     return JobOutcome(
         ok=False,
         value=None,
-        local_ranks=local_ranks,
+        local_ranks=tuple(sorted(states)),
         duration_s=duration,
         returncode=code,
         timed_out=timed_out,
