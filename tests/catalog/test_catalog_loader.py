@@ -177,3 +177,107 @@ def test_malformed_price(old: str, new: str, message: str) -> None:
     with pytest.raises(CatalogError, match=message) as info:
         parse_prices(PRICE.replace(old, new))
     assert "row 1" in info.value.message
+
+
+ROW2 = "t.toml row 2 (id 'good-b'): "
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("nvlink = false", 'nvlink = "no"', "nvlink must be true or false, got 'no'"),
+        (
+            "release_year = 2022",
+            "release_year = 2022.5",
+            "release_year must be an integer, got 2022.5",
+        ),
+        ("release_year = 2022", "release_year = true", "release_year must be an integer, got True"),
+        (
+            "release_year = 2022",
+            "release_year = 2009",
+            "release_year must be between 2010 and 2040, got 2009",
+        ),
+        ("memory_gb = 24", 'memory_gb = "24"', "memory_gb must be a number, got '24'"),
+        ("memory_gb = 24", "memory_gb = 4096", "memory_gb must be between 1 and 2048, got 4096"),
+        ('note = ""', 'aliases = "B"', "aliases must be a list of non-empty strings, got 'B'"),
+        (
+            'note = ""',
+            'aliases = ["B", " "]',
+            "aliases must be a list of non-empty strings, got ['B', ' ']",
+        ),
+        ('note = ""', "aliases = [1]", "aliases must be a list of non-empty strings, got [1]"),
+        (
+            'source = ["https://example.com/b1", "https://example.com/b2"]',
+            "source = 3",
+            "source must be a URL or a non-empty list of URLs, got 3",
+        ),
+        (
+            'source = ["https://example.com/b1", "https://example.com/b2"]',
+            'source = ["https://example.com/b1", "ftp://b2"]',
+            "source must be a URL or a non-empty list of URLs, "
+            "got ['https://example.com/b1', 'ftp://b2']",
+        ),
+        ('note = ""', "note = 3", "note must be a string, got 3"),
+        (
+            'architecture = "RDNA"',
+            'architecture = "  "',
+            "architecture must be a non-empty string, got '  '",
+        ),
+        (
+            'architecture = "RDNA"',
+            "architecture = 5",
+            "architecture must be a non-empty string, got 5",
+        ),
+    ],
+)
+def test_each_kind_of_value_says_what_it_must_be(old: str, new: str, message: str) -> None:
+    with pytest.raises(CatalogError) as info:
+        parse_gpus(mutate(old, new), origin="t.toml")
+    assert info.value.message == ROW2 + message
+
+
+def test_an_id_that_is_not_kebab_case_is_named_as_written() -> None:
+    with pytest.raises(CatalogError) as info:
+        parse_gpus(mutate('id = "good-b"', 'id = "Good_B"'), origin="t.toml")
+    assert info.value.message == (
+        "t.toml row 2 (id 'Good_B'): id must be a kebab-case id such as \"rtx-4090\", got 'Good_B'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            'source = "https://example.com/price"',
+            'source = "example.com"',
+            "source must be an http(s) URL, got 'example.com'",
+        ),
+        (
+            'date_seen = "2026-05-07"',
+            'date_seen = "2026-13"',
+            "date_seen must be a date as YYYY-MM-DD or YYYY-MM, got '2026-13'",
+        ),
+        ('sku = "1x Good A"', "sku = 1", "sku must be a non-empty string, got 1"),
+    ],
+)
+def test_price_values_say_what_they_must_be(old: str, new: str, message: str) -> None:
+    with pytest.raises(CatalogError) as info:
+        parse_prices(PRICE.replace(old, new), origin="p.toml")
+    assert info.value.message == "p.toml row 1 (good-a, Cloud): " + message
+
+
+def test_values_are_read_as_their_kind() -> None:
+    text = mutate('name = "Good B"', 'name = "  Good B "').replace(
+        'note = ""', 'note = " hi "\naliases = [" B2 ", "b-two"]'
+    )
+    _, b = parse_gpus(text)
+    assert (b.name, b.note, b.aliases) == ("Good B", "hi", ("B2", "b-two"))  # stripped
+    assert b.release_year == 2022 and type(b.release_year) is int
+    assert b.memory_gb == 24.0 and type(b.memory_gb) is float  # an integer in a float column
+    assert b.nvlink is False and b.source == ("https://example.com/b1", "https://example.com/b2")
+    (price,) = parse_prices(PRICE.replace('date_seen = "2026-05-07"', 'date_seen = "2026-05"'))
+    assert (price.date_seen, price.gpus, price.source) == (
+        "2026-05",
+        1,
+        "https://example.com/price",
+    )

@@ -12,10 +12,10 @@ from __future__ import annotations
 import functools
 import re
 import sys
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from gpuscout.catalog.gpu import FORM_FACTORS, SEGMENTS, VENDORS, CloudPrice, GpuSpec
 from gpuscout.catalog.names import keys as name_keys
@@ -38,6 +38,7 @@ _HINT: Final = "the catalog data shipped with gpuscout is broken; please report 
 # misplaced decimal point or a sparse figure typed into a dense column's order of
 # magnitude, not honest disagreement between datasheets.
 _NUM = tuple[float, float]
+_N = TypeVar("_N", int, float)
 _GPU_FIELDS: Final[dict[str, tuple[str, bool, _NUM | None]]] = {
     "id": ("id", True, None),
     "name": ("str", True, None),
@@ -230,48 +231,98 @@ def _validated(
 
 
 def _value(raw: Any, kind: str, bounds: _NUM | None, where: str) -> Any:
-    def bad(expected: str) -> CatalogError:
-        return CatalogError(f"{where} must be {expected}, got {raw!r}", _HINT)
+    """``raw`` read as ``kind`` (a key of ``_READERS``); CatalogError saying what it must be."""
+    try:
+        return _READERS[kind](raw, bounds)
+    except _Invalid as exc:
+        raise CatalogError(f"{where} must be {exc}, got {raw!r}", _HINT) from None
 
-    if kind == "bool":
-        if not isinstance(raw, bool):
-            raise bad("true or false")
-        return raw
-    if kind in ("int", "float"):
-        # bool is an int in Python; `true` in a number column is a data error.
-        ok = isinstance(raw, int) if kind == "int" else isinstance(raw, (int, float))
-        if not ok or isinstance(raw, bool):
-            raise bad("an integer" if kind == "int" else "a number")
-        value = int(raw) if kind == "int" else float(raw)
-        if bounds is not None and not bounds[0] <= value <= bounds[1]:
-            raise bad(f"between {bounds[0]:g} and {bounds[1]:g}")
-        return value
-    if kind == "strlist":
-        if not isinstance(raw, list) or not all(isinstance(s, str) and s.strip() for s in raw):
-            raise bad("a list of non-empty strings")
-        return tuple(s.strip() for s in raw)
-    if kind == "urls":
-        urls = [raw] if isinstance(raw, str) else raw
-        if not isinstance(urls, list) or not urls or not all(_is_url(u) for u in urls):
-            raise bad("a URL or a non-empty list of URLs")
-        return tuple(urls)
-    if kind == "text":
-        if not isinstance(raw, str):
-            raise bad("a string")
-        return raw.strip()
-    if not isinstance(raw, str) or not raw.strip():
-        raise bad("a non-empty string")
-    if kind == "id" and not _ID_RE.match(raw):
-        raise bad('a kebab-case id such as "rtx-4090"')
-    if kind == "url" and not _is_url(raw):
-        raise bad("an http(s) URL")
-    if kind == "date" and not _DATE_RE.match(raw):
-        raise bad("a date as YYYY-MM-DD or YYYY-MM")
+
+class _Invalid(ValueError):
+    """A value that is not of its kind; the message says what it must be."""
+
+
+def _bool(raw: Any, bounds: _NUM | None) -> bool:
+    if not isinstance(raw, bool):
+        raise _Invalid("true or false")
+    return raw
+
+
+# bool is an int in Python; `true` in a number column is a data error.
+def _int(raw: Any, bounds: _NUM | None) -> int:
+    if not isinstance(raw, int) or isinstance(raw, bool):
+        raise _Invalid("an integer")
+    return _within(int(raw), bounds)
+
+
+def _float(raw: Any, bounds: _NUM | None) -> float:
+    if not isinstance(raw, (int, float)) or isinstance(raw, bool):
+        raise _Invalid("a number")
+    return _within(float(raw), bounds)
+
+
+def _within(value: _N, bounds: _NUM | None) -> _N:
+    if bounds is not None and not bounds[0] <= value <= bounds[1]:
+        raise _Invalid(f"between {bounds[0]:g} and {bounds[1]:g}")
+    return value
+
+
+def _strlist(raw: Any, bounds: _NUM | None) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(s, str) and s.strip() for s in raw):
+        raise _Invalid("a list of non-empty strings")
+    return tuple(s.strip() for s in raw)
+
+
+def _urls(raw: Any, bounds: _NUM | None) -> tuple[str, ...]:
+    urls = [raw] if isinstance(raw, str) else raw
+    if not isinstance(urls, list) or not urls or not all(_is_url(u) for u in urls):
+        raise _Invalid("a URL or a non-empty list of URLs")
+    return tuple(urls)
+
+
+def _text(raw: Any, bounds: _NUM | None) -> str:
+    if not isinstance(raw, str):
+        raise _Invalid("a string")
     return raw.strip()
+
+
+def _str(raw: Any, bounds: _NUM | None) -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        raise _Invalid("a non-empty string")
+    return raw.strip()
+
+
+_Reader = Callable[[Any, _NUM | None], Any]
+
+
+def _str_like(matches: Callable[[str], object], expected: str) -> _Reader:
+    """A non-empty string that ``matches`` (as written, before stripping)."""
+
+    def read(raw: Any, bounds: _NUM | None) -> str:
+        text = _str(raw, bounds)
+        if not matches(raw):
+            raise _Invalid(expected)
+        return text
+
+    return read
 
 
 def _is_url(value: object) -> bool:
     return isinstance(value, str) and re.match(r"^https?://\S+$", value) is not None
+
+
+_READERS: Final[dict[str, _Reader]] = {
+    "bool": _bool,
+    "int": _int,
+    "float": _float,
+    "strlist": _strlist,
+    "urls": _urls,
+    "text": _text,
+    "str": _str,
+    "id": _str_like(_ID_RE.match, 'a kebab-case id such as "rtx-4090"'),
+    "url": _str_like(_is_url, "an http(s) URL"),
+    "date": _str_like(_DATE_RE.match, "a date as YYYY-MM-DD or YYYY-MM"),
+}
 
 
 def _check_unique(specs: tuple[GpuSpec, ...], origin: str) -> None:
