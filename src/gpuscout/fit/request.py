@@ -134,8 +134,8 @@ def _choice(value: str, allowed: tuple[str, ...], kind: str) -> str:
 
 
 def check_request(req: FitRequest) -> FitRequest:
-    """The request with names normalised; UsageError for impossible combinations."""
-    spec = req.model
+    """The request with names normalised; UsageError for impossible combinations (the
+    first one, in the order of the checks below)."""
     req = dataclasses.replace(
         req,
         mode=_choice(req.mode, MODES, "mode"),
@@ -143,6 +143,20 @@ def check_request(req: FitRequest) -> FitRequest:
         optimizer=_choice(req.optimizer, OPTIMIZERS, "optimizer"),
         lora_targets=_choice(req.lora_targets, LORA_TARGETS, "LoRA target set"),
     )
+    for check in (
+        _check_sizes,
+        _check_sharding,
+        _check_lora,
+        _check_mode,
+        _check_tensor_parallel,
+        _check_seq_len,
+    ):
+        check(req)
+    return req
+
+
+def _check_sizes(req: FitRequest) -> None:
+    """Counts of at least 1; an image size only for CNNs."""
     for name in ("batch_size", "gpus", "tp"):
         if getattr(req, name) < 1:
             raise UsageError(
@@ -150,20 +164,33 @@ def check_request(req: FitRequest) -> FitRequest:
             )
     if req.seq_len is not None and req.seq_len < 1:
         raise UsageError(f"--seq-len must be at least 1, not {req.seq_len}")
-    if req.image_size is not None and (spec.family != "cnn" or req.image_size < 32):
+    if req.image_size is not None and (req.model.family != "cnn" or req.image_size < 32):
         raise UsageError("--image-size applies to CNN models only, and must be at least 32")
+
+
+def _check_sharding(req: FitRequest) -> None:
     if req.zero not in (0, 1, 2, 3):
         raise UsageError(f"--zero must be 0, 1, 2 or 3, not {req.zero}")
     if req.gpus % req.tp:
         raise UsageError(f"--gpus {req.gpus} is not a multiple of --tp {req.tp}")
+
+
+def _check_lora(req: FitRequest) -> None:
+    """LoRA trains adapters of a transformer's layers."""
+    if not req.lora:
+        return
+    if req.mode != "train":
+        raise UsageError("LoRA is a way to train: drop --lora-rank for --infer")
+    if req.lora_rank is not None and req.lora_rank < 1:
+        raise UsageError(f"--lora-rank must be at least 1, not {req.lora_rank}")
+    if not req.model.is_transformer:
+        spec = req.model
+        raise UsageError(f"LoRA adapts transformer layers; {spec.id} is a {spec.family}")
+
+
+def _check_mode(req: FitRequest) -> None:
+    """What training and inference each allow."""
     train = req.mode == "train"
-    if req.lora:
-        if not train:
-            raise UsageError("LoRA is a way to train: drop --lora-rank for --infer")
-        if req.lora_rank is not None and req.lora_rank < 1:
-            raise UsageError(f"--lora-rank must be at least 1, not {req.lora_rank}")
-        if not spec.is_transformer:
-            raise UsageError(f"LoRA adapts transformer layers; {spec.id} is a {spec.family}")
     if train and req.dtype in QUANTIZED and not req.lora:
         raise UsageError(
             f"{req.dtype} weights cannot be trained directly",
@@ -174,19 +201,29 @@ def check_request(req: FitRequest) -> FitRequest:
             "--zero and --checkpointing apply to training",
             "for inference over several GPUs use --tp",
         )
-    if req.tp > 1:
-        if not spec.is_transformer:
-            raise UsageError(f"tensor parallelism splits transformer layers; {spec.id} is not one")
-        if (spec.heads or 0) % req.tp:
-            raise UsageError(f"--tp {req.tp} does not divide the model's {spec.heads} heads")
-    if req.seq_len is not None:
-        if not spec.is_transformer:
-            raise UsageError(f"--seq-len applies to transformers; {spec.id} is a {spec.family}")
-        if spec.family == "vit" and req.seq_len != spec.tokens_per_sample:
-            raise UsageError(f"a ViT's sequence is fixed by its image: {spec.tokens_per_sample}")
-        if spec.positions and req.seq_len > spec.positions:
-            raise UsageError(
-                f"--seq-len {req.seq_len} is longer than {spec.id}'s {spec.positions} "
-                "learned positions"
-            )
-    return req
+
+
+def _check_tensor_parallel(req: FitRequest) -> None:
+    """Tensor parallelism splits a transformer's heads."""
+    spec = req.model
+    if req.tp <= 1:
+        return
+    if not spec.is_transformer:
+        raise UsageError(f"tensor parallelism splits transformer layers; {spec.id} is not one")
+    if (spec.heads or 0) % req.tp:
+        raise UsageError(f"--tp {req.tp} does not divide the model's {spec.heads} heads")
+
+
+def _check_seq_len(req: FitRequest) -> None:
+    """A sequence length only for transformers, within what the model can read."""
+    spec = req.model
+    if req.seq_len is None:
+        return
+    if not spec.is_transformer:
+        raise UsageError(f"--seq-len applies to transformers; {spec.id} is a {spec.family}")
+    if spec.family == "vit" and req.seq_len != spec.tokens_per_sample:
+        raise UsageError(f"a ViT's sequence is fixed by its image: {spec.tokens_per_sample}")
+    if spec.positions and req.seq_len > spec.positions:
+        raise UsageError(
+            f"--seq-len {req.seq_len} is longer than {spec.id}'s {spec.positions} learned positions"
+        )
