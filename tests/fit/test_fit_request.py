@@ -92,6 +92,12 @@ def test_unknown_names(change: dict[str, Any], message: str, hint: str) -> None:
         (VIT, {"seq_len": 196}, "a ViT's sequence is fixed by its image: 197"),
         (GPT2, {"seq_len": 1025}, "--seq-len 1025 is longer than gpt2's 1024 learned positions"),
         # several faults: the first of the order above is the one named
+        (
+            L8,
+            {"mode": "infer", "lora_rank": 8, "zero": 1},
+            "LoRA is a way to train: drop --lora-rank for --infer",
+        ),
+        (L8, {"zero": 9, "mode": "infer", "lora_rank": 8}, "--zero must be 0, 1, 2 or 3, not 9"),
         (L8, {"batch_size": 0, "gpus": 0}, "--batch-size must be at least 1, not 0"),
         (
             L8,
