@@ -4,7 +4,7 @@
     >>> from gpuscout.predict import predict_run, advise
     >>> with Store.open(None) as store:
     ...     prediction = predict_run(store)        # the newest run with workloads
-    ...     advice = advise(store=store, workload="cnn")
+    ...     advice = advise(store=store)  # or workload=NAME
 
 The model is described in ``gpuscout.predict.roofline``; every constant it assumes, with
 its source, in ``gpuscout.predict.defaults``. Importing this package reads no data and

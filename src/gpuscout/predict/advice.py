@@ -2,9 +2,9 @@
 
 The job is one measured workload (``--workload``, or the one whose run takes longest
 where it was measured), or a model nobody measured (``--model M --train|--infer``,
-``predict.derived``), run ``samples`` times (``defaults.RUN_SAMPLES`` says what one run
-is unless ``--samples`` does). Every GPU is projected (``predict.project``) and sized
-(``predict.options``); then, in this order:
+``predict.derived``), run ``samples`` times (the workload's record says what one run
+is, ``defaults.MODEL_RUN`` for a model, unless ``--samples`` does). Every GPU is
+projected (``predict.project``) and sized (``predict.options``); then, in this order:
 
 1. the CPU, if it was measured, meets the deadline, and either a run takes under
    ``CPU_IS_ENOUGH_S`` or no GPU is ``MIN_GPU_SPEEDUP`` times faster;
@@ -29,6 +29,7 @@ from gpuscout._types import Result
 from gpuscout.catalog import SEGMENTS, GpuSpec, load_gpus
 from gpuscout.errors import UsageError
 from gpuscout.predict import defaults as d
+from gpuscout.predict import facts
 from gpuscout.predict import options as opt
 from gpuscout.predict.basis import Basis, bases, local_ceilings, measured_gpu_host_op_s
 from gpuscout.predict.project import (
@@ -44,8 +45,6 @@ from gpuscout.predict.records import Advice, CostRow, Prediction
 from gpuscout.predict.roofline import parts, uncalibrated
 from gpuscout.predict.wording import assumptions, pro_vs_consumer, recommend, verdict_text
 from gpuscout.timing.load import disturbance
-
-PRIMARY_VARIANT = {"llm": "decode-b1"}
 
 
 @dataclass(frozen=True)
@@ -67,17 +66,6 @@ def _throughput(b: Basis) -> float:
     return b.samples_per_step / b.step_s
 
 
-def _describe(b: Basis) -> str:
-    if b.workload == "llm":
-        return f"llm ({b.model or 'Llama'} generation, batch {b.batch_size or 1})"
-    if b.workload == "encoder":
-        return f"encoder ({b.model or 'BERT-base'} masked-LM training, sequence {b.seq_len})"
-    if b.workload == "cnn":
-        size = f", {b.image_size}x{b.image_size} images" if b.image_size else ""
-        return f"cnn ({b.model or 'ResNet'} training{size})"
-    return "mlp (the Fashion-MNIST MLP, trained)"
-
-
 def _cpu_best(all_bases: Sequence[Basis], b: Basis) -> Basis | None:
     same = [
         x
@@ -97,22 +85,23 @@ def _workload_job(results: Sequence[Result], workload: str | None, samples: floa
         )
 
     def run_s(c: Calibrated) -> float:
-        return d.RUN_SAMPLES[c.basis.workload][0] / _throughput(c.basis)
+        return facts.run_size(c.basis.workload)[0] / _throughput(c.basis)
 
     pool = [c for c in chosen if workload is None or c.basis.workload == workload]
     if workload is not None:
-        want = PRIMARY_VARIANT.get(workload)
-        c = next((x for x in pool if x.basis.variant == want), pool[0])
+        want = facts.primary_variant(workload)
+        c = next((x for x in pool if want is not None and x.basis.variant == want), pool[0])
     else:
         c = max(pool, key=run_s)
     b = c.basis
-    n, words = float(d.RUN_SAMPLES[b.workload][0]), d.RUN_SAMPLES[b.workload][1]
+    n, words = facts.run_size(b.workload)
     if samples is not None:
         n, words = samples, f"{samples:,.0f} {_unit(b.unit)}"
     cpu = _cpu_best(bases(results), b)
     cpu_run = None if cpu is None else n / _throughput(cpu)
     note = "" if cpu is None else f"measured ({cpu.impl} implementation)"
-    return Job(c, cpu_run, note or "not measured", n, _unit(b.unit), _describe(b), words)
+    what = facts.describe(b.workload, b)
+    return Job(c, cpu_run, note or "not measured", n, _unit(b.unit), what, words)
 
 
 def _model_job(results: Sequence[Result], model: str, mode: str, samples: float | None) -> Job:
@@ -121,7 +110,7 @@ def _model_job(results: Sequence[Result], model: str, mode: str, samples: float 
     b, spec = model_basis(model, mode)
     ceilings = local_ceilings(results)
     c = Calibrated(b, uncalibrated(b, measured_gpu_host_op_s(ceilings)), None, None)
-    n, words = float(d.RUN_SAMPLES[f"model-{mode}"][0]), d.RUN_SAMPLES[f"model-{mode}"][1]
+    n, words = float(d.MODEL_RUN[mode][0]), d.MODEL_RUN[mode][1]
     if samples is not None:
         n, words = samples, f"{samples:,.0f} tokens"
     cpu_run, note = None, "no CPU ceilings measured (gpuscout bench micro)"
@@ -179,38 +168,11 @@ def advise(
     if results is None:
         results, system, run_id = _load(store, run_id, workload, need_workloads=model is None)
     results = list(results)
-    if model is not None:
-        job = _model_job(results, model, mode, samples)
-    elif not has_workloads(results):
-        raise UsageError(
-            "nothing was measured, so there is nothing of yours to advise on",
-            "run `gpuscout run` first, or ask about a model: "
-            "gpuscout advise --model llama-3-8b --infer",
-        )
-    else:
-        job = _workload_job(results, workload, samples)
+    job = _job(results, workload, model, mode, samples)
     deadline_s = None if deadline_hours is None else deadline_hours * 3600.0
     specs = list(gpus) if gpus is not None else list(load_gpus())
     options = opt.candidates(job.c, specs, job.samples, deadline_s)
-    cloud_pick = opt.pick_cloud(options)
-    cloud = None if cloud_pick is None else opt.cloud_row(*cloud_pick)
-    rows: list[CostRow] = [_cpu_row(job, deadline_s)]
-    for segment in SEGMENTS:
-        o = opt.pick_purchase(options, segment, budget_usd)
-        if o is None:
-            why = (
-                f"no {segment} GPU holds this work"
-                + (f" within ${budget_usd:,.0f}" if budget_usd is not None else "")
-                + (" by the deadline" if deadline_s is not None else "")
-            )
-            rows.append(opt.empty_row(segment, why))
-        else:
-            rows.append(opt.purchase_row(segment, o, price_kwh, hours_per_week, cloud))
-    rows.append(
-        cloud
-        if cloud is not None
-        else opt.empty_row("cloud", "no priced cloud GPU holds this work")
-    )
+    rows = _rows(job, options, budget_usd, price_kwh, hours_per_week, deadline_s)
     pick = recommend(rows, deadline_s)
     specs_by_id = {s.id: s for s in specs}
     prediction = Prediction(
@@ -245,6 +207,55 @@ def advise(
         samples_per_run=job.samples,
         sample_unit=job.sample_unit,
     )
+
+
+def _job(
+    results: Sequence[Result],
+    workload: str | None,
+    model: str | None,
+    mode: str,
+    samples: float | None,
+) -> Job:
+    if model is not None:
+        return _model_job(results, model, mode, samples)
+    if not has_workloads(results):
+        raise UsageError(
+            "nothing was measured, so there is nothing of yours to advise on",
+            "run `gpuscout run` first, or ask about a model: "
+            "gpuscout advise --model llama-3-8b --infer",
+        )
+    return _workload_job(results, workload, samples)
+
+
+def _rows(
+    job: Job,
+    options: Sequence[opt.Option],
+    budget_usd: float | None,
+    price_kwh: float,
+    hours_per_week: float,
+    deadline_s: float | None,
+) -> list[CostRow]:
+    """The CPU, the pick of each purchase segment, and the cloud, in that order."""
+    cloud_pick = opt.pick_cloud(options)
+    cloud = None if cloud_pick is None else opt.cloud_row(*cloud_pick)
+    rows: list[CostRow] = [_cpu_row(job, deadline_s)]
+    for segment in SEGMENTS:
+        o = opt.pick_purchase(options, segment, budget_usd)
+        if o is None:
+            why = (
+                f"no {segment} GPU holds this work"
+                + (f" within ${budget_usd:,.0f}" if budget_usd is not None else "")
+                + (" by the deadline" if deadline_s is not None else "")
+            )
+            rows.append(opt.empty_row(segment, why))
+        else:
+            rows.append(opt.purchase_row(segment, o, price_kwh, hours_per_week, cloud))
+    rows.append(
+        cloud
+        if cloud is not None
+        else opt.empty_row("cloud", "no priced cloud GPU holds this work")
+    )
+    return rows
 
 
 def _load(

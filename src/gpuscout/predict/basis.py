@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpuscout._types import Result
+from gpuscout.predict import facts
+
+IMPLS = ("reference", "tuned")  # what is projected: not a comparison program's figure
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ class Basis:
     graphs: bool = False  # replayed CUDA graphs on the measured device
     compiled: bool = False
     checkpointing: bool = False  # activation checkpointing (unmeasured models only)
-    image_size: int | None = None  # cnn: the side of the images it was measured on
+    image_size: int | None = None  # the side of the images it was measured on
     spread: tuple[float, float] = (1.0, 1.0)  # p10 / median, p90 / median of the step
     notes: tuple[str, ...] = ()
     # What the same step moves in bf16 (recorded by fp32 runs of bf16-on-GPU workloads)
@@ -80,15 +83,13 @@ def _positive(value: Any) -> float | None:
 
 
 def _context(e: Mapping[str, Any]) -> int | None:
-    """llm: the longest context the KV cache held (prompt + generated tokens)."""
+    """A generation's longest context: the prompt and the generated tokens."""
     prompt = _int(e.get("prompt_len"))
     return None if prompt is None else prompt + (_int(e.get("new_tokens")) or 0)
 
 
 def _family(workload: str, variant: str | None) -> str:
-    if workload == "llm":
-        return "prefill" if variant == "prefill" else "decode"
-    return "train-cnn" if workload == "cnn" else "train"
+    return facts.prior_kind(workload, variant)
 
 
 def _step(r: Result) -> tuple[float, float] | None:
@@ -102,7 +103,7 @@ def _step(r: Result) -> tuple[float, float] | None:
     if e.get("variant") == "prefill" and (t := _positive(e.get("ttft_s"))) is not None:
         return t, _positive(e.get("prompt_len")) or 1.0
     if r.figure and r.unit != "s" and r.figure > 0:
-        return batch / r.figure, batch  # mlp: samples/s over the whole training run
+        return batch / r.figure, batch  # samples/s over a whole training run
     return None
 
 
@@ -119,35 +120,21 @@ def to_basis(r: Result) -> Basis | None:
     e = r.extra
     wl = e.get("workload")
     variant = e.get("variant")
-    impl = str(e.get("impl") or "")
-    if r.status != "ok" or not isinstance(wl, str) or variant == "ttft":
-        return None
-    if impl not in ("reference", "tuned"):
+    variant = variant if isinstance(variant, str) else None
+    if not _projectable(r) or not isinstance(wl, str):
         return None
     step = _step(r)
     flops = _positive(e.get("flops_per_step"))
     if step is None or flops is None:
         return None
-    notes: list[str] = []
-    nbytes = _positive(e.get("bytes_per_step"))
-    if nbytes is None:
-        nbytes = 0.0
-        notes.append("bytes per step not recorded (older gpuscout): treated as compute only")
-    ops = _positive(e.get("host_ops_per_step"))
-    if ops is None:
-        ops = 0.0
-        notes.append("kernel launches per step not recorded: no host term")
+    nbytes, ops, notes = _traffic(e)
     dtype = str(e.get("dtype") or "fp32")
-    fam = _family(wl, variant if isinstance(variant, str) else None)
-    decode = fam == "decode"
-    graphs = bool(e.get("cuda_graphs")) or (
-        decode and e.get("decode_mode") in ("compile", "cuda_graph")
-    )
+    fam = _family(wl, variant)
     return Basis(
         result_name=r.name,
         workload=wl,
-        impl=impl,
-        variant=variant if isinstance(variant, str) else None,
+        impl=str(e.get("impl")),
+        variant=variant,
         device=r.device,
         device_name=str(e.get("device_name") or r.device),
         step_s=step[0],
@@ -165,12 +152,38 @@ def to_basis(r: Result) -> Basis | None:
         params=_int(e.get("params")),
         image_size=_int(e.get("image_size")),
         memory_total_bytes=_int(e.get("memory_total_bytes")),
-        graphs=graphs,
+        graphs=_graphed(e, fam),
         compiled=bool(e.get("compile")),
         spread=_spread(r, step[0]),
-        notes=tuple(notes),
+        notes=notes,
         nbytes_bf16=_positive(e.get("bytes_per_step_bf16")),
     )
+
+
+def _projectable(r: Result) -> bool:
+    """An ok figure of one of the two implementations, not the ttft duplicate."""
+    impl = str(r.extra.get("impl") or "")
+    return r.status == "ok" and r.extra.get("variant") != "ttft" and impl in IMPLS
+
+
+def _traffic(e: Mapping[str, Any]) -> tuple[float, float, tuple[str, ...]]:
+    """(bytes, host ops) per step, 0 where not recorded, and notes saying so."""
+    notes: list[str] = []
+    nbytes = _positive(e.get("bytes_per_step"))
+    if nbytes is None:
+        nbytes = 0.0
+        notes.append("bytes per step not recorded (older gpuscout): treated as compute only")
+    ops = _positive(e.get("host_ops_per_step"))
+    if ops is None:
+        ops = 0.0
+        notes.append("kernel launches per step not recorded: no host term")
+    return nbytes, ops, tuple(notes)
+
+
+def _graphed(e: Mapping[str, Any], family: str) -> bool:
+    """Replayed CUDA graphs on the measured device (a graphed or compiled decode)."""
+    decode = family == "decode" and e.get("decode_mode") in ("compile", "cuda_graph")
+    return bool(e.get("cuda_graphs")) or decode
 
 
 def bases(results: Iterable[Result]) -> list[Basis]:
@@ -201,22 +214,33 @@ def local_ceilings(results: Iterable[Result]) -> dict[str, LocalCeiling]:
     for r in results:
         if r.status != "ok" or r.figure is None or not math.isfinite(r.figure) or r.figure <= 0:
             continue
-        parts = r.name.split("/")
-        dev = r.device
-        if parts[0] == "matmul" and len(parts) >= 2 and r.unit == "TFLOPS":
-            d = tflops.setdefault(dev, {})
-            d[parts[1]] = max(d.get(parts[1], 0.0), float(r.figure))
-        elif parts[0] == "memory" and r.unit == "GB/s":
-            bw[dev] = max(bw.get(dev, 0.0), float(r.figure))
-        elif r.name == "launch/launches" and r.unit == "launches/s":
-            host[dev] = 1.0 / float(r.figure)
-        elif r.name == "launch/dispatch" and r.unit == "us":
-            host[dev] = float(r.figure) * 1e-6
+        _read_ceiling(r, float(r.figure), tflops, bw, host)
     devices = set(tflops) | set(bw) | set(host)
     return {
         d: LocalCeiling(tflops.get(d, {}), bw.get(d), host.get(d), "measured (bench micro)")
         for d in devices
     }
+
+
+def _read_ceiling(
+    r: Result,
+    figure: float,
+    tflops: dict[str, dict[str, float]],
+    bw: dict[str, float],
+    host: dict[str, float],
+) -> None:
+    """Fold one micro-benchmark figure into the per-device bests."""
+    parts = r.name.split("/")
+    dev = r.device
+    if parts[0] == "matmul" and len(parts) >= 2 and r.unit == "TFLOPS":
+        d = tflops.setdefault(dev, {})
+        d[parts[1]] = max(d.get(parts[1], 0.0), figure)
+    elif parts[0] == "memory" and r.unit == "GB/s":
+        bw[dev] = max(bw.get(dev, 0.0), figure)
+    elif r.name == "launch/launches" and r.unit == "launches/s":
+        host[dev] = 1.0 / figure
+    elif r.name == "launch/dispatch" and r.unit == "us":
+        host[dev] = figure * 1e-6
 
 
 def measured_gpu_host_op_s(ceilings: Mapping[str, LocalCeiling]) -> float | None:

@@ -137,14 +137,9 @@ PRIORS = {
     "prefill": PREFILL,
 }
 
-# (workload, family) whose tuned program replays CUDA graphs on a GPU: one host launch
-# per step (workloads/mlp.py: the whole training step; workloads/llm.py: the decode step;
-# an unmeasured model's decoding, served as gpt-fast and vLLM serve it).
-GRAPHED_ON_GPU = {("mlp", "train"), ("llm", "decode"), ("model", "decode")}
-# Workloads whose tuned implementation autocasts to bf16 on a GPU with native bf16
-# (workloads.base.amp_dtype; the llm workload keeps its weights in bf16 there). Their
-# tuned CPU runs are fp32 on a CPU without AMX, and are projected in bf16 on such GPUs.
-BF16_ON_GPU = frozenset({"cnn", "encoder", "llm"})
+# Which workloads replay CUDA graphs on a GPU (one host launch per step) and which
+# autocast to bf16 there (their tuned fp32 CPU runs are projected in bf16 on GPUs with
+# it natively) is in each workload's record: predict.facts reads them.
 
 # Efficiency bands (multipliers on both efficiencies) for the range of a projection.
 BAND_SAME_ARCH = (0.85, 1.15)  # calibrated on a GPU of the same architecture
@@ -168,12 +163,9 @@ HORIZON_WEEKS = 104.0  # buying must pay back within two years of use to be reco
 CPU_IS_ENOUGH_S = 600.0  # a run under 10 minutes on the CPU needs no GPU ...
 MIN_GPU_SPEEDUP = 2.0  # ... and neither does one a GPU speeds up less than this
 
-# What "one run" means when the user does not say (--samples overrides).
-RUN_SAMPLES = {
-    "mlp": (300_000, "the Keras tutorial: 5 epochs of 60,000 Fashion-MNIST images"),
-    "cnn": (1_281_167, "one ImageNet-1k epoch (1,281,167 images)"),
-    "encoder": (177_282, "BERT's SQuAD v1.1 fine-tune: 2 epochs of 88,641 sequences"),
-    "llm": (1_000_000, "generating 1,000,000 tokens"),
-    "model-train": (100_000_000, "a 100M-token fine-tune"),
-    "model-infer": (1_000_000, "generating 1,000,000 tokens"),
+# What "one run" of a model nobody measured is when the user does not say (--samples
+# overrides); a measured workload's record says what one run of it is.
+MODEL_RUN = {
+    "train": (100_000_000, "a 100M-token fine-tune"),
+    "infer": (1_000_000, "generating 1,000,000 tokens"),
 }

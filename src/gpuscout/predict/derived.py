@@ -16,7 +16,7 @@ FLOPs by the usual rule, bytes from ``gpuscout.fit``'s memory terms:
 Kernel launches: ~50 ATen ops per transformer layer in a forward (counted on the
 gpuscout Llama decoder: 1,677 ops for 32 layers), x3 with the backward, plus a foreach
 optimizer. Only transformer families: a CNN's FLOPs are not 6 x params x tokens, so
-those are measured instead (``gpuscout bench workload cnn --model resnet50``).
+those are measured instead, by the workload that builds the model (its record lists it).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from gpuscout.errors import UsageError
+from gpuscout.predict import facts
 from gpuscout.predict.basis import Basis
 
 OPS_PER_LAYER = 50
@@ -39,7 +40,7 @@ def model_basis(name: str, mode: str) -> tuple[Basis, Any]:
     if not spec.is_transformer:
         raise UsageError(
             f"{spec.id} is a {spec.family}: its FLOPs are not 6 x params x tokens",
-            f"measure it: gpuscout bench workload {'cnn' if spec.family == 'cnn' else 'mlp'}"
+            f"measure it: gpuscout bench workload {facts.builder_of(spec.id) or 'NAME'}"
             ", then gpuscout advise --workload NAME",
         )
     seq = spec.tokens_per_sample or spec.default_seq_len or DEFAULT_SEQ
@@ -69,7 +70,7 @@ def model_basis(name: str, mode: str) -> tuple[Basis, Any]:
         per_step, unit, family = batch, "tokens/s", "decode"
     basis = Basis(
         result_name=f"model/{spec.id}/{mode}",
-        workload="model",
+        workload=facts.UNMEASURED,
         impl="tuned",
         variant=mode,
         device="none",

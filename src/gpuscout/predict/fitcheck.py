@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from gpuscout.catalog import GpuSpec
+from gpuscout.predict import facts
 from gpuscout.predict.basis import Basis
 
 GiB = 2**30
-OPTIMIZERS = {"mlp": "adam", "cnn": "sgd-momentum", "encoder": "adamw"}
 
 
 def _dtype(precision: str) -> str:
@@ -22,19 +22,19 @@ def _dtype(precision: str) -> str:
 
 def request(b: Basis, precision: str, *, gpus: int = 1, zero: int = 0) -> Any:
     """The FitRequest of ``b`` computed in ``precision`` on ``gpus`` GPUs."""
-    from gpuscout.fit import FitRequest, load_model, workload_model
+    from gpuscout.fit import FitRequest, load_model
 
-    if b.workload == "model":  # an unmeasured model (predict.derived)
+    if b.workload == facts.UNMEASURED:  # an unmeasured model (predict.derived)
         model = load_model(str(b.model))
     else:
-        model = workload_model(b.workload, b.model)
+        model = facts.model_spec(b.workload, b.model)
     return FitRequest(
         model=model,
         mode="train" if b.training else "infer",
         batch_size=b.batch_size or 1,
         seq_len=b.seq_len if model.is_transformer else None,
         dtype=_dtype(precision),
-        optimizer=OPTIMIZERS.get(b.workload, "adamw"),
+        optimizer=facts.optimizer(b.workload),
         gpus=gpus,
         zero=zero,
         checkpointing=b.checkpointing,

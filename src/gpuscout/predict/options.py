@@ -60,32 +60,48 @@ def candidates(
     the fastest that fits (deadline missed); else the single GPU that does not fit."""
     out = []
     for spec in specs:
-        boxes = tuple(n for n in d.BOX_SIZES if n <= multi.max_box(spec))
-        if not c.basis.training:
-            boxes = ()
-        first: Option | None = None
-        fallback: Option | None = None
-        chosen: Option | None = None
-        for n in (1, *boxes):
-            for zero in (0,) if n == 1 else (0, 3):
-                o = _option(c, spec, n, zero, samples, deadline_s)
-                if o is None:
-                    break
-                first = first or o
-                if o.proj.fits is False:
-                    continue
-                if o.meets_deadline:
-                    chosen = o
-                    break
-                if fallback is None or o.run_s < fallback.run_s:
-                    fallback = o
-                break  # fits but is too slow: more GPUs, not sharding, is what helps
-            if chosen is not None or first is None:
-                break
-        pick = chosen or fallback or first
+        pick = _smallest_box(c, spec, samples, deadline_s)
         if pick is not None:
             out.append(pick)
     return out
+
+
+def _smallest_box(
+    c: Calibrated, spec: GpuSpec, samples: float, deadline_s: float | None
+) -> Option | None:
+    """Boxes of 1, 2, 4 and 8 ``spec`` GPUs in turn (training only; per size, plain data
+    parallel first, then fully sharded when the replicas do not fit)."""
+    boxes = tuple(n for n in d.BOX_SIZES if n <= multi.max_box(spec))
+    if not c.basis.training:
+        boxes = ()
+    first: Option | None = None
+    fallback: Option | None = None
+    for n in (1, *boxes):
+        first_n, fit = _fitting(c, spec, n, samples, deadline_s)
+        first = first or first_n
+        if fit is not None and fit.meets_deadline:
+            return fit
+        if fit is not None and (fallback is None or fit.run_s < fallback.run_s):
+            fallback = fit  # fits but is too slow: more GPUs, not sharding, is what helps
+        if first is None:
+            break
+    return fallback or first
+
+
+def _fitting(
+    c: Calibrated, spec: GpuSpec, n: int, samples: float, deadline_s: float | None
+) -> tuple[Option | None, Option | None]:
+    """(the first option of an ``n``-GPU box, the first of its ways that fits); None for
+    either where there is none (no usable rate, or nothing fits)."""
+    first: Option | None = None
+    for zero in (0,) if n == 1 else (0, 3):
+        o = _option(c, spec, n, zero, samples, deadline_s)
+        if o is None:
+            break
+        first = first or o
+        if o.proj.fits is not False:
+            return first, o
+    return first, None
 
 
 def _ok(o: Option) -> bool:

@@ -18,7 +18,7 @@ from gpuscout._types import Result
 from gpuscout.catalog import GpuSpec, load_gpus, match_local_gpu
 from gpuscout.errors import UsageError
 from gpuscout.predict import defaults as d
-from gpuscout.predict import fitcheck, multi
+from gpuscout.predict import facts, fitcheck, multi
 from gpuscout.predict.basis import (
     Basis,
     LocalCeiling,
@@ -44,13 +44,20 @@ MODEL_LINE = (
     "bytes/(bandwidth x eff_m) + kernels x floor; FLOPs and bytes counted from the model; "
     "host time (launches, dispatch) does not shrink on a faster GPU"
 )
-PRECISION_LINE = (
-    "precision as the program runs there: a tuned fp32 CPU run of "
-    f"{', '.join(sorted(d.BF16_ON_GPU))} computes in bf16 on GPUs with native bf16 (its "
-    "GPU program autocasts); otherwise fp32 stays fp32 except convolutions, which cuDNN "
-    "runs in TF32 on Ampere and newer; bf16 falls back to fp16 (then fp32) where a GPU "
-    "lacks it"
-)
+
+
+def precision_line() -> str:
+    """The precision assumption, naming the workloads whose GPU program autocasts to
+    bf16 (their records say so)."""
+    return (
+        "precision as the program runs there: a tuned fp32 CPU run of "
+        f"{', '.join(facts.bf16_workloads())} computes in bf16 on GPUs with native bf16 "
+        "(its GPU program autocasts); otherwise fp32 stays fp32 except convolutions, which "
+        "cuDNN runs in TF32 on Ampere and newer; bf16 falls back to fp16 (then fp32) where "
+        "a GPU lacks it"
+    )
+
+
 CEILING_LINE = (
     f"other GPUs at {d.ACHIEVABLE_COMPUTE:.0%} of their datasheet peak and "
     f"{d.ACHIEVABLE_BANDWIDTH:.0%} of their bandwidth (what PyTorch reaches on an H100); "
@@ -100,23 +107,32 @@ def calibration_for(
         return Calibrated(b, uncalibrated(b, gpu_host_op_s), None, None), own
     spec = measured_spec(b)
     host = lc.host_op_s if lc is not None else None
-    # The precision the step really ran in there: the cnn workload records "tf32" for an
-    # fp32 run on any CUDA GPU, and a V100 or a Turing card has no TF32 rate (cuDNN runs
-    # fp32 there; bench micro skips matmul/tf32 below sm_80 and measures matmul/fp32).
+    local = _gpu_ceiling(b, lc, spec)
+    if local is None:
+        return Calibrated(b, uncalibrated(b, host), None, None), None
+    cal = calibrate(b, local, host, spec.id if spec else None)
+    return Calibrated(b, cal, local, spec), None
+
+
+def _gpu_ceiling(b: Basis, lc: LocalCeiling | None, spec: GpuSpec | None) -> Ceiling | None:
+    """The measured GPU's ceilings for ``b``: measured where bench micro ran there, the
+    catalog's achievable figures otherwise; None when neither has both."""
+    # The precision the step really ran in there: a convolution workload records "tf32"
+    # for an fp32 run on any CUDA GPU, and a V100 or a Turing card has no TF32 rate
+    # (cuDNN runs fp32 there; bench micro skips matmul/tf32 below sm_80).
     q = target_precision(b, spec) if spec is not None else None
     rates = lc.tflops if lc is not None else {}
     ran = b.precision if rates.get(b.precision) else q
     peak = rates.get(ran) if ran else None
-    note = f" ({ran})" if ran != b.precision else ""
     sources: list[str] = []
     flops: float | None = None
-    bw: float | None = None
     if peak:
         flops = peak * 1e12
-        sources.append("measured matmul" + note)
+        sources.append("measured matmul" + (f" ({ran})" if ran != b.precision else ""))
     elif spec is not None and q is not None and (p := spec.peak_tflops(q)):
         flops = p * 1e12 * d.ACHIEVABLE_COMPUTE
         sources.append(f"{spec.id} datasheet peak" + (f" ({q})" if q != b.precision else ""))
+    bw: float | None = None
     if lc is not None and lc.bandwidth_gbs:
         bw = lc.bandwidth_gbs * 1e9
         sources.append("measured bandwidth")
@@ -124,10 +140,8 @@ def calibration_for(
         bw = spec.bandwidth_bytes_per_s * d.ACHIEVABLE_BANDWIDTH
         sources.append(f"{spec.id} datasheet bandwidth")
     if flops is None or bw is None:
-        return Calibrated(b, uncalibrated(b, host), None, None), None
-    local = Ceiling(flops, bw, True, ", ".join(sources))
-    cal = calibrate(b, local, host, spec.id if spec else None)
-    return Calibrated(b, cal, local, spec), None
+        return None
+    return Ceiling(flops, bw, True, ", ".join(sources))
 
 
 def _basis_text(c: Calibrated) -> str:
@@ -163,10 +177,8 @@ def project_one(c: Calibrated, spec: GpuSpec, *, gpus: int = 1, zero: int = 0) -
 
 def _params(b: Basis) -> int | None:
     try:
-        from gpuscout.fit import workload_model
-
-        return int(workload_model(b.workload, b.model).params)
-    except Exception:
+        return int(facts.model_spec(b.workload, b.model).params)
+    except Exception:  # an unknown workload or model: no multi-GPU box for it
         return None
 
 
@@ -264,8 +276,19 @@ def predict_results(
                 if p is not None:
                     out.append(p)
     calibrated = all(c.cal.calibrated for c in chosen)
+    return Prediction(
+        run_id=run_id,
+        measured_on=measured_on([c.basis for c in chosen], system),
+        calibrated=calibrated,
+        projections=tuple(out),
+        assumptions=tuple(_assumptions(calibrated, boxes)),
+        calibrations=tuple(c.cal for c in chosen) + tuple(cpu_cals),
+    )
+
+
+def _assumptions(calibrated: bool, boxes: Sequence[int]) -> list[str]:
     lo, hi = d.BAND_SAME_ARCH if calibrated else d.BAND_DEFAULTS
-    assumptions = [MODEL_LINE, PRECISION_LINE, CEILING_LINE]
+    assumptions = [MODEL_LINE, precision_line(), CEILING_LINE]
     if not calibrated:
         assumptions.insert(0, UNCALIBRATED_LINE.format(*d.BAND_DEFAULTS))
     else:
@@ -278,14 +301,7 @@ def predict_results(
             "multi-GPU boxes: data parallel, the measured batch per GPU; "
             f"communication at {d.LINK_EFFICIENCY:.0%} of NVLink or PCIe x16 bandwidth"
         )
-    return Prediction(
-        run_id=run_id,
-        measured_on=measured_on([c.basis for c in chosen], system),
-        calibrated=calibrated,
-        projections=tuple(out),
-        assumptions=tuple(assumptions),
-        calibrations=tuple(c.cal for c in chosen) + tuple(cpu_cals),
-    )
+    return assumptions
 
 
 def has_workloads(results: Sequence[Result], workload: str | None = None) -> bool:
@@ -305,20 +321,7 @@ def run_results(
     run has none, its fingerprint); by default the newest run with workload results
     (with ``workload`` among them when it is given)."""
     if run_id is None:
-        for run in store.list_runs(limit=200):
-            if has_workloads(store.results(run.id), workload):
-                run_id = run.id
-                break
-        else:
-            if workload:
-                raise UsageError(
-                    f"{workload} was not measured in any run in {store.label}",
-                    f"run `gpuscout bench workload {workload}` first",
-                )
-            raise UsageError(
-                f"no workload results in {store.label}",
-                "run `gpuscout run` (or `gpuscout bench workload NAME`) first",
-            )
+        run_id = _newest_with_workloads(store, workload)
     record = store.get_run(run_id)
     results = list(store.results(run_id))
     if not has_workloads(results):
@@ -327,8 +330,30 @@ def run_results(
         )
     devices = {r.device for r in results if "workload" in r.extra}
     have = {r.device for r in results if r.name.startswith(MICRO_PREFIXES)}
-    missing = devices - have
     host = record.fingerprint.get("host")
+    results += _micro_from_other_runs(store, run_id, host, devices - have)
+    return run_id, results, record.fingerprint
+
+
+def _newest_with_workloads(store: Any, workload: str | None) -> int:
+    for run in store.list_runs(limit=200):
+        if has_workloads(store.results(run.id), workload):
+            return int(run.id)
+    if workload:
+        raise UsageError(
+            f"{workload} was not measured in any run in {store.label}",
+            f"run `gpuscout bench workload {workload}` first",
+        )
+    raise UsageError(
+        f"no workload results in {store.label}",
+        "run `gpuscout run` (or `gpuscout bench workload NAME`) first",
+    )
+
+
+def _micro_from_other_runs(store: Any, run_id: int, host: Any, missing: set[str]) -> list[Result]:
+    """The newest micro-benchmarks of the devices in ``missing`` from other runs of the
+    same host (or of no known host)."""
+    found: list[Result] = []
     for run in store.list_runs(limit=200) if missing else []:
         if run.id == run_id or run.fingerprint.get("host") not in (None, host):
             continue
@@ -337,12 +362,11 @@ def run_results(
             for r in store.results(run.id)
             if r.device in missing and r.name.startswith(MICRO_PREFIXES)
         ]
-        if micro:
-            results += micro
-            missing -= {r.device for r in micro}
+        found += micro
+        missing = missing - {r.device for r in micro}
         if not missing:
             break
-    return run_id, results, record.fingerprint
+    return found
 
 
 def predict_run(

@@ -42,7 +42,7 @@ class Calibration:
 
 @dataclass(frozen=True)
 class Projection:
-    workload: str  # "mlp", "cnn", "encoder", "llm"
+    workload: str  # its name (gpuscout.workloads.registry.names())
     result_name: str  # the measured Result's name it projects
     gpu_id: str
     gpu_name: str

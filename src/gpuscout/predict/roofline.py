@@ -38,6 +38,7 @@ from dataclasses import dataclass, replace
 from gpuscout.catalog import GpuSpec
 from gpuscout.catalog.gpu import TENSOR_MIN_CC
 from gpuscout.predict import defaults as d
+from gpuscout.predict import facts
 from gpuscout.predict.basis import Basis
 from gpuscout.predict.records import Calibration
 
@@ -100,7 +101,7 @@ class Parts:
 
 
 def graphed_on_gpu(b: Basis) -> bool:
-    return b.graphs or (b.impl == "tuned" and (b.workload, b.family) in d.GRAPHED_ON_GPU)
+    return b.graphs or (b.impl == "tuned" and facts.graphed_on_gpu(b.workload, b.family))
 
 
 def kernel_count(b: Basis) -> float:
@@ -127,7 +128,7 @@ def as_run_on(b: Basis, spec: GpuSpec) -> Basis:
     fp32 against its bf16) the time the same program takes there."""
     if b.on_gpu or b.impl != "tuned" or b.precision != "fp32":
         return b
-    if b.workload not in d.BF16_ON_GPU or not native_bf16(spec):
+    if not facts.bf16_on_gpu(b.workload) or not native_bf16(spec):
         return b
     # Runs recorded before bytes_per_step_bf16 existed keep their fp32 bytes.
     return replace(b, precision="bf16", dtype="bf16", nbytes=b.nbytes_bf16 or b.nbytes)
@@ -295,7 +296,7 @@ def project(
     if not same:
         b = as_run_on(b, spec)
     # On the measured GPU itself: the precision its step ran in there (a V100 runs a
-    # "tf32" cnn step in fp32), as its calibration says.
+    # "tf32" convolution step in fp32), as its calibration says.
     prec = (target_precision(b, spec) or b.precision) if same else target_precision(b, spec)
     if prec is None:
         return None

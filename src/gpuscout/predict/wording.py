@@ -61,30 +61,27 @@ def _feasible(r: CostRow, deadline_s: float | None) -> bool:
 def recommend(rows: Sequence[CostRow], deadline_s: float | None) -> CostRow | None:
     ok = [r for r in rows if _feasible(r, deadline_s)]
     gpu = [r for r in ok if r.option != "cpu"]
-    fastest = min((r.time_per_run_s or math.inf for r in gpu), default=math.inf)
     cpu = next((r for r in ok if r.option == "cpu"), None)
-    if (
-        cpu is not None
-        and cpu.time_per_run_s is not None
-        and (
-            cpu.time_per_run_s <= d.CPU_IS_ENOUGH_S
-            or cpu.time_per_run_s < d.MIN_GPU_SPEEDUP * fastest
-        )
-    ):
+    if cpu is not None and _cpu_is_enough(cpu, gpu):
         return cpu
-    paying = [
-        r
-        for r in gpu
-        if r.option in PURCHASES
-        and r.break_even_weeks is not None
-        and r.break_even_weeks <= d.HORIZON_WEEKS
-    ]
+    paying = [r for r in gpu if r.option in PURCHASES and _pays_back(r)]
     if paying:
         return min(paying, key=lambda r: (r.break_even_weeks or 0.0, r.time_per_run_s or 0.0))
     cloud = next((r for r in gpu if r.option == "cloud"), None)
     if cloud is not None:
         return cloud
     return min(gpu, key=lambda r: r.time_per_run_s or math.inf, default=None)
+
+
+def _cpu_is_enough(cpu: CostRow, gpu: Sequence[CostRow]) -> bool:
+    """A CPU run short enough, or no GPU ``MIN_GPU_SPEEDUP`` times faster."""
+    fastest = min((r.time_per_run_s or math.inf for r in gpu), default=math.inf)
+    t = cpu.time_per_run_s
+    return t is not None and (t <= d.CPU_IS_ENOUGH_S or t < d.MIN_GPU_SPEEDUP * fastest)
+
+
+def _pays_back(r: CostRow) -> bool:
+    return r.break_even_weeks is not None and r.break_even_weeks <= d.HORIZON_WEEKS
 
 
 def _gpu_words(r: CostRow) -> str:
@@ -123,48 +120,60 @@ def verdict_text(
             + ": reduce the batch or sequence length (gpuscout fit shows what fits)."
         )
     if pick.option == "cpu":
-        fastest = min(
-            (r for r in rows if r.option != "cpu" and _feasible(r, deadline_s)),
-            key=lambda r: r.time_per_run_s or math.inf,
-            default=None,
-        )
-        why = (
-            f"the fastest GPU option ({_gpu_words(fastest)}) would take {_range(fastest)}"
-            if fastest is not None
-            else "no GPU option holds it"
-        )
-        return head + f"Stay on the CPU: a run is short enough here, and {why}."
+        return head + _stay_on_cpu(rows, deadline_s)
     more = " (one GPU is not enough)" if pick.gpus > 1 else ""
     text = head + f"Recommended: {pick.option} - {_gpu_words(pick)}{more}, {_range(pick)} per run"
     if pick.option == "cloud":
-        text += (
-            f" at {usd(pick.cloud_usd_per_hour)}/h on {pick.cloud_provider} "
-            f"(price seen {pick.cloud_price_date}), {usd(pick.cloud_usd_per_run)} per run"
-        )
-        buys = [r for r in rows if r.option in PURCHASES and r.break_even_hours is not None]
-        if buys:
-            b = min(buys, key=lambda r: r.break_even_hours or math.inf)
-            text += (
-                f"; buying ({_gpu_words(b)}, {usd(b.buy_usd)}) would pay back only after "
-                f"{b.break_even_hours:,.0f} hours of use ({b.break_even_weeks or 0:,.0f} weeks "
-                f"at {hours_per_week:g} h/week)"
-            )
-        text += "."
+        text += _cloud_words(pick, rows, hours_per_week)
     else:
-        text += (
-            f", {usd(pick.buy_usd)} to buy"
-            if pick.buy_usd is not None
-            else ", no list price published (ask a vendor)"
-        )
-        if pick.break_even_hours is not None:
-            text += (
-                f"; it pays for itself against renting after {pick.break_even_hours:,.0f} hours "
-                f"of use ({pick.break_even_weeks or 0:,.0f} weeks at {hours_per_week:g} h/week)"
-            )
-        text += "."
+        text += _purchase_words(pick, hours_per_week)
     if not calibrated:
         text += " (GPU times use published defaults: nothing was measured on a GPU.)"
     return text
+
+
+def _stay_on_cpu(rows: Sequence[CostRow], deadline_s: float | None) -> str:
+    fastest = min(
+        (r for r in rows if r.option != "cpu" and _feasible(r, deadline_s)),
+        key=lambda r: r.time_per_run_s or math.inf,
+        default=None,
+    )
+    why = (
+        f"the fastest GPU option ({_gpu_words(fastest)}) would take {_range(fastest)}"
+        if fastest is not None
+        else "no GPU option holds it"
+    )
+    return f"Stay on the CPU: a run is short enough here, and {why}."
+
+
+def _cloud_words(pick: CostRow, rows: Sequence[CostRow], hours_per_week: float) -> str:
+    text = (
+        f" at {usd(pick.cloud_usd_per_hour)}/h on {pick.cloud_provider} "
+        f"(price seen {pick.cloud_price_date}), {usd(pick.cloud_usd_per_run)} per run"
+    )
+    buys = [r for r in rows if r.option in PURCHASES and r.break_even_hours is not None]
+    if buys:
+        b = min(buys, key=lambda r: r.break_even_hours or math.inf)
+        text += (
+            f"; buying ({_gpu_words(b)}, {usd(b.buy_usd)}) would pay back only after "
+            f"{b.break_even_hours:,.0f} hours of use ({b.break_even_weeks or 0:,.0f} weeks "
+            f"at {hours_per_week:g} h/week)"
+        )
+    return text + "."
+
+
+def _purchase_words(pick: CostRow, hours_per_week: float) -> str:
+    text = (
+        f", {usd(pick.buy_usd)} to buy"
+        if pick.buy_usd is not None
+        else ", no list price published (ask a vendor)"
+    )
+    if pick.break_even_hours is not None:
+        text += (
+            f"; it pays for itself against renting after {pick.break_even_hours:,.0f} hours "
+            f"of use ({pick.break_even_weeks or 0:,.0f} weeks at {hours_per_week:g} h/week)"
+        )
+    return text + "."
 
 
 def _cooling(spec: GpuSpec) -> str:

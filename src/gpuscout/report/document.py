@@ -55,7 +55,7 @@ class CeilingRow:
 class WorkloadRow:
     """One workload figure on one device with one implementation."""
 
-    workload: str  # "mlp", "cnn", "encoder", "llm"
+    workload: str  # its name (gpuscout.workloads.registry.names())
     variant: str | None  # "decode-b1", "seq128" ...
     device: str
     device_name: str
@@ -91,7 +91,7 @@ class Roof:
 
 @dataclass(frozen=True)
 class RooflinePoint:
-    label: str  # "mlp tuned"
+    label: str  # the workload and implementation ("<workload> tuned")
     device: str
     precision: str
     intensity: float  # FLOP per byte moved (flops_per_step / bytes_per_step)
@@ -114,7 +114,7 @@ class FitCell:
 
 @dataclass(frozen=True)
 class FitRow:
-    label: str  # "mlp (measured)", "llama-3-8b inference"
+    label: str  # "<workload> (measured)", "llama-3-8b inference"
     model_id: str
     mode: str  # "train", "infer"
     batch_size: int

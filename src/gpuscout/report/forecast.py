@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from gpuscout._types import Result
 from gpuscout.report.document import FitCell, FitRow, FitTable, Unavailable, safely
 from gpuscout.report.gather import is_workload, normal_precision
+from gpuscout.workloads import registry
 
 if TYPE_CHECKING:
     from gpuscout.catalog import GpuSpec
@@ -72,38 +73,47 @@ def prediction(
 
 def _fit_requests(results: Sequence[Result]) -> list[tuple[str, Any]]:
     """(label, FitRequest) for each measured workload (one per workload and variant)."""
-    from gpuscout.fit import FitRequest, load_model, workload_model
+    from gpuscout.fit import FitRequest, load_model
 
     out: list[tuple[str, Any]] = []
     seen: set[tuple[str, Any]] = set()
     # The tuned run on a GPU first: its batch and precision are what a user would run.
     ordered = sorted(results, key=lambda r: (r.extra.get("impl") != "tuned", r.device == "cpu"))
     for r in ordered:
-        e = r.extra
         if not is_workload(r) or r.status != "ok":
             continue
-        wl, variant = str(e["workload"]), e.get("variant")
-        if (wl, variant) in seen:
+        key = (str(r.extra["workload"]), r.extra.get("variant"))
+        if key in seen:
             continue
-        seen.add((wl, variant))
-        model = workload_model(wl, str(e["model"]) if e.get("model") else None)
-        infer = wl == "llm" or str(variant or "").startswith(("decode", "prefill"))
-        batch = e.get("batch_size")
-        seq = e.get("seq_len") or e.get("prompt_len")
-        req = FitRequest(
-            model=model,
-            mode="infer" if infer else "train",
-            batch_size=int(batch) if isinstance(batch, int) and batch > 0 else 1,
-            seq_len=int(seq) if isinstance(seq, int) and seq > 0 else None,
-            dtype=normal_precision(str(e.get("dtype") or "fp32")),
-        )
-        out.append((f"{model.name} · measured {wl}{f' {variant}' if variant else ''}", req))
+        seen.add(key)
+        out.append(_measured_request(r))
     for label, model_id, options in REFERENCE_FITS:
         try:
             out.append((label, FitRequest(model=load_model(model_id), **options)))
         except Exception:
             continue
     return out
+
+
+def _measured_request(r: Result) -> tuple[str, Any]:
+    """The fit question a measured figure asks: its model, batch, length and precision."""
+    from gpuscout.fit import FitRequest
+
+    e = r.extra
+    wl, variant = str(e["workload"]), e.get("variant")
+    spec = registry.get(wl)
+    model = spec.model_spec(str(e["model"]) if e.get("model") else None)
+    infer = spec.task == "infer" or str(variant or "").startswith(("decode", "prefill"))
+    batch = e.get("batch_size")
+    seq = e.get("seq_len") or e.get("prompt_len")
+    req = FitRequest(
+        model=model,
+        mode="infer" if infer else "train",
+        batch_size=int(batch) if isinstance(batch, int) and batch > 0 else 1,
+        seq_len=int(seq) if isinstance(seq, int) and seq > 0 else None,
+        dtype=normal_precision(str(e.get("dtype") or "fp32")),
+    )
+    return f"{model.name} · measured {wl}{f' {variant}' if variant else ''}", req
 
 
 def fit_table(results: Sequence[Result], gpus: Sequence[GpuSpec]) -> FitTable:

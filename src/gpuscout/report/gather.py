@@ -29,6 +29,7 @@ from gpuscout.report.document import (
 )
 from gpuscout.store import Store
 from gpuscout.timing.load import Disturbance, disturbance
+from gpuscout.workloads import registry
 
 ROLES = ("findings", "ceilings", "workloads")
 _PRECISION_ORDER = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8")
@@ -245,32 +246,56 @@ def roofline(
     for r in results:
         if not is_workload(r) or r.status != "ok":
             continue
-        flops, moved = _num(r.extra.get("flops_per_step")), _num(r.extra.get("bytes_per_step"))
-        achieved = _num(r.extra.get("achieved_tflops"))
-        if not flops or not moved or not achieved:
+        point = _roofline_point(r)
+        if point is None:
             missing.append(f"{r.name} on {r.device}")
-            continue
-        label = f"{r.extra['workload']} {r.extra.get('impl', '')}".strip()
-        if r.extra.get("variant"):
-            label += f" ({r.extra['variant']})"
-        points.append(RooflinePoint(label, r.device, _precision(r.extra), flops / moved, achieved))
+        else:
+            points.append(point)
     roofs: list[Roof] = []
     for device, precision in dict.fromkeys((p.device, p.precision) for p in points):
-        mine = [c for c in ceilings if c.device == device]
-        peak = max((c.measured for c in mine if c.what == f"matmul {precision}"), default=None)
-        bw = max((c.measured for c in mine if c.what.startswith("memory")), default=None)
-        source = "measured (bench micro)"
-        if peak is None or bw is None:  # what the workload itself was judged against
-            for r in results:
-                e = r.extra
-                if r.device == device and is_workload(r) and _num(e.get("ceiling_value")):
-                    if e.get("ceiling_unit") == "TFLOPS" and peak is None:
-                        peak, source = float(e["ceiling_value"]), str(e.get("ceiling_source"))
-                    elif e.get("ceiling_unit") == "GB/s" and bw is None:
-                        bw = float(e["ceiling_value"])
-        if peak and bw:
-            roofs.append(Roof(device, names.get(device, device), precision, peak, bw, source))
+        roof = _roof(results, ceilings, names, device, precision)
+        if roof is not None:
+            roofs.append(roof)
     return Roofline(tuple(roofs), tuple(points), tuple(missing))
+
+
+def _roofline_point(r: Result) -> RooflinePoint | None:
+    """Where a workload figure sits (FLOPs per byte, achieved TFLOPS); None without both."""
+    flops, moved = _num(r.extra.get("flops_per_step")), _num(r.extra.get("bytes_per_step"))
+    achieved = _num(r.extra.get("achieved_tflops"))
+    if not flops or not moved or not achieved:
+        return None
+    label = f"{r.extra['workload']} {r.extra.get('impl', '')}".strip()
+    if r.extra.get("variant"):
+        label += f" ({r.extra['variant']})"
+    return RooflinePoint(label, r.device, _precision(r.extra), flops / moved, achieved)
+
+
+def _roof(
+    results: Sequence[Result],
+    ceilings: Sequence[CeilingRow],
+    names: Mapping[str, str],
+    device: str,
+    precision: str,
+) -> Roof | None:
+    """One device's roof at one precision: measured ceilings, else what its workloads
+    were judged against; None without both a peak and a bandwidth."""
+    mine = [c for c in ceilings if c.device == device]
+    peak = max((c.measured for c in mine if c.what == f"matmul {precision}"), default=None)
+    bw = max((c.measured for c in mine if c.what.startswith("memory")), default=None)
+    source = "measured (bench micro)"
+    if peak is None or bw is None:
+        for r in results:
+            e = r.extra
+            if r.device != device or not is_workload(r) or not _num(e.get("ceiling_value")):
+                continue
+            if e.get("ceiling_unit") == "TFLOPS" and peak is None:
+                peak, source = float(e["ceiling_value"]), str(e.get("ceiling_source"))
+            elif e.get("ceiling_unit") == "GB/s" and bw is None:
+                bw = float(e["ceiling_value"])
+    if not peak or not bw:
+        return None
+    return Roof(device, names.get(device, device), precision, peak, bw, source)
 
 
 def summary_lines(
@@ -279,46 +304,55 @@ def summary_lines(
     disturbed: Disturbance | None = None,
 ) -> list[str]:
     """The answer box: whether the figures can be trusted, readiness, then per workload."""
-    fails = [f for f in findings if f.status is Status.FAIL]
-    warns = [f for f in findings if f.status is Status.WARN]
     lines = [] if disturbed is None else [disturbed.line()]
-    if fails:
-        ids = ", ".join(dict.fromkeys(f.id for f in fails))
-        problems = fmt.plural(len(fails), "readiness problem")
-        lines.append(f"{problems} to fix first: {ids} (fixes below).")
-    elif findings:
-        extra = f" ({fmt.plural(len(warns), 'warning')} below)" if warns else ""
-        if disturbed is None:
-            lines.append(f"This machine is ready for deep-learning work{extra}.")
-        else:  # readiness is known; what it measures at is not, until a quiet rerun
-            lines.append(f"The readiness checks passed{extra}.")
+    lines += _readiness(findings, disturbed)
     if isinstance(rows, Unavailable):
         return lines
     for wl in dict.fromkeys(r.workload for r in rows):
-        ok = [r for r in rows if r.workload == wl and r.status == "ok" and r.figure]
-        if not ok:
-            continue
-        variant = ok[0].variant
-        ok = [r for r in ok if r.variant == variant]
-        best_gpu = max(
-            (r for r in ok if r.device != "cpu"), key=lambda r: r.figure or 0, default=None
-        )
-        cpu = max((r for r in ok if r.device == "cpu"), key=lambda r: r.figure or 0, default=None)
-        name = wl + (f" ({variant})" if variant else "")
-        if best_gpu and cpu and best_gpu.speedup_vs_cpu:
-            s = best_gpu.speedup_vs_cpu
-            how = f"{fmt.ratio(s)} faster" if s >= 1 else f"{fmt.ratio(1 / s)} slower"
-            lines.append(
-                f"{name}: the GPU ({best_gpu.device_name}) runs it {how} than the CPU "
-                f"({fmt.num(best_gpu.figure, best_gpu.unit)} vs {fmt.num(cpu.figure, cpu.unit)})."
-            )
-        elif cpu:
-            lines.append(f"{name}: {fmt.num(cpu.figure, cpu.unit)} on the CPU; no GPU measured.")
-        elif best_gpu:
-            lines.append(
-                f"{name}: {fmt.num(best_gpu.figure, best_gpu.unit)} on {best_gpu.device_name}."
-            )
+        line = _workload_line(wl, rows)
+        if line is not None:
+            lines.append(line)
     return lines
+
+
+def _readiness(findings: Sequence[Finding], disturbed: Disturbance | None) -> list[str]:
+    fails = [f for f in findings if f.status is Status.FAIL]
+    warns = [f for f in findings if f.status is Status.WARN]
+    if fails:
+        ids = ", ".join(dict.fromkeys(f.id for f in fails))
+        problems = fmt.plural(len(fails), "readiness problem")
+        return [f"{problems} to fix first: {ids} (fixes below)."]
+    if not findings:
+        return []
+    extra = f" ({fmt.plural(len(warns), 'warning')} below)" if warns else ""
+    if disturbed is None:
+        return [f"This machine is ready for deep-learning work{extra}."]
+    # Readiness is known; what it measures at is not, until a quiet rerun.
+    return [f"The readiness checks passed{extra}."]
+
+
+def _workload_line(wl: str, rows: Sequence[WorkloadRow]) -> str | None:
+    """One workload's best GPU against its best CPU (its first variant), in words."""
+    ok = [r for r in rows if r.workload == wl and r.status == "ok" and r.figure]
+    if not ok:
+        return None
+    variant = ok[0].variant
+    ok = [r for r in ok if r.variant == variant]
+    best_gpu = max((r for r in ok if r.device != "cpu"), key=lambda r: r.figure or 0, default=None)
+    cpu = max((r for r in ok if r.device == "cpu"), key=lambda r: r.figure or 0, default=None)
+    name = wl + (f" ({variant})" if variant else "")
+    if best_gpu and cpu and best_gpu.speedup_vs_cpu:
+        s = best_gpu.speedup_vs_cpu
+        how = f"{fmt.ratio(s)} faster" if s >= 1 else f"{fmt.ratio(1 / s)} slower"
+        return (
+            f"{name}: the GPU ({best_gpu.device_name}) runs it {how} than the CPU "
+            f"({fmt.num(best_gpu.figure, best_gpu.unit)} vs {fmt.num(cpu.figure, cpu.unit)})."
+        )
+    if cpu:
+        return f"{name}: {fmt.num(cpu.figure, cpu.unit)} on the CPU; no GPU measured."
+    if best_gpu:
+        return f"{name}: {fmt.num(best_gpu.figure, best_gpu.unit)} on {best_gpu.device_name}."
+    return None
 
 
 def build_report(
@@ -385,9 +419,16 @@ def _notes(runs: Sequence[RunRecord], results: Sequence[Result]) -> list[str]:
             f"{fmt.plural(len(bad), 'measurement')} did not complete "
             "(failed, timeout or out of memory)."
         )
-    if any(r.extra.get("synthetic_data") for r in results if r.extra.get("workload") == "mlp"):
-        notes.append(
-            "The MLP trained on synthetic stand-in data (no Fashion-MNIST files): its speed "
-            "is real, its accuracy is not Fashion-MNIST's."
-        )
+    for wl in dict.fromkeys(str(r.extra["workload"]) for r in results if _stand_in(r)):
+        spec = registry.find(wl)
+        if spec is not None and spec.data is not None:
+            data = spec.data
+            notes.append(
+                f"{data.model_words} trained on synthetic stand-in data (no {data.label} "
+                f"files): its speed is real, its accuracy is not {data.label}'s."
+            )
     return notes
+
+
+def _stand_in(r: Result) -> bool:
+    return is_workload(r) and bool(r.extra.get("synthetic_data"))

@@ -12,19 +12,21 @@ from collections.abc import Sequence
 
 from gpuscout._types import Result
 from gpuscout.timing.load import disturbance
+from gpuscout.workloads import registry
 
-# The figure that stands for each workload in the verdict (llm: batch-1 decoding).
-PRIMARY_VARIANT = {"llm": "decode-b1", "encoder": None}
-ACCURACY_TOLERANCE = 0.02  # tuned vs reference test accuracy, absolute (mlp)
-LOSS_TOLERANCE = 0.05  # tuned vs reference final loss, relative (cnn, encoder)
+ACCURACY_TOLERANCE = 0.02  # tuned vs reference test accuracy, absolute
+LOSS_TOLERANCE = 0.05  # tuned vs reference final loss, relative
 LOW_PRECISION_FACTOR = 2.0  # bf16 runs get twice the tolerance
 SAME_SPEED = 0.05  # within 5% of each other: the same speed, given run-to-run noise
 
 
 def _primary(results: Sequence[Result], workload: str) -> list[Result]:
-    want = PRIMARY_VARIANT.get(workload)
+    """The figures that stand for ``workload``: its record's primary variant (an
+    unknown workload's, or one without: the first variant that ran)."""
+    spec = registry.find(workload)
+    want = spec.primary_variant if spec is not None else None
     mine = [r for r in results if r.extra.get("workload") == workload]
-    if want is None:  # the first variant that ran, e.g. encoder seq128
+    if want is None:
         variants = [r.extra.get("variant") for r in mine]
         want = next((v for v in variants if v is not None), None)
     return [r for r in mine if r.extra.get("variant") == want or r.status != "ok"]
@@ -73,54 +75,67 @@ def _by(rs: Sequence[Result], device: str, impl: str) -> Result | None:
 
 
 def _summary(wl: str, rs: Sequence[Result]) -> str | None:
-    devices = list(dict.fromkeys(r.device for r in rs))
     best: dict[str, float] = {}
-    for d in devices:
+    for d in dict.fromkeys(r.device for r in rs):
         figs = [f for f in (_fig(rs, d, "tuned"), _fig(rs, d, "reference")) if f]
         if figs:
             best[d] = max(figs)
     gpus = [d for d in best if d != "cpu"]
     top = max(gpus, key=lambda g: best[g]) if gpus else None
-    parts: list[str] = []
+    cpu = best.get("cpu")
+    parts = _gpu_vs_cpu(top, best)
+    where = top or ("cpu" if cpu else None)
+    if where is not None:
+        parts += _tuned_vs_reference(rs, where)
+    return f"on {wl}: " + "; ".join(parts) + "." if parts else None
+
+
+def _gpu_vs_cpu(top: str | None, best: dict[str, float]) -> list[str]:
     cpu = best.get("cpu")
     if top is not None and cpu:
         ratio = best[top] / cpu
         if ratio >= 1:
-            parts.append(f"your GPU ({top}) is {_x(ratio)} faster than your CPU")
-        else:
-            parts.append(f"your GPU ({top}) is {_x(1 / ratio)} slower than your CPU")
-    elif top is None and cpu:
-        parts.append("no GPU was measured")
-    where = top or ("cpu" if cpu else None)
-    ref = _fig(rs, where, "reference") if where else None
-    tuned = _fig(rs, where, "tuned") if where else None
-    if ref and tuned:
-        if abs(tuned / ref - 1) < SAME_SPEED:
-            parts.append("the tuned and tutorial-style versions run at the same speed there")
-        elif tuned >= ref:
-            parts.append(f"a tutorial-style program leaves {_x(tuned / ref)} on the table there")
-        else:
-            parts.append(f"the tuned version is {_x(ref / tuned)} slower than tutorial-style there")
-    return f"on {wl}: " + "; ".join(parts) + "." if parts else None
+            return [f"your GPU ({top}) is {_x(ratio)} faster than your CPU"]
+        return [f"your GPU ({top}) is {_x(1 / ratio)} slower than your CPU"]
+    if top is None and cpu:
+        return ["no GPU was measured"]
+    return []
 
 
-PROGRAMS = {"keras": "the Keras tutorial program", "transformers": "Hugging Face generate"}
+def _tuned_vs_reference(rs: Sequence[Result], where: str) -> list[str]:
+    ref = _fig(rs, where, "reference")
+    tuned = _fig(rs, where, "tuned")
+    if not ref or not tuned:
+        return []
+    if abs(tuned / ref - 1) < SAME_SPEED:
+        return ["the tuned and tutorial-style versions run at the same speed there"]
+    if tuned >= ref:
+        return [f"a tutorial-style program leaves {_x(tuned / ref)} on the table there"]
+    return [f"the tuned version is {_x(ref / tuned)} slower than tutorial-style there"]
+
+
+def programs() -> dict[str, str]:
+    """Comparison program (its package, the Results' impl) -> how the verdict names it."""
+    return {
+        s.comparison.package: s.comparison.program
+        for s in registry.specs()
+        if s.comparison is not None
+    }
 
 
 def _comparisons(wl: str, rs: Sequence[Result]) -> list[str]:
     """How the third-party program as people run it compares with the tuned version."""
     lines = []
+    names = programs()
     for r in rs:
         impl = str(r.extra.get("impl"))
-        if impl not in PROGRAMS or r.status != "ok" or not r.figure:
+        if impl not in names or r.status != "ok" or not r.figure:
             continue
         tuned = _fig(rs, r.device, "tuned")
         versus = f"; the tuned version is {_x(tuned / r.figure)} faster" if tuned else ""
         if tuned and tuned < r.figure:
             versus = f"; it is {_x(r.figure / tuned)} faster than the tuned version"
-        lines.append(
-            f"{wl} on {r.device}: {PROGRAMS[impl]} runs at {r.figure:,.0f} {r.unit}{versus}."
-        )
+        lines.append(f"{wl} on {r.device}: {names[impl]} runs at {r.figure:,.0f} {r.unit}{versus}.")
     return lines
 
 
@@ -153,9 +168,22 @@ def verdict(results: Sequence[Result], *, say_disturbed: bool = True) -> str:
             lines.append(summary)
         lines.extend(_comparisons(wl, rs))
         lines.extend(_problems(wl, rs))
-    if any(r.extra.get("synthetic_data") and r.extra.get("workload") == "mlp" for r in results):
-        lines.append(
-            "mlp trained on synthetic stand-in data (no Fashion-MNIST files): its accuracy "
-            "is not Fashion-MNIST's; pass --data-dir to use the real files."
-        )
+    lines.extend(stand_ins(results))
     return "\n".join(lines) if lines else "no workload results."
+
+
+def stand_ins(results: Sequence[Result]) -> list[str]:
+    """A line for each workload that trained on synthetic stand-in data where its record
+    names a real dataset (its files were missing)."""
+    lines = []
+    for wl in dict.fromkeys(
+        str(r.extra.get("workload")) for r in results if r.extra.get("synthetic_data")
+    ):
+        spec = registry.find(wl)
+        if spec is not None and spec.data is not None:
+            label = spec.data.label
+            lines.append(
+                f"{wl} trained on synthetic stand-in data (no {label} files): its accuracy "
+                f"is not {label}'s; pass --data-dir to use the real files."
+            )
+    return lines
