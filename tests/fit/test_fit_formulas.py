@@ -250,3 +250,111 @@ def test_zero_over_one_gpu_is_allowed_and_says_it_shards_nothing() -> None:
 def test_names_are_normalised() -> None:
     e = estimate(FitRequest(L8, dtype="BFloat16", optimizer="AdamW", mode="Train"))
     assert (e.request.dtype, e.request.optimizer, e.request.mode) == ("bf16", "adamw", "train")
+
+
+def test_a_dense_block_under_autocast_keeps_each_linears_16_bit_copy() -> None:
+    """Hand count for one fully trained Llama-3-8B block under autocast, bytes per token:
+    RMSNorm keeps its fp32 input and the fp32 normalised input (2 x 8h), q, k and v each
+    a 16-bit copy of the fp32 input (3 x 2h), SDPA q, k, v, output and the log-sum-exp
+    (2 x (2h + 2 kv) + 4 x heads), SwiGLU three intermediates and down's input (4 x 2i),
+    gate and up each a 16-bit copy of the fp32 input (2 x 2h)."""
+    from gpuscout.fit.activations import Regime, layer_train_bytes
+
+    h, kv, i = 4096, 1024, 14336
+    expected = 16 * h + 6 * h + 2 * (2 * h + 2 * kv) + 4 * 32 + 8 * i + 4 * h
+    assert expected == 241_792
+    g = Regime(a=2, amp=True, full=True)
+    assert layer_train_bytes(L8, g, 4096, flash=True) == expected
+
+
+def test_a_mixture_of_experts_block_keeps_each_routed_copy() -> None:
+    """Mixtral 8x7B under autocast: as the dense block, but the MLP runs twice per token
+    (2 of 8 experts), each routed token's input is gathered and each expert output kept
+    (2 x 2 x 2h), the router reads a 16-bit copy (2h) and keeps fp32 probabilities (4 x 8).
+    With two tensor-parallel ranks the norms and column-parallel inputs stay whole."""
+    from gpuscout.fit.activations import Regime, layer_train_bytes
+
+    mixtral = load_model("mixtral-8x7b")
+    h, kv, i = 4096, 1024, 14336
+    replicated = 16 * h + 6 * h + 2 * h
+    split = 2 * (2 * h + 2 * kv) + 4 * 32 + 2 * 8 * i + 2 * 2 * 2 * h + 4 * 8
+    assert (replicated, split) == (98_304, 282_784)
+    g = Regime(a=2, amp=True, full=True)
+    assert layer_train_bytes(mixtral, g, 4096, flash=True) == replicated + split
+    assert layer_train_bytes(mixtral, g, 4096, flash=True, tp=2) == replicated + split / 2
+
+
+def test_a_vit_keeps_its_image_and_the_16_bit_copy() -> None:
+    from gpuscout.fit.activations import Regime, layer_train_bytes, model_extra_train_bytes
+
+    vit = load_model("vit-b-16")  # 12 layers, 197 tokens, no vocabulary: no loss spike
+    g = Regime(a=2, amp=True, full=True)
+    tokens = 4 * 197
+    image = 4 * (4 + 2) * 3 * 224 * 224  # fp32 pixels and their bf16 copy, 4 images
+    expected = tokens * (
+        12 * layer_train_bytes(vit, g, 197, True) + model_extra_train_bytes(vit, g)
+    )
+    e = estimate(FitRequest(vit, batch_size=4))
+    assert e.activations_bytes == pytest.approx(expected + image, abs=1)
+
+
+@pytest.mark.parametrize(
+    ("req", "notes"),
+    [
+        (
+            FitRequest(L8, gpus=4, zero=3),
+            [
+                "mixed precision: bf16 compute, fp32 master weights "
+                "(16 bytes/param with Adam before sharding)",
+                "ZeRO-3/FSDP: two layers' weights gathered at a time (prefetch)",
+                "4 GPUs: 4 data-parallel x 1 tensor-parallel; bytes per GPU",
+            ],
+        ),
+        (
+            FitRequest(L8, dtype="fp8", optimizer="sgd", gpus=4, tp=2),
+            [
+                "mixed precision: fp8 compute, fp32 master weights "
+                "(n bytes/param with Adam before sharding)",
+                "fp8 training keeps high-precision masters: no saving on model states",
+                "4 GPUs: 2 data-parallel x 2 tensor-parallel; bytes per GPU",
+            ],
+        ),
+        (FitRequest(L8, dtype="fp32", zero=1), ["ZeRO over one data-parallel rank shards nothing"]),
+        (
+            FitRequest(L8, dtype="nf4", lora_rank=16, gpus=2, zero=3),
+            [
+                # q, k, v, o: 16 x ((4096 + 4096) x 2 + (4096 + 1024) x 2) x 32 layers
+                "QLoRA rank 16 on attention linears: 13,631,488 trainable parameters "
+                "(fp32 adapters) on a frozen nf4 base",
+                "2 GPUs: 2 data-parallel x 1 tensor-parallel; bytes per GPU",
+            ],
+        ),
+        (
+            FitRequest(L8, lora_rank=8, lora_targets="all"),
+            [
+                "LoRA rank 8 on all linears: 20,971,520 trainable parameters "
+                "(fp32 adapters) on a frozen bf16 base",
+            ],
+        ),
+        (
+            FitRequest(L8, mode="infer", dtype="int8", gpus=2, tp=2),
+            [
+                "KV cache and activations in bf16 (weights only are quantized)",
+                "2 GPUs: 1 data-parallel x 2 tensor-parallel; bytes per GPU",
+            ],
+        ),
+        (FitRequest(L8, mode="infer"), []),
+    ],
+)
+def test_the_notes_say_how_the_bytes_were_counted(req: FitRequest, notes: list[str]) -> None:
+    got = list(estimate(req).notes)
+    if req.mode == "train":  # the last note says where the peak falls
+        assert got.pop().startswith("peak at ")
+    assert got == notes
+
+
+def test_lora_under_zero_3_shards_only_the_frozen_base() -> None:
+    n = lora_params(L8, 16)
+    e = estimate(FitRequest(L8, lora_rank=16, gpus=4, zero=3))
+    assert e.weights_bytes == round(2 * P8 / 4 + 4 * n)  # no gathered layers: nothing to train
+    assert (e.gradients_bytes, e.optimizer_bytes) == (round(4 * n / 4), round(8 * n / 4))

@@ -14,6 +14,7 @@ weight copies alive during forward and backward), and the peaks come out the sam
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Final
 
@@ -158,77 +159,138 @@ def _weight_bytes(groups: ParamGroups, dtype: str, tp: int) -> float:
     return LINEAR_BYTES[dtype] * _sharded(groups, tp)
 
 
+@dataclass(frozen=True)
+class _States:
+    """Bytes per GPU of one way to run a model, before ZeRO shards them."""
+
+    weights: float
+    activations: float
+    act_peak: float
+    gradients: float = 0.0
+    optimizer: float = 0.0
+    step_temp: float = 0.0
+    kv_cache: float = 0.0
+    notes: tuple[str, ...] = ()
+
+
 def _terms(req: FitRequest) -> _Terms:
-    spec = req.model
-    groups = param_groups(spec)
-    notes: list[str] = []
-    train = req.mode == "train"
-    a = 4 if req.dtype == "fp32" else 2
     overhead = CUDA_CONTEXT_BYTES + CUBLAS_WORKSPACE_BYTES + (NCCL_BYTES if req.gpus > 1 else 0)
-    grads = optim = step_temp = kv = 0.0
-    peak: float | None = None
-    per_gpu_params = _sharded(groups, req.tp)
-    dp = req.dp
-    if not train:
-        weights = _weight_bytes(groups, req.dtype, req.tp)
-        acts, kv = _infer_activations(req, a)
-        if req.dtype in (*QUANTIZED, "fp8"):
-            notes.append("KV cache and activations in bf16 (weights only are quantized)")
+    if req.mode != "train":
+        st = _inference(req)
     elif req.lora:
-        rank = req.lora_rank or 0
-        trainable = lora_params(spec, rank, req.lora_targets) / req.tp
-        base = _weight_bytes(groups, req.dtype, req.tp)
-        weights = base / (dp if req.zero == 3 else 1) + 4 * trainable  # fp32 adapters
-        grads = 4 * trainable
-        optim = OPTIMIZER_STATE_BYTES[req.optimizer] * trainable
-        step_temp = STEP_TEMP_BYTES[req.optimizer] * trainable
-        kind = "QLoRA" if req.quantized_base else "LoRA"
-        count = lora_params(spec, rank, req.lora_targets)
-        notes.append(
-            f"{kind} rank {rank} on {req.lora_targets} linears: {count:,} trainable "
-            f"parameters (fp32 adapters) on a frozen {req.dtype} base"
-        )
-        regime = Regime(
-            a=2 if req.dtype != "fp32" else 4,
-            amp=False,
-            full=False,
-            lora_roles=frozenset(x.role for x in iter_lora_targets(spec, req.lora_targets)),
-            lora_rank=rank,
-            base_saves=req.quantized_base,
-        )
-        acts, peak = _train_activations(req, regime)
+        st = _lora_training(req)
     else:
-        amp = req.dtype != "fp32"
-        weights = (2 if amp else 4) * per_gpu_params  # 16-bit working weights, or fp32
-        grads = (2 if amp else 4) * per_gpu_params
-        optim = (OPTIMIZER_STATE_BYTES[req.optimizer] + (4 if amp else 0)) * per_gpu_params
-        step_temp = STEP_TEMP_BYTES[req.optimizer] * per_gpu_params
-        if amp:
-            notes.append(
-                f"mixed precision: {req.dtype} compute, fp32 master weights "
-                f"({16 if req.optimizer in ('adam', 'adamw') else 'n'} bytes/param with Adam "
-                "before sharding)"
-            )
-        if req.dtype == "fp8":
-            notes.append("fp8 training keeps high-precision masters: no saving on model states")
-        acts, peak = _train_activations(req, Regime(a=a, amp=amp, full=True))
-    if train and req.zero:
-        if req.zero >= 1:
-            optim /= dp
-            step_temp /= dp
-        if req.zero >= 2:
-            grads /= dp
-        if req.zero >= 3 and not req.lora:
-            weights = weights / dp + 2 * 2 * _largest_layer(spec) / req.tp
-            notes.append("ZeRO-3/FSDP: two layers' weights gathered at a time (prefetch)")
-        if dp == 1:
-            notes.append("ZeRO over one data-parallel rank shards nothing")
+        st = _full_training(req)
+    if req.mode == "train" and req.zero:
+        st = _zero_sharded(st, req)
+    notes = st.notes
     if req.gpus > 1:
-        notes.append(
-            f"{req.gpus} GPUs: {dp} data-parallel x {req.tp} tensor-parallel; bytes per GPU"
+        notes += (
+            f"{req.gpus} GPUs: {req.dp} data-parallel x {req.tp} tensor-parallel; bytes per GPU",
         )
-    act_peak = acts if peak is None else peak
-    return _Terms(weights, grads, optim, acts, act_peak, kv, overhead, step_temp, tuple(notes))
+    return _Terms(
+        st.weights,
+        st.gradients,
+        st.optimizer,
+        st.activations,
+        st.act_peak,
+        st.kv_cache,
+        overhead,
+        st.step_temp,
+        notes,
+    )
+
+
+def _act_bytes(req: FitRequest) -> int:
+    """Bytes of an activation: fp32 when the model runs in fp32, else 16-bit."""
+    return 4 if req.dtype == "fp32" else 2
+
+
+def _inference(req: FitRequest) -> _States:
+    weights = _weight_bytes(param_groups(req.model), req.dtype, req.tp)
+    acts, kv = _infer_activations(req, _act_bytes(req))
+    notes: tuple[str, ...] = ()
+    if req.dtype in (*QUANTIZED, "fp8"):
+        notes = ("KV cache and activations in bf16 (weights only are quantized)",)
+    return _States(weights, acts, acts, kv_cache=kv, notes=notes)
+
+
+def _lora_training(req: FitRequest) -> _States:
+    """Adapters trained in fp32 on a frozen base (QLoRA: a quantized one)."""
+    spec = req.model
+    rank = req.lora_rank or 0
+    count = lora_params(spec, rank, req.lora_targets)
+    trainable = count / req.tp
+    base = _weight_bytes(param_groups(spec), req.dtype, req.tp)
+    kind = "QLoRA" if req.quantized_base else "LoRA"
+    regime = Regime(
+        a=_act_bytes(req),
+        amp=False,
+        full=False,
+        lora_roles=frozenset(x.role for x in iter_lora_targets(spec, req.lora_targets)),
+        lora_rank=rank,
+        base_saves=req.quantized_base,
+    )
+    acts, peak = _train_activations(req, regime)
+    return _States(
+        weights=base / (req.dp if req.zero == 3 else 1) + 4 * trainable,  # fp32 adapters
+        activations=acts,
+        act_peak=peak,
+        gradients=4 * trainable,
+        optimizer=OPTIMIZER_STATE_BYTES[req.optimizer] * trainable,
+        step_temp=STEP_TEMP_BYTES[req.optimizer] * trainable,
+        notes=(
+            f"{kind} rank {rank} on {req.lora_targets} linears: {count:,} trainable "
+            f"parameters (fp32 adapters) on a frozen {req.dtype} base",
+        ),
+    )
+
+
+def _full_training(req: FitRequest) -> _States:
+    """Every weight trained: in fp32, or mixed precision with fp32 masters."""
+    per_gpu_params = _sharded(param_groups(req.model), req.tp)
+    amp = req.dtype != "fp32"
+    notes: tuple[str, ...] = ()
+    if amp:
+        notes += (
+            f"mixed precision: {req.dtype} compute, fp32 master weights "
+            f"({16 if req.optimizer in ('adam', 'adamw') else 'n'} bytes/param with Adam "
+            "before sharding)",
+        )
+    if req.dtype == "fp8":
+        notes += ("fp8 training keeps high-precision masters: no saving on model states",)
+    acts, peak = _train_activations(req, Regime(a=_act_bytes(req), amp=amp, full=True))
+    return _States(
+        weights=(2 if amp else 4) * per_gpu_params,  # 16-bit working weights, or fp32
+        activations=acts,
+        act_peak=peak,
+        gradients=(2 if amp else 4) * per_gpu_params,
+        optimizer=(OPTIMIZER_STATE_BYTES[req.optimizer] + (4 if amp else 0)) * per_gpu_params,
+        step_temp=STEP_TEMP_BYTES[req.optimizer] * per_gpu_params,
+        notes=notes,
+    )
+
+
+def _zero_sharded(st: _States, req: FitRequest) -> _States:
+    """ZeRO stage 1 shards the optimizer, 2 also the gradients, 3 also the weights
+    (LoRA's frozen base is sharded where it is counted)."""
+    dp = req.dp
+    weights, gradients, notes = st.weights, st.gradients, st.notes
+    if req.zero >= 2:
+        gradients /= dp
+    if req.zero >= 3 and not req.lora:
+        weights = weights / dp + 2 * 2 * _largest_layer(req.model) / req.tp
+        notes += ("ZeRO-3/FSDP: two layers' weights gathered at a time (prefetch)",)
+    if dp == 1:
+        notes += ("ZeRO over one data-parallel rank shards nothing",)
+    return dataclasses.replace(
+        st,
+        weights=weights,
+        gradients=gradients,
+        optimizer=st.optimizer / dp,
+        step_temp=st.step_temp / dp,
+        notes=notes,
+    )
 
 
 def _largest_layer(spec: ModelSpec) -> float:
@@ -251,15 +313,16 @@ def _train_activations(req: FitRequest, g: Regime) -> tuple[float, float]:
     if spec.family == "mlp":
         kept = b * mlp_train_bytes(spec, g.a)
         return kept, kept
+    return _transformer_train_activations(req, g)
+
+
+def _transformer_train_activations(req: FitRequest, g: Regime) -> tuple[float, float]:
+    spec = req.model
     s = req.effective_seq_len or 1
-    tokens = b * s
+    tokens = req.batch_size * s
     layers = spec.layers or 0
-    h = spec.hidden or 0
     per_layer = tokens * layer_train_bytes(spec, g, s, req.flash_attention, req.tp)
-    extra = tokens * model_extra_train_bytes(spec, g)
-    if spec.family == "vit":  # the image, its 16-bit copy, the patch projection's output
-        image = spec.image_size or 224
-        extra += b * (4 + (2 if g.amp else 0)) * spec.channels * image * image
+    extra = _outside_blocks(req, g, tokens)
     spike = 0.0
     if spec.head in ("lm", "mlm") and spec.vocab:
         spike = logits_spike(tokens, spec.vocab, req.tp)
@@ -269,10 +332,21 @@ def _train_activations(req: FitRequest, g: Regime) -> tuple[float, float]:
     # Each block keeps only its input; the loss's spike passes before the backward pass
     # recomputes one block at a time. Under autocast the blocks' 16-bit weight copies are
     # not kept either (the checkpoint drops them with the block's tensors).
-    inputs = layers * tokens * g.r * h + extra
+    inputs = layers * tokens * g.r * (spec.hidden or 0) + extra
     kept = inputs + max(spike, per_layer)
     copies = 2 * layers * sum(x.fan_in * x.fan_out * x.copies for x in block_linears(spec))
     return kept, kept - (copies / req.tp if g.amp and g.full else 0.0)
+
+
+def _outside_blocks(req: FitRequest, g: Regime, tokens: int) -> float:
+    """Bytes kept outside the blocks: the final norm and what reads it, the token ids,
+    and a ViT's image."""
+    spec = req.model
+    extra = tokens * model_extra_train_bytes(spec, g)
+    if spec.family == "vit":  # the image, its 16-bit copy, the patch projection's output
+        image = spec.image_size or 224
+        extra += req.batch_size * (4 + (2 if g.amp else 0)) * spec.channels * image * image
+    return extra
 
 
 def _infer_activations(req: FitRequest, a: int) -> tuple[float, float]:
