@@ -98,7 +98,7 @@ def run(
         with hear.stage(WORKLOADS) as progress:
             work, said = workloads(results, db_location(where), opts, progress)
         hear.workloads_done(work)
-        results += work
+        results = [*results, *work]  # a new list: the stage's own stays as it was heard
     with opened(where) as store:
         run_id = _store(store, system, findings, results, said)
         # From the store just written: a second open would find an in-memory one empty.
