@@ -77,22 +77,7 @@ def _cpu_best(all_bases: Sequence[Basis], b: Basis) -> Basis | None:
 
 def _workload_job(results: Sequence[Result], workload: str | None, samples: float | None) -> Job:
     chosen, _ = calibrate_all(results, "tuned")
-    names = list(dict.fromkeys(c.basis.workload for c in chosen))
-    if workload is not None and workload not in names:
-        raise UsageError(
-            f"workload {workload!r} was not measured in this run",
-            f"measured: {', '.join(names)}" if names else "run `gpuscout run` first",
-        )
-
-    def run_s(c: Calibrated) -> float:
-        return facts.run_size(c.basis.workload)[0] / _throughput(c.basis)
-
-    pool = [c for c in chosen if workload is None or c.basis.workload == workload]
-    if workload is not None:
-        want = facts.primary_variant(workload)
-        c = next((x for x in pool if want is not None and x.basis.variant == want), pool[0])
-    else:
-        c = max(pool, key=run_s)
+    c = _pick(chosen, workload)
     b = c.basis
     n, words = facts.run_size(b.workload)
     if samples is not None:
@@ -102,6 +87,27 @@ def _workload_job(results: Sequence[Result], workload: str | None, samples: floa
     note = "" if cpu is None else f"measured ({cpu.impl} implementation)"
     what = facts.describe(b.workload, b)
     return Job(c, cpu_run, note or "not measured", n, _unit(b.unit), what, words)
+
+
+def _pick(chosen: Sequence[Calibrated], workload: str | None) -> Calibrated:
+    """``workload``'s primary figure (its first where it has none); without a workload,
+    the figure whose run takes longest."""
+    names = list(dict.fromkeys(c.basis.workload for c in chosen))
+    if workload is None:
+        return max(chosen, key=_run_s)
+    if workload not in names:
+        raise UsageError(
+            f"workload {workload!r} was not measured in this run",
+            f"measured: {', '.join(names)}" if names else "run `gpuscout run` first",
+        )
+    pool = [c for c in chosen if c.basis.workload == workload]
+    want = facts.primary_variant(workload)
+    return next((x for x in pool if want is not None and x.basis.variant == want), pool[0])
+
+
+def _run_s(c: Calibrated) -> float:
+    """One run of ``c``'s workload at its measured throughput, in seconds."""
+    return facts.run_size(c.basis.workload)[0] / _throughput(c.basis)
 
 
 def _model_job(results: Sequence[Result], model: str, mode: str, samples: float | None) -> Job:

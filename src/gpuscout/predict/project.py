@@ -121,27 +121,35 @@ def _gpu_ceiling(b: Basis, lc: LocalCeiling | None, spec: GpuSpec | None) -> Cei
     # for an fp32 run on any CUDA GPU, and a V100 or a Turing card has no TF32 rate
     # (cuDNN runs fp32 there; bench micro skips matmul/tf32 below sm_80).
     q = target_precision(b, spec) if spec is not None else None
+    flops, flops_source = _peak(b, lc, spec, q)
+    bw, bw_source = _bandwidth(lc, spec)
+    if flops is None or bw is None:
+        return None
+    return Ceiling(flops, bw, True, ", ".join(x for x in (flops_source, bw_source) if x))
+
+
+def _peak(
+    b: Basis, lc: LocalCeiling | None, spec: GpuSpec | None, q: str | None
+) -> tuple[float | None, str]:
+    """FLOP/s at the precision ``b`` ran in there, and where the figure comes from."""
     rates = lc.tflops if lc is not None else {}
     ran = b.precision if rates.get(b.precision) else q
     peak = rates.get(ran) if ran else None
-    sources: list[str] = []
-    flops: float | None = None
     if peak:
-        flops = peak * 1e12
-        sources.append("measured matmul" + (f" ({ran})" if ran != b.precision else ""))
-    elif spec is not None and q is not None and (p := spec.peak_tflops(q)):
-        flops = p * 1e12 * d.ACHIEVABLE_COMPUTE
-        sources.append(f"{spec.id} datasheet peak" + (f" ({q})" if q != b.precision else ""))
-    bw: float | None = None
+        return peak * 1e12, "measured matmul" + (f" ({ran})" if ran != b.precision else "")
+    p = spec.peak_tflops(q) if spec is not None and q is not None else None
+    if spec is None or q is None or not p:
+        return None, ""
+    note = f" ({q})" if q != b.precision else ""
+    return p * 1e12 * d.ACHIEVABLE_COMPUTE, f"{spec.id} datasheet peak{note}"
+
+
+def _bandwidth(lc: LocalCeiling | None, spec: GpuSpec | None) -> tuple[float | None, str]:
     if lc is not None and lc.bandwidth_gbs:
-        bw = lc.bandwidth_gbs * 1e9
-        sources.append("measured bandwidth")
-    elif spec is not None:
-        bw = spec.bandwidth_bytes_per_s * d.ACHIEVABLE_BANDWIDTH
-        sources.append(f"{spec.id} datasheet bandwidth")
-    if flops is None or bw is None:
-        return None
-    return Ceiling(flops, bw, True, ", ".join(sources))
+        return lc.bandwidth_gbs * 1e9, "measured bandwidth"
+    if spec is not None:
+        return spec.bandwidth_bytes_per_s * d.ACHIEVABLE_BANDWIDTH, f"{spec.id} datasheet bandwidth"
+    return None, ""
 
 
 def _basis_text(c: Calibrated) -> str:

@@ -60,22 +60,31 @@ def _feasible(r: CostRow, deadline_s: float | None) -> bool:
 
 def recommend(rows: Sequence[CostRow], deadline_s: float | None) -> CostRow | None:
     ok = [r for r in rows if _feasible(r, deadline_s)]
+    cpu = _first(ok, "cpu")
     gpu = [r for r in ok if r.option != "cpu"]
-    cpu = next((r for r in ok if r.option == "cpu"), None)
     if cpu is not None and _cpu_is_enough(cpu, gpu):
         return cpu
     paying = [r for r in gpu if r.option in PURCHASES and _pays_back(r)]
     if paying:
-        return min(paying, key=lambda r: (r.break_even_weeks or 0.0, r.time_per_run_s or 0.0))
-    cloud = next((r for r in gpu if r.option == "cloud"), None)
-    if cloud is not None:
-        return cloud
-    return min(gpu, key=lambda r: r.time_per_run_s or math.inf, default=None)
+        return min(paying, key=_payback_order)
+    return _first(gpu, "cloud") or min(gpu, key=_run_time, default=None)
+
+
+def _first(rows: Sequence[CostRow], option: str) -> CostRow | None:
+    return next((r for r in rows if r.option == option), None)
+
+
+def _run_time(r: CostRow) -> float:
+    return r.time_per_run_s or math.inf
+
+
+def _payback_order(r: CostRow) -> tuple[float, float]:
+    return (r.break_even_weeks or 0.0, r.time_per_run_s or 0.0)
 
 
 def _cpu_is_enough(cpu: CostRow, gpu: Sequence[CostRow]) -> bool:
     """A CPU run short enough, or no GPU ``MIN_GPU_SPEEDUP`` times faster."""
-    fastest = min((r.time_per_run_s or math.inf for r in gpu), default=math.inf)
+    fastest = min((_run_time(r) for r in gpu), default=math.inf)
     t = cpu.time_per_run_s
     return t is not None and (t <= d.CPU_IS_ENOUGH_S or t < d.MIN_GPU_SPEEDUP * fastest)
 

@@ -10,7 +10,7 @@ newest one are combined, so an imported run from another machine is never mixed 
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from gpuscout import __version__
@@ -285,17 +285,32 @@ def _roof(
     bw = max((c.measured for c in mine if c.what.startswith("memory")), default=None)
     source = "measured (bench micro)"
     if peak is None or bw is None:
-        for r in results:
-            e = r.extra
-            if r.device != device or not is_workload(r) or not _num(e.get("ceiling_value")):
-                continue
-            if e.get("ceiling_unit") == "TFLOPS" and peak is None:
-                peak, source = float(e["ceiling_value"]), str(e.get("ceiling_source"))
-            elif e.get("ceiling_unit") == "GB/s" and bw is None:
-                bw = float(e["ceiling_value"])
+        judged_peak, judged_source, judged_bw = _judged_against(results, device)
+        if peak is None and judged_peak is not None:
+            peak, source = judged_peak, judged_source
+        bw = bw if bw is not None else judged_bw
     if not peak or not bw:
         return None
     return Roof(device, names.get(device, device), precision, peak, bw, source)
+
+
+def _judged_against(
+    results: Sequence[Result], device: str
+) -> tuple[float | None, str, float | None]:
+    """(peak TFLOPS and its source, bandwidth GB/s): the first ceilings the workloads on
+    ``device`` were judged against."""
+    peak: float | None = None
+    source = ""
+    bw: float | None = None
+    for r in results:
+        e = r.extra
+        if r.device != device or not is_workload(r) or not _num(e.get("ceiling_value")):
+            continue
+        if e.get("ceiling_unit") == "TFLOPS" and peak is None:
+            peak, source = float(e["ceiling_value"]), str(e.get("ceiling_source"))
+        elif e.get("ceiling_unit") == "GB/s" and bw is None:
+            bw = float(e["ceiling_value"])
+    return peak, source, bw
 
 
 def summary_lines(
@@ -338,21 +353,31 @@ def _workload_line(wl: str, rows: Sequence[WorkloadRow]) -> str | None:
         return None
     variant = ok[0].variant
     ok = [r for r in ok if r.variant == variant]
-    best_gpu = max((r for r in ok if r.device != "cpu"), key=lambda r: r.figure or 0, default=None)
-    cpu = max((r for r in ok if r.device == "cpu"), key=lambda r: r.figure or 0, default=None)
-    name = wl + (f" ({variant})" if variant else "")
+    best_gpu = _best_figure(r for r in ok if r.device != "cpu")
+    cpu = _best_figure(r for r in ok if r.device == "cpu")
+    return _line(wl + (f" ({variant})" if variant else ""), best_gpu, cpu)
+
+
+def _line(name: str, best_gpu: WorkloadRow | None, cpu: WorkloadRow | None) -> str | None:
     if best_gpu and cpu and best_gpu.speedup_vs_cpu:
-        s = best_gpu.speedup_vs_cpu
-        how = f"{fmt.ratio(s)} faster" if s >= 1 else f"{fmt.ratio(1 / s)} slower"
-        return (
-            f"{name}: the GPU ({best_gpu.device_name}) runs it {how} than the CPU "
-            f"({fmt.num(best_gpu.figure, best_gpu.unit)} vs {fmt.num(cpu.figure, cpu.unit)})."
-        )
+        return f"{name}: " + _gpu_against_cpu(best_gpu, cpu, best_gpu.speedup_vs_cpu)
     if cpu:
         return f"{name}: {fmt.num(cpu.figure, cpu.unit)} on the CPU; no GPU measured."
     if best_gpu:
         return f"{name}: {fmt.num(best_gpu.figure, best_gpu.unit)} on {best_gpu.device_name}."
     return None
+
+
+def _best_figure(rows: Iterable[WorkloadRow]) -> WorkloadRow | None:
+    return max(rows, key=lambda r: r.figure or 0, default=None)
+
+
+def _gpu_against_cpu(gpu: WorkloadRow, cpu: WorkloadRow, s: float) -> str:
+    how = f"{fmt.ratio(s)} faster" if s >= 1 else f"{fmt.ratio(1 / s)} slower"
+    return (
+        f"the GPU ({gpu.device_name}) runs it {how} than the CPU "
+        f"({fmt.num(gpu.figure, gpu.unit)} vs {fmt.num(cpu.figure, cpu.unit)})."
+    )
 
 
 def build_report(

@@ -202,16 +202,29 @@ class Instruments:
         e1 = self.reader.energy_mj() if self.reader is not None else None
         sec.time_s = t1 - t0
         sec.peak_mem_bytes = self._peak()
+        self._readings(sec, (w0, w1), (t0, t1), (e0, e1))
+
+    def _readings(
+        self,
+        sec: Section,
+        window: tuple[float, float],
+        span: tuple[float, float],
+        energy_mj: tuple[int | None, int | None],
+    ) -> None:
+        """NVML's peak memory and the energy over ``span``: the energy counter where it
+        moved, else the power samples integrated."""
+        w0, w1 = window
         with self._lock:
             inside = [s for s in self._samples if w0 <= s[0] <= w1]
             power = [(t, w) for t, w, _ in self._samples if w is not None]
         mems = [m for _, _, m in inside if m is not None]
         sec.nvml_peak_mem_bytes = max(mems) if mems else None
         sec.power_samples = sum(1 for _, w, _ in inside if w is not None)
+        e0, e1 = energy_mj
         if e0 is not None and e1 is not None and e1 >= e0:
             sec.energy_j, sec.energy_source = (e1 - e0) / 1000.0, "nvml energy counter"
         elif power:
-            sec.energy_j = integrate_power(power, t0, t1)
+            sec.energy_j = integrate_power(power, *span)
             sec.energy_source = "nvml power samples"
 
 

@@ -212,16 +212,20 @@ def _problems(spec: WorkloadSpec) -> list[str]:
         out.append(f"task {spec.task!r} is not one of {', '.join(TASKS)}")
     if not spec.models:
         out.append("it builds no model")
-    sizes = [*spec.sizes.every(), *(spec.scaling.sizes.every() if spec.scaling else ())]
-    out += [f"size model {s.model!r} is not one of its models" for s in sizes
-            if s.model not in spec.models]  # fmt: skip
-    out += [f"prior {p!r} is not one of {', '.join(PRIORS)}"
-            for p in {spec.prior, *spec.variant_priors.values(), *spec.graphed_on_gpu}
-            if p not in PRIORS]  # fmt: skip
     if spec.scaling is not None and spec.scaling.parallel not in PARALLEL:
         out.append(f"parallel {spec.scaling.parallel!r} is not one of {', '.join(PARALLEL)}")
     if not spec.timeout_s > 0 or not spec.run_size.samples > 0:
         out.append("timeout_s and run_size.samples must be more than zero")
     if not callable(spec.build) or not callable(spec.run) or not callable(spec.describe):
         out.append("build, run and describe must be functions")
-    return out
+    return out + _unknown_names(spec)
+
+
+def _unknown_names(spec: WorkloadSpec) -> list[str]:
+    """Sizes naming a model it does not build; priors predict does not have."""
+    sizes = [*spec.sizes.every(), *(spec.scaling.sizes.every() if spec.scaling else ())]
+    models = sorted({s.model for s in sizes} - set(spec.models))
+    priors = {spec.prior, *spec.variant_priors.values(), *spec.graphed_on_gpu} - set(PRIORS)
+    return [f"size model {m!r} is not one of its models" for m in models] + [
+        f"prior {p!r} is not one of {', '.join(PRIORS)}" for p in sorted(priors)
+    ]
