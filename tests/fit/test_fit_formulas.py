@@ -358,3 +358,18 @@ def test_lora_under_zero_3_shards_only_the_frozen_base() -> None:
     e = estimate(FitRequest(L8, lora_rank=16, gpus=4, zero=3))
     assert e.weights_bytes == round(2 * P8 / 4 + 4 * n)  # no gathered layers: nothing to train
     assert (e.gradients_bytes, e.optimizer_bytes) == (round(4 * n / 4), round(8 * n / 4))
+
+
+def test_eager_attention_keeps_the_softmax_per_head_and_position() -> None:
+    """Per token: eager attention keeps q, k and v expanded to every head and the output
+    (4 x a x q width) and the softmax over seq positions per head, in fp32 plus a 16-bit
+    copy (6 bytes; fp32 alone: 4); flash keeps q, k, v, output and the log-sum-exp."""
+    from gpuscout.fit.activations import Regime, layer_train_bytes
+
+    heads, q, kv, seq = 32, 4096, 1024, 2048
+    for a, softmax in ((2, 6), (4, 4)):
+        g = Regime(a=a, amp=False, full=False, lora_roles=frozenset("qkvo"), lora_rank=16)
+        eager = a * 4 * q + heads * seq * softmax
+        flash = a * (2 * q + 2 * kv) + 4 * heads
+        difference = layer_train_bytes(L8, g, seq, False) - layer_train_bytes(L8, g, seq, True)
+        assert difference == eager - flash

@@ -75,39 +75,55 @@ def _inputs_saved(width: int, consumers: tuple[Linear, ...], g: Regime, fp32_inp
 
 def layer_train_bytes(spec: ModelSpec, g: Regime, seq: int, flash: bool, tp: int = 1) -> float:
     """Bytes per token one transformer block keeps for its backward pass."""
-    h, qw, kvw = spec.hidden or 0, spec.q_width, spec.kv_width
-    heads, i = spec.heads or 0, spec.intermediate or 0
+    h = spec.hidden or 0
     lins = block_linears(spec)
-    by_role = {lin.role: lin for lin in lins}
     attn_in = tuple(x for x in lins if x.role in ("q", "k", "v", "qkv"))
     mlp_in = tuple(x for x in lins if x.role in ("gate", "up", "fc1"))
-    mlp_out = by_role["down"] if "down" in by_role else by_role["fc2"]
-    a = g.a
     # Replicated on every tensor-parallel rank: the norms and the column-parallel inputs.
     replicated = 2 * _norm_saved(spec, g) * h
     replicated += _inputs_saved(h, attn_in, g, fp32_input=g.amp)
     # Split across ranks: attention internals, MLP internals, row-parallel inputs.
-    if flash:
-        attn = a * (2 * qw + 2 * kvw) + 4 * heads  # q, k, v, output; fp32 log-sum-exp
-    else:  # eager: k and v expanded to every head, softmax kept in fp32 and 16-bit
-        attn = a * 4 * qw + heads * seq * (4 + (a if a < 4 else 0))
     k = spec.experts_per_token or 1
-    # SwiGLU: silu keeps the gate, the product keeps silu(gate) and up; GELU its input.
-    mlp = 3 * a * i if spec.mlp == "swiglu" else a * i
-    mlp += _inputs_saved(i, (mlp_out,), g, fp32_input=False)
-    split = attn + k * mlp
-    norm2_in = _inputs_saved(h, mlp_in, g, fp32_input=g.amp)
+    split = _attention_saved(spec, g.a, seq, flash) + k * _mlp_saved(spec, g, lins)
     if spec.experts:
-        # Each routed token's input is gathered for its expert, and each expert output is
-        # kept to be weighted; the router's fp32 probabilities are small.
-        saving = any(g.saves_input(x) for x in mlp_in)
-        split += k * a * h * (2 if saving else 1) + 4 * spec.experts
-        replicated += _inputs_saved(h, (Linear("router", h, spec.experts),), g, g.amp)
+        routed, router = _routing_saved(spec, g, mlp_in)
+        split += routed
+        replicated += router
     else:
-        split += norm2_in
+        split += _inputs_saved(h, mlp_in, g, fp32_input=g.amp)
     if g.lora_roles:  # each adapter keeps its rank-wide middle
-        split += a * g.lora_rank * sum(1 for x in lins if x.role in g.lora_roles)
+        split += g.a * g.lora_rank * sum(1 for x in lins if x.role in g.lora_roles)
     return replicated + split / tp
+
+
+def _attention_saved(spec: ModelSpec, a: int, seq: int, flash: bool) -> int:
+    """Bytes per token the attention keeps between its projections."""
+    heads = spec.heads or 0
+    if flash:  # q, k, v, output; fp32 log-sum-exp
+        return a * (2 * spec.q_width + 2 * spec.kv_width) + 4 * heads
+    # eager: k and v expanded to every head, softmax kept in fp32 and 16-bit
+    return a * 4 * spec.q_width + heads * seq * (4 + (a if a < 4 else 0))
+
+
+def _mlp_saved(spec: ModelSpec, g: Regime, lins: tuple[Linear, ...]) -> int:
+    """Bytes per token one MLP (one expert's) keeps, its output layer's input included."""
+    i = spec.intermediate or 0
+    by_role = {lin.role: lin for lin in lins}
+    mlp_out = by_role["down"] if "down" in by_role else by_role["fc2"]
+    # SwiGLU: silu keeps the gate, the product keeps silu(gate) and up; GELU its input.
+    mlp = 3 * g.a * i if spec.mlp == "swiglu" else g.a * i
+    return mlp + _inputs_saved(i, (mlp_out,), g, fp32_input=False)
+
+
+def _routing_saved(spec: ModelSpec, g: Regime, mlp_in: tuple[Linear, ...]) -> tuple[int, int]:
+    """(split, replicated) bytes per token of a mixture of experts' routing. Each routed
+    token's input is gathered for its expert, and each expert output is kept to be
+    weighted; the router's fp32 probabilities are small."""
+    h, experts = spec.hidden or 0, spec.experts or 0
+    k = spec.experts_per_token or 1
+    saving = any(g.saves_input(x) for x in mlp_in)
+    routed = k * g.a * h * (2 if saving else 1) + 4 * experts
+    return routed, _inputs_saved(h, (Linear("router", h, experts),), g, g.amp)
 
 
 def model_extra_train_bytes(spec: ModelSpec, g: Regime) -> float:
