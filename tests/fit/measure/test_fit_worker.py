@@ -174,14 +174,45 @@ def test_a_training_trial_changes_exactly_the_trainable_weights(req: FitRequest)
     assert all(p.grad is None for p in j.model.parameters())  # zero_grad(set_to_none)
 
 
-@pytest.mark.parametrize("model_id", ["llama-tiny", "encoder-bert-tiny", "resnet-tiny", "mlp"])
+# What the forward passes of an inference trial at batch 3, sequence 40 (images 32 x 32)
+# must output, counted by hand from the request and each row's shape in models.toml:
+# llama-tiny's vocabulary is 256 and the tiny BERT's 1,000; the ResNet has 1,000 classes,
+# the MLP 10. A decoder's trial prefills the prompt (40 - DECODE_STEPS = 38 tokens; the
+# 3 x 40 tokens are under PREFILL_TOKENS = 2,048, so one chunk) and reads the logits of its
+# last position, then decodes DECODE_STEPS = 2 tokens one at a time: three outputs of
+# (3, 1, 256). The others run one forward pass over the whole batch.
+INFERENCE_OUTPUTS = {
+    "llama-tiny": [(3, 1, 256)] * 3,
+    "encoder-bert-tiny": [(3, 40, 1000)],
+    "resnet-tiny": [(3, 1000)],
+    "mlp": [(3, 10)],
+}
+
+
+@pytest.mark.parametrize("model_id", list(INFERENCE_OUTPUTS))
 def test_an_inference_trial_runs(model_id: str) -> None:
+    from gpuscout.fit.measure import trials
+
+    assert (trials.DECODE_STEPS, trials.PREFILL_TOKENS) == (2, 2048)  # the counts above
     spec = load_model(model_id)
     extra: dict[str, Any] = {"seq_len": 40} if spec.is_transformer else {}
     if spec.family == "cnn":
         extra = {"image_size": 32}
     req = FitRequest(spec, mode="infer", batch_size=3, dtype="fp32", **extra)
-    job(req).trial(3)
+    j = job(req)
+    # A decoder's trial writes its own forward (fit's way); its untied output layer sees
+    # every logit it computes. The others are called as a whole.
+    head = j.model.output if spec.family == "decoder" else j.model
+    shapes: list[tuple[int, ...]] = []
+    hook = head.register_forward_hook(lambda m, i, out: shapes.append(tuple(out.shape)))
+    before = {n: p.detach().clone() for n, p in j.model.named_parameters()}
+    j.trial(3)
+    hook.remove()
+    assert shapes == INFERENCE_OUTPUTS[model_id]
+    # Inference trains nothing: no optimizer, no gradients, the weights as built.
+    assert j.opt is None and not j.model.training
+    assert all(p.grad is None for p in j.model.parameters())
+    assert all(torch.equal(before[n], p) for n, p in j.model.named_parameters())
 
 
 MHA = finish_spec(  # q, k and v with as many heads: attention without enable_gqa
