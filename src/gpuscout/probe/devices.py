@@ -20,27 +20,36 @@ def resolve_devices(
     spec: str | Sequence[str] | None, available: Callable[[], Sequence[str]]
 ) -> list[str]:
     """Device words (comma lists allowed) -> device strings in order, or UsageError."""
+    words = _words(spec)
+    if all(w == "cpu" for w in words) and words:
+        return ["cpu"]  # nothing to ask of the framework (importing torch costs seconds)
+    have = list(available())
+    out: list[str] = []
+    for w in words or ["all"]:
+        out.extend(d for d in _devices(w, have) if d not in out)
+    return out
+
+
+def _words(spec: str | Sequence[str] | None) -> list[str]:
+    """The words, lower-cased, each a known kind of device word (UsageError if not)."""
     items = [spec] if isinstance(spec, str) else list(spec or ["all"])
     words = [w.strip().lower() for item in items for w in item.split(",") if w.strip()]
     for w in words:
         if w not in ("all", "cpu", "cuda") and not _CUDA_RE.match(w):
             raise UsageError(f"unknown device {w!r}", DEVICE_HINT)
-    if all(w == "cpu" for w in words) and words:
-        return ["cpu"]  # nothing to ask of the framework (importing torch costs seconds)
-    have = list(available())
+    return words
+
+
+def _devices(word: str, have: list[str]) -> list[str]:
+    """The devices one word names, of those the framework ``have``s."""
     gpus = [d for d in have if d != "cpu"]
-    out: list[str] = []
-    for w in words or ["all"]:
-        if w == "all":
-            wanted = have
-        elif w == "cuda":
-            if not gpus:
-                raise UsageError("no CUDA GPU is visible to PyTorch", "run `gpuscout doctor`")
-            wanted = gpus
-        elif w != "cpu" and w not in have:
-            where = f"this machine has {', '.join(gpus)}" if gpus else "no CUDA GPU is visible"
-            raise UsageError(f"no such device {w!r}: {where}", DEVICE_HINT)
-        else:
-            wanted = [w]
-        out.extend(d for d in wanted if d not in out)
-    return out
+    if word == "all":
+        return have
+    if word == "cuda":
+        if not gpus:
+            raise UsageError("no CUDA GPU is visible to PyTorch", "run `gpuscout doctor`")
+        return gpus
+    if word != "cpu" and word not in have:
+        where = f"this machine has {', '.join(gpus)}" if gpus else "no CUDA GPU is visible"
+        raise UsageError(f"no such device {word!r}: {where}", DEVICE_HINT)
+    return [word]
