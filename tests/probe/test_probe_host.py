@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -154,20 +155,75 @@ def test_x86_flags_from_proc_cpuinfo_when_cpuinfo_has_none(tmp_path: Path) -> No
     assert host.isa == ("avx", "avx2", "fma")
 
 
-def test_container_memory_limit_caps_ram(tmp_path: Path) -> None:
-    limit = 8 * 1024**3
-    root = _root(tmp_path, {"sys/fs/cgroup/memory.max": f"{limit}\n"})
-    host = probe_host(root=root, environ={}, cpu_info=XEON_SPR)
-    assert host.ram_total_bytes is not None and host.ram_total_bytes <= limit
-    assert host.ram_available_bytes is not None and host.ram_available_bytes <= limit
-    unlimited = probe_host(
-        root=_root(tmp_path / "u", {"sys/fs/cgroup/memory.max": "max\n"}),
+GIB = 1024**3
+
+
+class FakePsutil:
+    """The three psutil calls the probe makes, answering with given figures."""
+
+    def __init__(
+        self, total: int = 64 * GIB, available: int = 40 * GIB, fail: str | None = None
+    ) -> None:
+        self.total, self.available, self.fail = total, available, fail
+
+    def cpu_count(self, logical: bool = True) -> int:
+        return 16 if logical else 8
+
+    def virtual_memory(self) -> SimpleNamespace:
+        if self.fail:
+            raise RuntimeError(self.fail)
+        return SimpleNamespace(total=self.total, available=self.available)
+
+    def cpu_freq(self) -> SimpleNamespace:
+        return SimpleNamespace(current=2400.0, min=800.0, max=3500.0)
+
+
+V2 = "sys/fs/cgroup/memory.max"
+V1 = "sys/fs/cgroup/memory/memory.limit_in_bytes"
+
+
+@pytest.mark.parametrize(
+    ("cgroup", "ram", "expected"),
+    [
+        # (cgroup files, psutil's (total, available), the probe's (total, available))
+        ({}, (64 * GIB, 40 * GIB), (64 * GIB, 40 * GIB)),
+        ({V2: f"{8 * GIB}\n"}, (64 * GIB, 40 * GIB), (8 * GIB, 8 * GIB)),
+        ({V2: f"{8 * GIB}\n"}, (64 * GIB, 5 * GIB), (8 * GIB, 5 * GIB)),
+        ({V2: "max\n"}, (64 * GIB, 40 * GIB), (64 * GIB, 40 * GIB)),
+        ({V2: f"{128 * GIB}\n"}, (64 * GIB, 40 * GIB), (64 * GIB, 40 * GIB)),  # above the RAM
+        ({V1: f"{16 * GIB}\n"}, (64 * GIB, 40 * GIB), (16 * GIB, 16 * GIB)),
+        ({V1: "9223372036854771712\n"}, (64 * GIB, 40 * GIB), (64 * GIB, 40 * GIB)),  # v1: none
+        ({V1: f"{2**60}\n"}, (2**61, 40 * GIB), (2**61, 40 * GIB)),  # 2**60 and up: none
+        ({V2: "max\n", V1: f"{4 * GIB}\n"}, (64 * GIB, 40 * GIB), (4 * GIB, 4 * GIB)),
+        ({V2: f"{2 * GIB}\n", V1: f"{4 * GIB}\n"}, (64 * GIB, 40 * GIB), (2 * GIB, 2 * GIB)),
+    ],
+)
+def test_container_memory_limit_caps_ram(
+    tmp_path: Path,
+    cgroup: dict[str, str],
+    ram: tuple[int, int],
+    expected: tuple[int, int],
+) -> None:
+    total, available = ram
+    host = probe_host(
+        root=_root(tmp_path, cgroup),
         environ={},
         cpu_info=XEON_SPR,
+        psutil=FakePsutil(total, available),
     )
-    assert unlimited.ram_total_bytes is not None and unlimited.ram_total_bytes >= (
-        host.ram_total_bytes
+    assert (host.ram_total_bytes, host.ram_available_bytes) == expected
+    assert (host.physical_cores, host.logical_cores, host.max_clock_mhz) == (8, 16, 3500.0)
+    assert "ram_total_bytes" not in host.unavailable
+
+
+def test_when_psutil_fails_ram_is_unavailable_and_says_why(tmp_path: Path) -> None:
+    root = _root(tmp_path, {V2: f"{8 * GIB}\n"})
+    host = probe_host(
+        root=root, environ={}, cpu_info=XEON_SPR, psutil=FakePsutil(fail="no /proc/meminfo")
     )
+    assert (host.ram_total_bytes, host.ram_available_bytes) == (None, None)
+    assert (host.physical_cores, host.logical_cores) == (8, 16)  # counted before it failed
+    assert host.unavailable["ram_total_bytes"] == "psutil failed: no /proc/meminfo"
 
 
 def test_real_host_probe_runs() -> None:

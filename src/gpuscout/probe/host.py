@@ -145,7 +145,9 @@ def _cgroup_memory_limit(root: Path) -> int | None:
     return None
 
 
-def _clocks(info: Mapping[str, Any], unavailable: dict[str, str]) -> tuple[float | None, ...]:
+def _clocks(
+    info: Mapping[str, Any], unavailable: dict[str, str], psutil: Any = None
+) -> tuple[float | None, ...]:
     base: float | None = None
     advertised = info.get("hz_advertised")
     if isinstance(advertised, (list, tuple)) and advertised and advertised[0]:
@@ -154,8 +156,7 @@ def _clocks(info: Mapping[str, Any], unavailable: dict[str, str]) -> tuple[float
         unavailable["base_clock_mhz"] = "py-cpuinfo reports no advertised clock"
     top: float | None = None
     try:
-        psutil = _psutil()
-        freq = psutil.cpu_freq()
+        freq = (psutil or _psutil()).cpu_freq()
         if freq is not None and freq.max:
             top = float(freq.max)
     except Exception:  # absent on some VMs and platforms; the reason below covers it
@@ -177,11 +178,13 @@ def probe_host(
     root: Path = Path("/"),
     environ: Mapping[str, str] | None = None,
     cpu_info: Mapping[str, Any] | None = None,
+    psutil: Any = None,
 ) -> HostInfo:
     """Describe this host. ``mem_mts``/``mem_channels`` come from the user (e.g. 2933, 4).
 
     ``cpu_info`` is a ``cpuinfo.get_cpu_info()`` dict; when None it is read here (about a
-    second, once). Raises UsageError only for impossible memory figures.
+    second, once). ``psutil``: the module that counts cores, RAM and the clock (None:
+    psutil itself). Raises UsageError only for impossible memory figures.
     """
     _check_positive("--mem-mts", mem_mts)
     _check_positive("--mem-channels", mem_channels)
@@ -201,13 +204,13 @@ def probe_host(
     if not flags:  # py-cpuinfo failed or found none: read the kernel's own list
         raw = _proc_cpuinfo_value(proc_cpuinfo, "flags", "features") or ""
         flags = raw.split()
-    base, top = _clocks(info, unavailable)
+    base, top = _clocks(info, unavailable, psutil)
 
     physical = logical = ram_total = ram_available = None
     try:
-        psutil = _psutil()
-        physical, logical = psutil.cpu_count(logical=False), psutil.cpu_count(logical=True)
-        vm = psutil.virtual_memory()
+        ps = psutil or _psutil()
+        physical, logical = ps.cpu_count(logical=False), ps.cpu_count(logical=True)
+        vm = ps.virtual_memory()
         ram_total, ram_available = int(vm.total), int(vm.available)
     except Exception as exc:
         unavailable["ram_total_bytes"] = f"psutil failed: {exc}"
