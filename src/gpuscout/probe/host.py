@@ -156,7 +156,7 @@ def _clocks(
         unavailable["base_clock_mhz"] = "py-cpuinfo reports no advertised clock"
     top: float | None = None
     try:
-        freq = (psutil or _psutil()).cpu_freq()
+        freq = (_psutil() if psutil is None else psutil).cpu_freq()
         if freq is not None and freq.max:
             top = float(freq.max)
     except Exception:  # absent on some VMs and platforms; the reason below covers it
@@ -192,48 +192,22 @@ def probe_host(
     unavailable: dict[str, str] = {}
     info = dict(cpu_info) if cpu_info is not None else _cpu_info(unavailable)
     proc_cpuinfo = _read(root / "proc/cpuinfo")
-
     arch = str(info.get("arch_string_raw") or platform.machine() or "unknown")
-    cpu_model = (
-        info.get("brand_raw")
-        or _proc_cpuinfo_value(proc_cpuinfo, "model name", "hardware", "cpu model")
-        or platform.processor()
-        or "unknown"
-    )
-    flags: list[str] = [str(f) for f in info.get("flags") or ()]
-    if not flags:  # py-cpuinfo failed or found none: read the kernel's own list
-        raw = _proc_cpuinfo_value(proc_cpuinfo, "flags", "features") or ""
-        flags = raw.split()
     base, top = _clocks(info, unavailable, psutil)
-
-    physical = logical = ram_total = ram_available = None
-    try:
-        ps = psutil or _psutil()
-        physical, logical = ps.cpu_count(logical=False), ps.cpu_count(logical=True)
-        vm = ps.virtual_memory()
-        ram_total, ram_available = int(vm.total), int(vm.available)
-    except Exception as exc:
-        unavailable["ram_total_bytes"] = f"psutil failed: {exc}"
-    limit = _cgroup_memory_limit(root)
-    if limit is not None and ram_total is not None and limit < ram_total:
-        # Inside a memory-limited container the limit, not the host's RAM, is what we get.
-        ram_total = limit
-        ram_available = min(ram_available or limit, limit)
-
-    if mem_mts is None:
-        unavailable["mem_mts"] = _MEM_REASON
-    if mem_channels is None:
-        unavailable["mem_channels"] = _MEM_REASON
-
+    physical, logical, ram_total, ram_available = _cores_and_ram(unavailable, psutil)
+    ram_total, ram_available = _container_capped(ram_total, ram_available, root)
+    for key, given in (("mem_mts", mem_mts), ("mem_channels", mem_channels)):
+        if given is None:
+            unavailable[key] = _MEM_REASON
     system, release = platform.system(), platform.release()
     return HostInfo(
-        cpu_model=str(cpu_model).strip(),
+        cpu_model=_cpu_model(info, proc_cpuinfo),
         arch=arch,
         physical_cores=physical,
         logical_cores=logical,
         base_clock_mhz=base,
         max_clock_mhz=top,
-        isa=normalise_isa(flags, arch),
+        isa=normalise_isa(_cpu_flags(info, proc_cpuinfo), arch),
         ram_total_bytes=ram_total,
         ram_available_bytes=ram_available,
         os_name=system,
@@ -246,3 +220,45 @@ def probe_host(
         mem_channels=mem_channels,
         unavailable=unavailable,
     )
+
+
+def _cpu_model(info: Mapping[str, Any], proc_cpuinfo: str | None) -> str:
+    model = (
+        info.get("brand_raw")
+        or _proc_cpuinfo_value(proc_cpuinfo, "model name", "hardware", "cpu model")
+        or platform.processor()
+        or "unknown"
+    )
+    return str(model).strip()
+
+
+def _cpu_flags(info: Mapping[str, Any], proc_cpuinfo: str | None) -> list[str]:
+    flags = [str(f) for f in info.get("flags") or ()]
+    if not flags:  # py-cpuinfo failed or found none: read the kernel's own list
+        flags = (_proc_cpuinfo_value(proc_cpuinfo, "flags", "features") or "").split()
+    return flags
+
+
+def _cores_and_ram(
+    unavailable: dict[str, str], psutil: Any
+) -> tuple[int | None, int | None, int | None, int | None]:
+    """(physical cores, logical cores, total RAM, available RAM) as psutil counts them."""
+    physical = logical = ram_total = ram_available = None
+    try:
+        ps = _psutil() if psutil is None else psutil
+        physical, logical = ps.cpu_count(logical=False), ps.cpu_count(logical=True)
+        vm = ps.virtual_memory()
+        ram_total, ram_available = int(vm.total), int(vm.available)
+    except Exception as exc:
+        unavailable["ram_total_bytes"] = f"psutil failed: {exc}"
+    return physical, logical, ram_total, ram_available
+
+
+def _container_capped(
+    ram_total: int | None, ram_available: int | None, root: Path
+) -> tuple[int | None, int | None]:
+    """Inside a memory-limited container the limit, not the host's RAM, is what we get."""
+    limit = _cgroup_memory_limit(root)
+    if limit is not None and ram_total is not None and limit < ram_total:
+        return limit, min(ram_available or limit, limit)
+    return ram_total, ram_available
