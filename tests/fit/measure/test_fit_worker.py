@@ -191,9 +191,10 @@ INFERENCE_OUTPUTS = {
 
 @pytest.mark.parametrize("model_id", list(INFERENCE_OUTPUTS))
 def test_an_inference_trial_runs(model_id: str) -> None:
-    from gpuscout.fit.measure import trials
+    from gpuscout.fit.estimate import PREFILL_TOKENS
+    from gpuscout.fit.measure.trials import DECODE_STEPS
 
-    assert (trials.DECODE_STEPS, trials.PREFILL_TOKENS) == (2, 2048)  # the counts above
+    assert (DECODE_STEPS, PREFILL_TOKENS) == (2, 2048)  # the counts above
     spec = load_model(model_id)
     extra: dict[str, Any] = {"seq_len": 40} if spec.is_transformer else {}
     if spec.family == "cnn":
