@@ -128,13 +128,30 @@ def test_scenarios_read_as_described() -> None:
     assert cvd.env.cuda_visible_devices == "0"
 
 
-def test_catalog_ids_are_filled_where_the_catalog_knows_the_gpu() -> None:
-    pytest.importorskip("gpuscout.catalog")
-    gpu = replay("h100").nvidia.gpus[0]
-    from gpuscout.catalog import match_local_gpu
+@pytest.mark.parametrize(
+    ("name", "catalog_ids"),
+    [
+        # NVML's name and memory in each recorded machine file, and the catalog row for it
+        ("h100", ["h100-sxm5-80gb"]),  # "NVIDIA H100 80GB HBM3", 85520809984 bytes
+        ("mig", ["a100-sxm4-40gb"]),  # "NVIDIA A100-SXM4-40GB": memory tells 40 from 80 GB
+        ("busy", ["a100-sxm4-80gb"]),  # "NVIDIA A100-SXM4-80GB"
+        ("pcie_downtrained", ["a100-pcie-80gb"]),  # "NVIDIA A100 80GB PCIe"
+        ("cpu_wheel", ["rtx-4090"]),  # "NVIDIA GeForce RTX 4090"
+        ("cvd_hides", ["rtx-a6000", "rtx-a6000"]),  # two "NVIDIA RTX A6000"
+        ("no_gpu", []),
+    ],
+)
+def test_catalog_ids_are_filled_where_the_catalog_knows_the_gpu(
+    name: str, catalog_ids: list[str]
+) -> None:
+    assert [g.catalog_id for g in replay(name).nvidia.gpus] == catalog_ids
 
-    spec = match_local_gpu(gpu.name or "", gpu.memory_total_bytes)
-    assert gpu.catalog_id == (spec.id if spec is not None else None)
+
+def test_a_gpu_the_catalog_does_not_know_has_no_catalog_id() -> None:
+    data = machines.data("h100")
+    data["nvml"]["devices"][0]["name"] = "NVIDIA Imaginary X1 12GB"
+    (gpu,) = probe_recorded(data).nvidia.gpus
+    assert gpu.name == "NVIDIA Imaginary X1 12GB" and gpu.catalog_id is None
 
 
 def test_user_memory_figures_apply_to_a_recorded_host() -> None:
