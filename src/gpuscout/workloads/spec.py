@@ -190,7 +190,7 @@ class WorkloadSpec:
         if model is None:
             return self.default_model
         if model not in self.models:
-            close = difflib.get_close_matches(model, list(self.models), 3, 0.4)
+            close = difflib.get_close_matches(model, list(self.models), 3, 0.5)
             raise UnknownNameError(f"{self.name} model", model, close, list(self.models))
         return model
 
