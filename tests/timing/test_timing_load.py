@@ -134,3 +134,31 @@ def test_the_line_names_the_load_others_put_on_the_cpus() -> None:
     got = disturbance([result(("host-busy",)), result(("host-busy",))])
     assert got is not None and got.busy == 2 and got.total == 2
     assert "(others used up to 48% of the CPUs)" in got.line()
+
+
+def test_the_record_counts_each_disturbance_and_the_worst_load() -> None:
+    loud = result(("host-busy",), noisy=True)
+    louder = Result("y", "cpu", 1.0, "GB/s", extra={"flags": ["host-busy"], "host_busy_pct": 75})
+    unknown_load = Result(
+        "z", "cpu", 1.0, "GB/s", extra={"flags": ("host-busy",), "host_busy_pct": "?"}
+    )
+    hot = result(("throttled",), noisy=True)
+    odd_flags = Result("w", "cpu", 1.0, "GB/s", extra={"flags": "host-busy"})  # not a list
+    failed = result(("throttled",), noisy=True, status="failed")
+    got = disturbance([loud, louder, unknown_load, hot, odd_flags, failed, result(noisy=False)])
+    # 7 results, 6 measured; 3 busy (the third's load unknown); 2 of 3 timed are noisy
+    assert got == load.Disturbance(busy=3, throttled=1, noisy=2, total=6, max_busy_pct=75.0)
+    assert got.line() == (
+        "measurements disturbed: 3 of 6 ran beside busy processes (others used up to 75% of "
+        "the CPUs); 1 of 6 on a throttled GPU; 2 of 6 noisy. "
+        "Rerun on a quiet machine before trusting them."
+    )
+    # half noisy is not most: the noise is not counted, the throttling is
+    half = disturbance([result(("throttled",), noisy=True), result(noisy=False)])
+    assert half == load.Disturbance(busy=0, throttled=1, noisy=0, total=2, max_busy_pct=None)
+    alone = disturbance([unknown_load])
+    assert alone == load.Disturbance(busy=1, throttled=0, noisy=0, total=1, max_busy_pct=None)
+    assert alone.line() == (
+        "measurements disturbed: 1 of 1 ran beside busy processes. "
+        "Rerun on a quiet machine before trusting them."
+    )

@@ -171,21 +171,32 @@ def disturbance(results: Sequence[Result]) -> Disturbance | None:
     measured = [r for r in results if r.status == "ok"]
     busy = [r for r in measured if HOST_BUSY in _flags(r)]
     throttled = [r for r in measured if "throttled" in _flags(r)]
+    noisy = _noisy_when_most_are(measured)
+    if not busy and not throttled and not noisy:
+        return None
+    return Disturbance(
+        busy=len(busy),
+        throttled=len(throttled),
+        noisy=noisy,
+        total=len(measured),
+        max_busy_pct=_max_load(busy),
+    )
+
+
+def _noisy_when_most_are(measured: Sequence[Result]) -> int:
+    """How many timed results are noisy, if most of at least two are; else 0. Only
+    results with samples enough to show a spread count."""
     timed = [r.stats for r in measured if r.stats is not None]
     timed = [s for s in timed if s.n >= MIN_SAMPLES_FOR_SPREAD]
     noisy = [s for s in timed if s.noisy]
-    mostly_noisy = len(timed) >= 2 and 2 * len(noisy) > len(timed)
-    if not busy and not throttled and not mostly_noisy:
-        return None
+    return len(noisy) if len(timed) >= 2 and 2 * len(noisy) > len(timed) else 0
+
+
+def _max_load(busy: Sequence[Result]) -> float | None:
+    """The highest load others put on the CPUs, of the results that recorded one."""
     loads = [
         float(r.extra["host_busy_pct"])
         for r in busy
         if isinstance(r.extra.get("host_busy_pct"), (int, float))
     ]
-    return Disturbance(
-        busy=len(busy),
-        throttled=len(throttled),
-        noisy=len(noisy) if mostly_noisy else 0,
-        total=len(measured),
-        max_busy_pct=max(loads) if loads else None,
-    )
+    return max(loads) if loads else None
