@@ -16,8 +16,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
 from rich.progress import Progress as Bar
 
 from gpuscout._types import to_jsonable
-from gpuscout.bench import Progress
 from gpuscout.errors import GpuscoutError
+from gpuscout.jobs import Progress
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich import box
@@ -23,13 +23,10 @@ from gpuscout.cli._common import (
     say_saved,
 )
 from gpuscout.errors import GpuscoutError
-from gpuscout.fit import FitRequest, GpuFit, MemoryEstimate
-from gpuscout.fit import list_models as known_models
-from gpuscout.fit.measure.driver import Measured
 
-# The seams --measure goes through, looked up at each call so that tests can replace
-# them here: the local GPUs, the run's fingerprint, and the worker's target.
-from gpuscout.jobs import local_gpus, run_fingerprint
+if TYPE_CHECKING:
+    from gpuscout.fit import FitRequest, GpuFit, MemoryEstimate
+    from gpuscout.fit.measure.driver import Measured
 
 HELP = (
     "Will it fit? Memory per GPU for training or inference (weights, gradients, optimizer, "
@@ -41,9 +38,19 @@ MODEL_HELP = (
     "Face repo id we ship, or a path to a config.json."
 )
 GIB = 1024**3
+# The seams --measure goes through, read at each call so that tests can replace them
+# here: the worker's target (None: the real measurement), the local GPUs, the run's
+# fingerprint.
 MEASURE_TARGET: Callable[..., dict[str, Any]] | None = None
 
-__all__ = ["MEASURE_TARGET", "fit_command", "local_gpus", "register", "render", "run_fingerprint"]
+
+def local_gpus() -> list[tuple[str | None, int | None]]:
+    """(catalog id, total memory) of each local NVIDIA GPU; [] when NVML sees none."""
+    return jobs.local_gpus()
+
+
+def run_fingerprint() -> dict[str, Any]:
+    return jobs.run_fingerprint()
 
 
 def register(app: typer.Typer) -> None:
@@ -147,7 +154,7 @@ def _announce(label: str, done: int, total: int) -> None:
 
 
 def _list(json_out: bool) -> None:
-    models = known_models()
+    models = jobs.models()
     if json_out:
         print_json(models)
         return

@@ -16,7 +16,6 @@ from rich.markup import escape
 
 from gpuscout import jobs
 from gpuscout._types import Finding, Result, SystemInfo
-from gpuscout.bench import Progress
 from gpuscout.cli._common import (
     DbOpt,
     JsonOpt,
@@ -29,7 +28,7 @@ from gpuscout.cli._common import (
 )
 from gpuscout.cli._tables import render_micro, render_workloads
 from gpuscout.errors import GpuscoutError
-from gpuscout.jobs.main_run import DOCTOR, MICRO, WORKLOADS
+from gpuscout.jobs.listening import DOCTOR, MICRO, WORKLOADS, Progress
 from gpuscout.report.doctor_text import findings_view, machine_summary
 
 TITLES = {
@@ -37,9 +36,6 @@ TITLES = {
     MICRO: "2. Ceilings (gpuscout bench micro --quick)",
     WORKLOADS: "3. Real work: the Fashion-MNIST MLP and a small CNN, per device",
 }
-# --tiny: every stage real, at its smallest (one micro-benchmark, a few samples per
-# workload): the whole path in seconds, for tests and rehearsals.
-TINY = jobs.RunOptions(benchmarks=("launch",), sizes=jobs.TINY)
 
 
 class _Printer(jobs.RunListener):
@@ -81,9 +77,9 @@ def run(
     tiny: bool = typer.Option(False, "--tiny", hidden=True),
 ) -> None:
     """The main job: check this machine, measure every CPU and GPU, and say what it means."""
-    options = replace(
-        TINY if tiny else jobs.RunOptions(), skip_bench=skip_bench, report_to=report_to
-    )
+    options = jobs.RunOptions(skip_bench=skip_bench, report_to=report_to)
+    if tiny:  # every stage real, at its smallest: the whole path in seconds (tests)
+        options = replace(options, benchmarks=("launch",), sizes=jobs.TINY)
     try:
         out = jobs.run(db, options, _Printer(not json_out))
     except GpuscoutError as exc:

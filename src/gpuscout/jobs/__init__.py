@@ -10,43 +10,86 @@ of these and renders what it returns.
     ...     done = jobs.doctor(store, jobs.DoctorOptions(machine="machine.json"))
     ...     runs = jobs.history(store).runs
 
-Importing this package imports no framework: the measuring jobs import torch in the
-processes that measure.
+Importing this package is cheap: each job's module is imported when the job is first
+asked for (``gpuscout --help`` loads none of them), and none imports a framework; the
+measuring jobs import torch in the processes that measure.
 """
 
 from __future__ import annotations
 
-from gpuscout.jobs.choosing import AdviseOptions, Catalog, advise, catalog
-from gpuscout.jobs.main_run import RunListener, RunOptions, RunOutcome, run
-from gpuscout.jobs.measuring import (
-    TINY,
-    DistOptions,
-    DistOutcome,
-    MicroOptions,
-    MicroOutcome,
-    WorkloadOptions,
-    WorkloadOutcome,
-    WorkloadSizes,
-    bench_dist,
-    bench_micro,
-    bench_workload,
-)
-from gpuscout.jobs.memory_fit import FitOptions, FitOutcome, fit, local_gpus
-from gpuscout.jobs.readiness import DoctorOptions, DoctorOutcome, doctor
-from gpuscout.jobs.stored_runs import (
-    Exported,
-    History,
-    ReportOptions,
-    ReportOutcome,
-    StoredRun,
-    compare,
-    export,
-    history,
-    import_runs,
-    report,
-    show,
-)
-from gpuscout.jobs.storing import StoreLike, run_fingerprint
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from gpuscout.jobs.listening import Progress, RunListener
+
+if TYPE_CHECKING:
+    from gpuscout.jobs.choosing import AdviseOptions, Catalog, advise, catalog
+    from gpuscout.jobs.main_run import RunOptions, RunOutcome, run
+    from gpuscout.jobs.measuring import (
+        TINY,
+        DistOptions,
+        DistOutcome,
+        MicroOptions,
+        MicroOutcome,
+        WorkloadOptions,
+        WorkloadOutcome,
+        WorkloadSizes,
+        bench_dist,
+        bench_micro,
+        bench_workload,
+    )
+    from gpuscout.jobs.memory_fit import FitOptions, FitOutcome, fit, local_gpus, models
+    from gpuscout.jobs.readiness import DoctorOptions, DoctorOutcome, doctor
+    from gpuscout.jobs.stored_runs import (
+        Exported,
+        History,
+        ReportOptions,
+        ReportOutcome,
+        StoredRun,
+        compare,
+        export,
+        history,
+        import_runs,
+        report,
+        show,
+    )
+    from gpuscout.jobs.storing import StoreLike, run_fingerprint
+
+# Each public name -> the module that defines it, imported on first use.
+_WHERE = {
+    "choosing": ("AdviseOptions", "Catalog", "advise", "catalog"),
+    "main_run": ("RunOptions", "RunOutcome", "run"),
+    "measuring": (
+        "TINY",
+        "DistOptions",
+        "DistOutcome",
+        "MicroOptions",
+        "MicroOutcome",
+        "WorkloadOptions",
+        "WorkloadOutcome",
+        "WorkloadSizes",
+        "bench_dist",
+        "bench_micro",
+        "bench_workload",
+    ),
+    "memory_fit": ("FitOptions", "FitOutcome", "fit", "local_gpus", "models"),
+    "readiness": ("DoctorOptions", "DoctorOutcome", "doctor"),
+    "stored_runs": (
+        "Exported",
+        "History",
+        "ReportOptions",
+        "ReportOutcome",
+        "StoredRun",
+        "compare",
+        "export",
+        "history",
+        "import_runs",
+        "report",
+        "show",
+    ),
+    "storing": ("StoreLike", "run_fingerprint"),
+}
+_MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
 
 __all__ = [
     "TINY",
@@ -62,6 +105,7 @@ __all__ = [
     "History",
     "MicroOptions",
     "MicroOutcome",
+    "Progress",
     "ReportOptions",
     "ReportOutcome",
     "RunListener",
@@ -84,8 +128,22 @@ __all__ = [
     "history",
     "import_runs",
     "local_gpus",
+    "models",
     "report",
     "run",
     "run_fingerprint",
     "show",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # found once, then a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

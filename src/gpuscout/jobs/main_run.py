@@ -8,15 +8,14 @@ a ``RunListener`` sees each stage begin and end (the CLI prints it as it goes).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 import gpuscout.report as reporting
 from gpuscout._types import Finding, Result, Status, SystemInfo
 from gpuscout.bench import run_micro
-from gpuscout.bench.runner import Progress
 from gpuscout.doctor import diagnose
+from gpuscout.jobs.listening import DOCTOR, MICRO, WORKLOADS, Progress, RunListener
 from gpuscout.jobs.measuring import OWN_SIZES, WorkloadSizes
 from gpuscout.jobs.storing import StoreLike, db_location, opened
 from gpuscout.probe import probe_system
@@ -26,9 +25,6 @@ from gpuscout.store import Store, fingerprint
 from gpuscout.timing.load import disturbance
 from gpuscout.workloads import QUICK_WORKLOADS, run_workloads
 from gpuscout.workloads.ceilings import from_results
-
-# The stages, in order, as a RunListener hears them.
-DOCTOR, MICRO, WORKLOADS = "doctor", "micro", "workloads"
 
 
 @dataclass(frozen=True)
@@ -56,24 +52,6 @@ class RunOutcome:
     advice: str | None  # which GPU, if any, and what a run costs (the report's)
     report_path: Path | None  # None when the report could not be written ...
     report_error: str | None  # ... and why
-
-
-class RunListener:
-    """What a caller sees of a run while it goes. ``stage`` is entered around each
-    stage and may give a progress callback; the ``*_done`` methods get each stage's
-    findings. This one sees nothing."""
-
-    def stage(self, name: str) -> AbstractContextManager[Progress | None]:
-        return nullcontext()
-
-    def doctor_done(self, system: SystemInfo, findings: Sequence[Finding]) -> None:
-        """After the doctor."""
-
-    def micro_done(self, results: Sequence[Result]) -> None:
-        """After the micro-benchmarks."""
-
-    def workloads_done(self, results: Sequence[Result]) -> None:
-        """After the workloads."""
 
 
 def run(

@@ -11,8 +11,8 @@ from typing import Any
 
 from gpuscout._types import Result
 from gpuscout.bench import record, runner
-from gpuscout.bench.runner import Progress
 from gpuscout.dist import job as dist_job
+from gpuscout.jobs.listening import Progress
 from gpuscout.jobs.storing import FAILED, StoreLike, db_location, run_fingerprint, save
 from gpuscout.report.verdict import verdict
 from gpuscout.store import fingerprint

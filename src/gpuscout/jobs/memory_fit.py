@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from gpuscout._types import NvmlState
-from gpuscout.bench.runner import Progress
 from gpuscout.catalog import GpuSpec, find_gpu, load_gpus
 from gpuscout.errors import UsageError
 from gpuscout.fit import (
@@ -20,6 +19,7 @@ from gpuscout.fit import (
     default_gpus,
     estimate,
     fit_across,
+    list_models,
     load_model,
 )
 from gpuscout.fit.measure.driver import (
@@ -31,6 +31,7 @@ from gpuscout.fit.measure.driver import (
     measure,
 )
 from gpuscout.fit.on_gpu import max_batch_within
+from gpuscout.jobs.listening import Progress
 from gpuscout.jobs.storing import StoreLike, run_fingerprint, save
 from gpuscout.probe.nvml import probe_nvidia
 from gpuscout.probe.system import with_catalog_ids
@@ -75,6 +76,11 @@ class FitOutcome:
     measured: Measured | None  # with ``measure`` only
     exit_code: int  # 1 when a measurement did not complete
     run_id: int | None  # the stored "fit" run, with ``measure`` only
+
+
+def models() -> tuple[ModelSpec, ...]:
+    """Every model shape fit knows by name, in the model table's order."""
+    return tuple(list_models())
 
 
 def local_gpus() -> list[tuple[str | None, int | None]]:
