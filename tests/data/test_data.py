@@ -233,3 +233,109 @@ def test_tampered_cache_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         (cache / name).write_bytes(b"not the real file")
     with pytest.raises(fetch.ChecksumError):
         load_dataset("fashion-mnist", allow_download=False)
+
+
+# -- where load_dataset takes the data from, in order -----------------------------------
+
+
+def write_cifar(root: Path) -> Path:
+    """Six one-image-pair batches (labels 0..5) in CIFAR's layout under ``root``."""
+    batch_dir = root / cifar.BATCH_DIR
+    batch_dir.mkdir(parents=True)
+    for i, name in enumerate((*cifar.TRAIN_FILES, *cifar.TEST_FILES)):
+        cifar.write_records(batch_dir / name, bytes([i] * 2), bytes(2 * cifar.PIXELS))
+    return batch_dir
+
+
+def test_an_unchecked_cifar_cache_is_used_and_named(tmp_path: Path) -> None:
+    batch_dir = write_cifar(tmp_path / "cifar-10")
+    ds = load_dataset("cifar-10", allow_download=False, cache_dir=tmp_path, limit=3)
+    assert (ds.name, ds.source, ds.synthetic, ds.num_classes) == (
+        "cifar-10",
+        f"cache:{batch_dir}",
+        False,
+        10,
+    )
+    assert (ds.train.count, ds.test.count) == (3, 2)  # the limit cuts the training split only
+    assert ds.train.labels == bytes([0, 0, 1])
+
+
+def test_a_download_fills_the_cache_and_is_read_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gpuscout.data import datasets
+
+    asked: list[tuple[Path, float]] = []
+
+    def download(cache: Path, timeout_s: float) -> None:
+        asked.append((cache, timeout_s))
+        write_cifar(cache)
+
+    monkeypatch.setattr(datasets, "_download_cifar", download)
+    ds = load_dataset("cifar-10", cache_dir=tmp_path, timeout_s=7.5)
+    assert asked == [(tmp_path / "cifar-10", 7.5)]
+    assert ds.source == f"cache:{tmp_path / 'cifar-10' / cifar.BATCH_DIR}" and not ds.synthetic
+    assert ds.train.count == 10
+
+
+@pytest.mark.parametrize(
+    ("error", "why"),
+    [
+        (PermissionError("read-only file system"), "cache unusable: read-only file system"),
+        (fetch.DownloadError("cannot download x"), "download failed: cannot download x"),
+        (fetch.ChecksumError("x: SHA-256 mismatch"), "download failed: x: SHA-256 mismatch"),
+    ],
+)
+def test_a_failed_download_falls_back_to_synthetic_saying_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: Exception, why: str
+) -> None:
+    from gpuscout.data import datasets
+
+    def download(cache: Path, timeout_s: float) -> None:
+        raise error
+
+    monkeypatch.setattr(datasets, "_download_fashion", download)
+    ds = load_dataset("fashion-mnist", cache_dir=tmp_path, limit=600, seed=3)
+    assert ds.synthetic and ds.source == f"synthetic ({why})"
+    assert (ds.train.count, ds.test.count) == (600, 100)  # test: limit / 6, at least 100
+
+
+def test_without_download_the_synthetic_stand_in_says_so(tmp_path: Path) -> None:
+    ds = load_dataset("cifar-10", allow_download=False, cache_dir=tmp_path, limit=60)
+    assert ds.source == "synthetic (no --data-dir given and no cached copy)"
+    assert (ds.train.count, ds.test.count, ds.train.channels, ds.train.width) == (60, 100, 3, 32)
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        (
+            "fashion-mnist",
+            "expected train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
+            "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz",
+        ),
+        ("cifar-10", "expected cifar-10-batches-bin/data_batch_1..5.bin, test_batch.bin"),
+    ],
+)
+def test_a_data_dir_without_the_files_says_which_files(
+    tmp_path: Path, name: str, message: str
+) -> None:
+    (tmp_path / "a-file").write_text("")
+    for where in (tmp_path, tmp_path / "a-file", tmp_path / "nowhere"):
+        with pytest.raises(UsageError) as exc:
+            load_dataset(name, where)
+        assert (exc.value.message, exc.value.hint) == (f"no {name} files in {where}", message)
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [
+        ("fashion", "did you mean fashion-mnist?"),
+        ("cifar10", "did you mean cifar-10?"),
+        ("mnist", ""),
+    ],
+)
+def test_an_unknown_dataset_suggests_one_with_its_first_letter(name: str, hint: str) -> None:
+    with pytest.raises(UnknownNameError) as exc:
+        load_dataset(name)
+    assert (exc.value.message, exc.value.hint) == (f"unknown dataset {name!r}", hint)

@@ -8,6 +8,7 @@ synthetic stand-in, so every workload runs offline and says which data it used.
 from __future__ import annotations
 
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 
 from gpuscout.data import cifar
@@ -148,22 +149,44 @@ def load_dataset(
         from gpuscout.errors import UnknownNameError
 
         raise UnknownNameError("dataset", name, [d for d in DATASETS if d[0] == name[:1]])
-    reader = read_fashion_dir if name == FASHION else read_cifar_dir
     if data_dir is not None:
-        root = Path(data_dir).expanduser()
-        found = reader(root) if root.is_dir() else None
-        if found is None:
-            files = (
-                ", ".join(FASHION_FILES)
-                if name == FASHION
-                else f"{cifar.BATCH_DIR}/data_batch_1..5.bin, test_batch.bin"
-            )
-            raise UsageError(f"no {name} files in {root}", f"expected {files}")
-        return _limited(found, limit)
+        return _limited(_from_data_dir(name, Path(data_dir).expanduser()), limit)
     cache = (cache_dir or data_cache_dir()) / name
+    found, why = _from_cache(name, cache, allow_download, timeout_s)
+    if found is None:
+        return _synthetic(name, why, seed, limit)
+    return _limited(
+        ImageDataset(found.name, found.train, found.test, 10, False, f"cache:{found.source}"),
+        limit,
+    )
+
+
+def _reader(name: str) -> Callable[[Path], ImageDataset | None]:
+    return read_fashion_dir if name == FASHION else read_cifar_dir
+
+
+def _from_data_dir(name: str, root: Path) -> ImageDataset:
+    """The dataset in the user's directory; UsageError naming the files when absent."""
+    found = _reader(name)(root) if root.is_dir() else None
+    if found is None:
+        files = (
+            ", ".join(FASHION_FILES)
+            if name == FASHION
+            else f"{cifar.BATCH_DIR}/data_batch_1..5.bin, test_batch.bin"
+        )
+        raise UsageError(f"no {name} files in {root}", f"expected {files}")
+    return found
+
+
+def _from_cache(
+    name: str, cache: Path, allow_download: bool, timeout_s: float
+) -> tuple[ImageDataset | None, str]:
+    """The cached dataset, downloaded into the cache first if allowed and needed; or
+    None and why there is none."""
     if name == FASHION and all((cache / f).is_file() for f in FASHION_FILES):
         for f, sha in FASHION_FILES.items():
             verify(cache / f, sha)  # a cached file altered since its download is refused
+    reader = _reader(name)
     found = reader(cache) if cache.is_dir() else None
     why = "no --data-dir given and no cached copy"
     if found is None and allow_download:
@@ -174,12 +197,7 @@ def load_dataset(
             why = f"download failed: {exc.message}"
         except OSError as exc:  # an unwritable cache directory must not stop a benchmark
             why = f"cache unusable: {exc}"
-    if found is None:
-        return _synthetic(name, why, seed, limit)
-    return _limited(
-        ImageDataset(found.name, found.train, found.test, 10, False, f"cache:{found.source}"),
-        limit,
-    )
+    return found, why
 
 
 def _limited(ds: ImageDataset, limit: int | None) -> ImageDataset:
@@ -205,7 +223,7 @@ def prefetch(name: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> str:
     so the parent process calls it before starting workers that must not download.
     """
     cache = data_cache_dir() / name
-    reader = read_fashion_dir if name == FASHION else read_cifar_dir
+    reader = _reader(name)
     try:
         present = (
             all((cache / f).is_file() for f in FASHION_FILES)
