@@ -121,3 +121,25 @@ def test_one_cpu_run_at_the_smallest_size(name: str) -> None:
     assert ok and len(ok) == len(results), [r.error for r in results]
     assert results[0].unit == spec.unit and results[0].extra["workload"] == name
     assert {r.extra["params"] for r in ok} == {spec.model_spec(model).params}
+
+
+@pytest.mark.parametrize(
+    ("source", "error"),
+    [
+        ("raise RuntimeError('a typo in a workload module')", RuntimeError),
+        ("WORKLOAD = 42", TypeError),
+    ],
+    ids=["import-fails", "not-a-record"],
+)
+def test_a_broken_workload_module_fails_discovery_loudly(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, source: str, error: type
+) -> None:
+    import pkgutil
+
+    (tmp_path / "broken_workload.py").write_text(source + "\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    found = [pkgutil.ModuleInfo(None, "broken_workload", False)]  # type: ignore[arg-type]
+    monkeypatch.setattr(pkgutil, "iter_modules", lambda *a: found)
+    monkeypatch.setattr(registry, "_discovered", None)  # discover again, put back after
+    with pytest.raises(error):
+        registry.names()
