@@ -17,7 +17,8 @@ import difflib
 import importlib
 import inspect
 import pkgutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from gpuscout.errors import UnknownNameError
 from gpuscout.fit.spec import ModelSpec
@@ -89,8 +90,8 @@ def check_model(name: str, model: str | None) -> None:
 
 
 def workload_model(workload: str, model: str | None = None) -> ModelSpec:
-    """The model-table row a workload builds: ("mlp", None), ("cnn", "resnet18") ...
-    (None: the workload's default on a GPU)."""
+    """The model-table row ``workload`` builds as ``model`` (its name for it; None: the
+    workload's default on a GPU)."""
     return get(workload).model_spec(model)
 
 
@@ -99,11 +100,11 @@ def quick_names() -> tuple[str, ...]:
     return tuple(s.name for s in specs() if s.quick)
 
 
-def source_file(spec: WorkloadSpec) -> str | None:
-    """The file of the module that holds ``spec.run``: where a worker loads it from
-    when the module is not importable by name there."""
+def source_file(fn: Callable[..., Any]) -> str | None:
+    """The file of the module that holds ``fn`` (a workload's ``run``, its comparison's):
+    where a worker loads it from when the module is not importable by name there."""
     try:
-        return inspect.getsourcefile(spec.run)
+        return inspect.getsourcefile(fn)
     except TypeError:  # a builtin or C function: importable by name or not at all
         return None
 

@@ -167,7 +167,7 @@ def _run(cfg: WorkloadConfig, isolate: bool, timeout_s: float, comparison: bool)
     kwargs: dict[str, Any] = {
         "cfg": dataclasses.asdict(cfg),
         "target": target_name(work),
-        "file": registry.source_file(spec),
+        "file": registry.source_file(work),
     }
     if not isolate:  # in-process, for tests and debugging: no timeout, no crash guard
         try:
