@@ -4,6 +4,8 @@ reading jobs create no database; the run's stages heard in order; the injected s
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -213,3 +215,17 @@ def test_skip_bench_runs_the_doctor_alone(
     out = jobs.run(memory, jobs.RunOptions(skip_bench=True), heard)
     assert heard.events == ["doctor begins", "doctor ends", f"doctor: {len(out.findings)} findings"]
     assert out.results == () and out.verdict == "" and out.headline.endswith("0 measurements")
+
+
+def test_the_cli_loads_no_job_until_one_runs_and_every_name_resolves() -> None:
+    code = (
+        "import sys, gpuscout.cli.main\n"
+        "print(sorted(m for m in sys.modules if m.startswith('gpuscout.jobs.')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["['gpuscout.jobs.listening']"]
+    assert all(getattr(jobs, name) is not None for name in jobs.__all__)
+    assert set(dir(jobs)) == set(jobs.__all__)
+    with pytest.raises(AttributeError):
+        jobs.no_such_job  # noqa: B018
