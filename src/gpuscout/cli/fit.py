@@ -24,7 +24,7 @@ from gpuscout.cli._common import (
 )
 from gpuscout.errors import GpuscoutError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # types only: fit's modules load when the job runs, not for --help
     from gpuscout.fit import FitRequest, GpuFit, MemoryEstimate
     from gpuscout.fit.measure.driver import Measured
 

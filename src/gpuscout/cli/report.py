@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
@@ -15,9 +14,7 @@ from gpuscout import jobs
 from gpuscout.cli._common import DbOpt, JsonOpt, console, err_console, fail_from, print_json
 from gpuscout.errors import GpuscoutError
 from gpuscout.report import fmt
-
-if TYPE_CHECKING:
-    from gpuscout.report.compare import Comparison
+from gpuscout.report.compare import Comparison
 
 RUNS_HELP = "Run IDs, as `gpuscout history` lists them."
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from gpuscout.jobs.listening import Progress, RunListener
 
+# What type checkers see; at run time __getattr__ below imports each on first use.
 if TYPE_CHECKING:
     from gpuscout.jobs.choosing import AdviseOptions, Catalog, advise, catalog
     from gpuscout.jobs.main_run import RunOptions, RunOutcome, run
