@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import gpuscout.report as reporting
+import gpuscout.workloads as workloads_pkg
 from gpuscout._types import Finding, Result, Status, SystemInfo
 from gpuscout.bench import run_micro
 from gpuscout.doctor import diagnose
@@ -23,7 +24,7 @@ from gpuscout.report.fmt import plural
 from gpuscout.report.verdict import verdict
 from gpuscout.store import Store, fingerprint
 from gpuscout.timing.load import disturbance
-from gpuscout.workloads import QUICK_WORKLOADS, run_workloads
+from gpuscout.workloads import run_workloads
 from gpuscout.workloads.ceilings import from_results
 
 
@@ -32,12 +33,12 @@ class RunOptions:
     """``skip_bench``: only the doctor. ``report_to``: the HTML report's path (default
     reports/run-ID.html beside the database). The rest make a run smaller than the
     standard one (tests, rehearsals): ``benchmarks`` a subset of the quick
-    micro-benchmarks, ``workloads`` of the quick workloads, ``sizes`` each workload's."""
+    micro-benchmarks, ``workloads`` instead of the quick ones, ``sizes`` each workload's."""
 
     skip_bench: bool = False
     report_to: Path | None = None
     benchmarks: tuple[str, ...] | None = None
-    workloads: tuple[str, ...] = QUICK_WORKLOADS
+    workloads: tuple[str, ...] | None = None  # None: the quick set, as registered now
     sizes: WorkloadSizes = OWN_SIZES
 
 
@@ -111,8 +112,9 @@ def workloads(
     """Stage 3: the quick workloads on every device, and their verdict."""
     # Efficiencies are measured against the ceilings this same run just measured.
     measured = {d: from_results(micro, d, "this run") for d in sorted({r.device for r in micro})}
+    names = opts.workloads if opts.workloads is not None else workloads_pkg.QUICK_WORKLOADS
     results = run_workloads(
-        opts.workloads,
+        names,
         "all",
         "both",
         quick=True,
