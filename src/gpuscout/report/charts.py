@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
 from gpuscout.report import fmt
-from gpuscout.report.document import Roofline, RooflinePoint, WorkloadRow
+from gpuscout.report.document import Roof, Roofline, RooflinePoint, WorkloadRow
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -131,37 +131,42 @@ def workload_chart(rows: Sequence[WorkloadRow]) -> str:
         for n, (ax, ((wl, variant), members)) in enumerate(
             zip(axes[:, 0], groups.items(), strict=True)
         ):
-            members = sorted(
-                members, key=lambda r: (r.device != "cpu", r.device, r.impl != "reference")
-            )
-            names = [
-                label(f"{fmt.short_name(r.device, r.device_name)} · {r.impl}") for r in members
-            ]
-            values = [float(r.figure or 0) for r in members]
-            colours_ = [colours[r.device] for r in members]
-            alphas = [0.55 if r.impl == "reference" else 1.0 for r in members]
-            bars = ax.barh(range(len(members)), values, color=colours_, height=0.7)
-            for i, (bar, a) in enumerate(zip(bars, alphas, strict=True)):
-                bar.set_alpha(a)
-                bar.set_gid(f"mark-bar-{n}-{i}")  # the data marks, findable in the page
-            ax.set_yticks(range(len(members)), names)
-            ax.invert_yaxis()
-            _log_if_wide(ax, values)
-            ax.grid(axis="y", visible=False)
-            top = max(values)
-            ax.set_xlim(right=top * (6 if ax.get_xscale() == "log" else 1.22))
-            for i, (v, r) in enumerate(zip(values, members, strict=True)):
-                text = fmt.num(v)
-                if r.speedup_vs_cpu and r.device != "cpu":
-                    text += f"  ({fmt.ratio(r.speedup_vs_cpu)} CPU)"
-                ax.text(v, i, "  " + label(text), va="center", fontsize=8.5)
-            unit = members[0].unit
-            ax.set_title(
-                label(f"{wl}{f' {variant}' if variant else ''}  ·  {unit}, higher is better")
-            )
+            _workload_panel(ax, n, f"{wl}{f' {variant}' if variant else ''}", members, colours)
         return _inline(
             fig, "Throughput per workload, CPU vs GPU, reference vs tuned", "c-workloads"
         )
+
+
+def _workload_panel(
+    ax: Axes, n: int, title: str, members: Sequence[WorkloadRow], colours: dict[str, str]
+) -> None:
+    """Panel ``n``: one bar per device and implementation, CPU first, reference paler."""
+    members = sorted(members, key=lambda r: (r.device != "cpu", r.device, r.impl != "reference"))
+    names = [label(f"{fmt.short_name(r.device, r.device_name)} · {r.impl}") for r in members]
+    values = [float(r.figure or 0) for r in members]
+    bars = ax.barh(
+        range(len(members)), values, color=[colours[r.device] for r in members], height=0.7
+    )
+    for i, (bar, r) in enumerate(zip(bars, members, strict=True)):
+        bar.set_alpha(0.55 if r.impl == "reference" else 1.0)
+        bar.set_gid(f"mark-bar-{n}-{i}")  # the data marks, findable in the page
+    ax.set_yticks(range(len(members)), names)
+    ax.invert_yaxis()
+    _log_if_wide(ax, values)
+    ax.grid(axis="y", visible=False)
+    top = max(values)
+    ax.set_xlim(right=top * (6 if ax.get_xscale() == "log" else 1.22))
+    for i, (v, r) in enumerate(zip(values, members, strict=True)):
+        ax.text(v, i, "  " + label(_bar_label(v, r)), va="center", fontsize=8.5)
+    ax.set_title(label(f"{title}  ·  {members[0].unit}, higher is better"))
+
+
+def _bar_label(value: float, r: WorkloadRow) -> str:
+    """The figure, and a GPU's speed-up over the CPU."""
+    text = fmt.num(value)
+    if r.speedup_vs_cpu and r.device != "cpu":
+        text += f"  ({fmt.ratio(r.speedup_vs_cpu)} CPU)"
+    return text
 
 
 def _short(name: str) -> str:
@@ -214,73 +219,98 @@ def roofline_chart(roof: Roofline) -> str:
         for r in roof.roofs:
             nth = seen.get(r.device, 0)
             seen[r.device] = nth + 1
-            ridge = r.ridge
-            c = colours[r.device]
-            style = ("-", "--", ":", "-.")[nth % 4]
-            ax.plot(
-                [lo, ridge, hi],
-                [r.bandwidth_gbs * lo / 1000, r.peak_tflops, r.peak_tflops],
-                color=c,
-                linewidth=1.8,
-                linestyle=style,
-            )
-            text = (
-                f"{names.get(r.device, r.device)} {r.precision}: {fmt.num(r.peak_tflops)} TFLOPS "
-            )
-            ax.text(hi, r.peak_tflops, label(text), ha="right", va="bottom", fontsize=8.5, color=c)
-            if nth == 0:  # one bandwidth label per device, along its slope
-                x0 = max(lo * 1.5, ylo * 3 * 1000 / r.bandwidth_gbs)
-                y0 = r.bandwidth_gbs * x0 / 1000
-                p0 = ax.transData.transform((x0, y0))
-                p1 = ax.transData.transform((x0 * 10, y0 * 10))
-                angle = math.degrees(math.atan2(p1[1] - p0[1], p1[0] - p0[0]))
-                ax.text(
-                    x0,
-                    y0 * 1.25,
-                    label(f"{fmt.num(r.bandwidth_gbs)} GB/s"),
-                    rotation=angle,
-                    rotation_mode="anchor",
-                    fontsize=8,
-                    color=c,
-                )
-        markers = {"tuned": "o", "reference": "s"}
-        for i, p in enumerate(roof.points):
-            impl = p.label.split()[1] if len(p.label.split()) > 1 else ""
-            dot = ax.scatter(
-                [p.intensity],
-                [p.achieved_tflops],
-                s=48,
-                marker=markers.get(impl, "^"),
-                color=colours[p.device],
-                edgecolors=FG,
-                linewidths=0.6,
-                zorder=3,
-            )
-            dot.set_gid(f"mark-point-{i}")
-        for p, text in _merge(roof.points):
-            ax.annotate(
-                label(text),
-                (p.intensity, p.achieved_tflops),
-                xytext=(7, -3),
-                textcoords="offset points",
-                fontsize=8,
-            )
-        from matplotlib.lines import Line2D
-
-        handles = [
-            Line2D([], [], color=colours[d], linewidth=2, label=label(names.get(d, d)))
-            for d in dict.fromkeys(devices)
-            if d in names
-        ]
-        handles += [
-            Line2D([], [], color=FG, marker="o", linestyle="", label="tuned"),
-            Line2D([], [], color=FG, marker="s", linestyle="", label="reference"),
-        ]
-        ax.legend(handles=handles, loc="upper left", fontsize=8)
+            _draw_roof(ax, r, nth, colours[r.device], names, (lo, hi), ylo)
+        _draw_points(ax, roof.points, colours)
+        ax.legend(handles=_roofline_legend(devices, names, colours), loc="upper left", fontsize=8)
         ax.set_xlabel("arithmetic intensity (FLOP per byte moved)")
         ax.set_ylabel("TFLOPS achieved")
         ax.set_title("Roofline: each workload under this machine's measured roof")
         return _inline(fig, "Roofline chart of the measured workloads", "c-roofline")
+
+
+def _draw_roof(
+    ax: Axes,
+    r: Roof,
+    nth: int,
+    c: str,
+    names: dict[str, str],
+    x_range: tuple[float, float],
+    ylo: float,
+) -> None:
+    """The ``nth`` roof of its device (one line style each), its peak written at the right;
+    the device's first roof also writes its bandwidth along the slope."""
+    lo, hi = x_range
+    style = ("-", "--", ":", "-.")[nth % 4]
+    ax.plot(
+        [lo, r.ridge, hi],
+        [r.bandwidth_gbs * lo / 1000, r.peak_tflops, r.peak_tflops],
+        color=c,
+        linewidth=1.8,
+        linestyle=style,
+    )
+    text = f"{names.get(r.device, r.device)} {r.precision}: {fmt.num(r.peak_tflops)} TFLOPS "
+    ax.text(hi, r.peak_tflops, label(text), ha="right", va="bottom", fontsize=8.5, color=c)
+    if nth != 0:
+        return
+    x0 = max(lo * 1.5, ylo * 3 * 1000 / r.bandwidth_gbs)
+    y0 = r.bandwidth_gbs * x0 / 1000
+    p0 = ax.transData.transform((x0, y0))
+    p1 = ax.transData.transform((x0 * 10, y0 * 10))
+    angle = math.degrees(math.atan2(p1[1] - p0[1], p1[0] - p0[0]))
+    ax.text(
+        x0,
+        y0 * 1.25,
+        label(f"{fmt.num(r.bandwidth_gbs)} GB/s"),
+        rotation=angle,
+        rotation_mode="anchor",
+        fontsize=8,
+        color=c,
+    )
+
+
+def _draw_points(ax: Axes, points: Sequence[RooflinePoint], colours: dict[str, str]) -> None:
+    """Each workload as a dot (tuned), a square (reference) or a triangle, then the labels
+    (shared by points on top of each other)."""
+    markers = {"tuned": "o", "reference": "s"}
+    for i, p in enumerate(points):
+        impl = p.label.split()[1] if len(p.label.split()) > 1 else ""
+        dot = ax.scatter(
+            [p.intensity],
+            [p.achieved_tflops],
+            s=48,
+            marker=markers.get(impl, "^"),
+            color=colours[p.device],
+            edgecolors=FG,
+            linewidths=0.6,
+            zorder=3,
+        )
+        dot.set_gid(f"mark-point-{i}")
+    for p, text in _merge(points):
+        ax.annotate(
+            label(text),
+            (p.intensity, p.achieved_tflops),
+            xytext=(7, -3),
+            textcoords="offset points",
+            fontsize=8,
+        )
+
+
+def _roofline_legend(
+    devices: Sequence[str], names: dict[str, str], colours: dict[str, str]
+) -> list[Any]:
+    """A line per device with a roof, then what the markers mean."""
+    from matplotlib.lines import Line2D
+
+    handles = [
+        Line2D([], [], color=colours[d], linewidth=2, label=label(names.get(d, d)))
+        for d in dict.fromkeys(devices)
+        if d in names
+    ]
+    handles += [
+        Line2D([], [], color=FG, marker="o", linestyle="", label="tuned"),
+        Line2D([], [], color=FG, marker="s", linestyle="", label="reference"),
+    ]
+    return handles
 
 
 def chosen_projections(pred: Prediction) -> dict[str, list[Projection]]:
