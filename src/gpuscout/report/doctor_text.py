@@ -10,7 +10,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from gpuscout._types import Finding, Status, SystemInfo
+from gpuscout._types import Finding, FrameworkInfo, GpuInfo, HostInfo, Status, SystemInfo
 from gpuscout.report import fmt
 
 _MARK = {
@@ -25,44 +25,51 @@ def machine_summary(system: SystemInfo) -> Table:
     t = Table.grid(padding=(0, 2))
     t.add_column(style="bold")
     t.add_column()
-    h = system.host
-    cores = f"{h.physical_cores or '?'}C/{h.logical_cores or '?'}T"
-    ram = f"{h.ram_total_bytes / 2**30:.0f} GiB" if h.ram_total_bytes else "n/a"
-    t.add_row("host", f"{h.cpu_model} ({cores}), {ram} RAM, {h.os_pretty or h.os_name}")
+    t.add_row("host", _host_line(system.host))
     nv = system.nvidia
     if nv.driver_version:
         t.add_row("driver", f"NVIDIA {nv.driver_version}, CUDA up to {nv.cuda_driver_version_str}")
     for g in nv.gpus:
-        if g.lost:
-            t.add_row(f"gpu {g.index}", f"{g.name or '?'} (lost: {g.error})")
-            continue
-        cc = (
-            f"cc {g.compute_capability[0]}.{g.compute_capability[1]}"
-            if g.compute_capability
-            else "cc n/a"
-        )
-        mem = f"{g.memory_total_bytes / 2**30:.0f} GiB" if g.memory_total_bytes else "n/a"
-        pcie = (
-            f"PCIe gen{g.pcie_gen_current}/{g.pcie_gen_max} "
-            f"x{g.pcie_width_current}/{g.pcie_width_max}"
-            if g.pcie_gen_current is not None
-            else "PCIe n/a"
-        )
-        row = g.catalog_id or "not in catalog"
-        t.add_row(f"gpu {g.index}", f"{g.name}, {mem}, {cc}, {pcie}, catalog: {row}")
+        t.add_row(f"gpu {g.index}", _gpu_line(g))
     for fw in system.frameworks:
-        if not fw.installed:
-            continue
-        build = (
-            f"CUDA {fw.cuda_build}"
-            if fw.cuda_build
-            else f"HIP {fw.hip_build}"
-            if fw.hip_build
-            else "CPU build"
-        )
-        archs = f", arch {' '.join(fw.arch_list)}" if fw.arch_list else ""
-        t.add_row(fw.name, f"{fw.version or 'broken'} ({build}{archs})")
+        if fw.installed:
+            t.add_row(fw.name, _framework_line(fw))
     return t
+
+
+def _host_line(h: HostInfo) -> str:
+    cores = f"{h.physical_cores or '?'}C/{h.logical_cores or '?'}T"
+    ram = f"{h.ram_total_bytes / 2**30:.0f} GiB" if h.ram_total_bytes else "n/a"
+    return f"{h.cpu_model} ({cores}), {ram} RAM, {h.os_pretty or h.os_name}"
+
+
+def _gpu_line(g: GpuInfo) -> str:
+    if g.lost:
+        return f"{g.name or '?'} (lost: {g.error})"
+    cc = (
+        f"cc {g.compute_capability[0]}.{g.compute_capability[1]}"
+        if g.compute_capability
+        else "cc n/a"
+    )
+    mem = f"{g.memory_total_bytes / 2**30:.0f} GiB" if g.memory_total_bytes else "n/a"
+    pcie = (
+        f"PCIe gen{g.pcie_gen_current}/{g.pcie_gen_max} x{g.pcie_width_current}/{g.pcie_width_max}"
+        if g.pcie_gen_current is not None
+        else "PCIe n/a"
+    )
+    return f"{g.name}, {mem}, {cc}, {pcie}, catalog: {g.catalog_id or 'not in catalog'}"
+
+
+def _framework_line(fw: FrameworkInfo) -> str:
+    build = (
+        f"CUDA {fw.cuda_build}"
+        if fw.cuda_build
+        else f"HIP {fw.hip_build}"
+        if fw.hip_build
+        else "CPU build"
+    )
+    archs = f", arch {' '.join(fw.arch_list)}" if fw.arch_list else ""
+    return f"{fw.version or 'broken'} ({build}{archs})"
 
 
 def findings_view(findings: list[Finding], problems_only: bool = False) -> RenderableType:
