@@ -155,3 +155,108 @@ def test_a_crashing_check_becomes_a_finding_and_others_still_run() -> None:
 def test_no_framework_warns_with_install_command() -> None:
     f = by_id(diagnose(system(torch=None)), "framework.installed")[0]
     assert f.status is Status.WARN and "pip install torch" in f.fix
+
+
+# -- TensorFlow and JAX builds, LD_LIBRARY_PATH -------------------------------------------
+
+TF_WINDOWS_DETAIL = "TensorFlow 2.10 was the last release with GPU support on native Windows."
+TF_WINDOWS_FIX = "use WSL2 (pip install tensorflow[and-cuda] inside it), or tensorflow<2.11"
+BUILD_SUMMARY = "{} {} does not see the GPU (CPU-only build or missing libraries)"
+
+
+def others(
+    *frameworks: FrameworkInfo, gpu: bool = True, os_name: str = "Linux", ld: str | None = None
+) -> list[Finding]:
+    from gpuscout.doctor.checks_framework import other_frameworks
+
+    base = system((GPU,) if gpu else (), torch=TORCH)
+    return list(
+        other_frameworks(
+            dataclasses.replace(
+                base,
+                host=dataclasses.replace(HOST, os_name=os_name),
+                frameworks=(TORCH, *frameworks),
+                env=EnvVars(ld_library_path=ld),
+            )
+        )
+    )
+
+
+def tf(
+    version: str | None,
+    gpu_available: bool | None = None,
+    *,
+    error: str | None = None,
+    extra: dict[str, object] | None = None,
+) -> FrameworkInfo:
+    return FrameworkInfo(
+        "tensorflow", True, version, error, gpu_available=gpu_available, extra=extra or {}
+    )
+
+
+def test_tensorflow_2_11_and_later_on_native_windows_has_no_gpu() -> None:
+    fail = Finding(
+        "tensorflow.windows",
+        Status.FAIL,
+        "TensorFlow 2.16.1 has no GPU support on native Windows",
+        TF_WINDOWS_DETAIL,
+        fix=TF_WINDOWS_FIX,
+    )
+    assert others(tf("2.16.1"), os_name="Windows") == [fail]
+    assert others(tf("2.16.1"), os_name="Windows", gpu=False) == [
+        dataclasses.replace(fail, status=Status.WARN)
+    ]
+    # 2.10 and a version that cannot be read are judged by their build instead
+    assert others(tf("2.10.1", True), os_name="Windows") == [
+        Finding("tensorflow.build", Status.PASS, "tensorflow 2.10.1")
+    ]
+    assert [f.id for f in others(tf(None, False), os_name="Windows")] == ["tensorflow.build"]
+
+
+def test_a_build_that_does_not_see_the_gpu_warns_with_the_install_command() -> None:
+    jax = FrameworkInfo("jax", True, version="0.4.30", gpu_available=False, extra={"note": "n"})
+    assert others(jax, tf("2.17.0", False, extra={"note": 3})) == [
+        Finding(
+            "jax.build",
+            Status.WARN,
+            BUILD_SUMMARY.format("jax", "0.4.30"),
+            "n",
+            fix='pip install -U "jax[cuda12]"',
+        ),
+        Finding(
+            "tensorflow.build",
+            Status.WARN,
+            BUILD_SUMMARY.format("tensorflow", "2.17.0"),
+            "",
+            fix="pip install tensorflow[and-cuda]",
+        ),
+    ]
+    # without a GPU a CPU build is all there is to have
+    assert others(jax, gpu=False) == [Finding("jax.build", Status.PASS, "jax 0.4.30")]
+
+
+def test_frameworks_that_are_absent_broken_or_hung_are_left_to_other_checks() -> None:
+    assert (
+        others(
+            FrameworkInfo("jax", False),
+            tf("2.17.0", False, error="ImportError: libcudart.so.12"),
+            FrameworkInfo("tensorflow", True, version="2.17.0", timed_out=True),
+        )
+        == []
+    )
+
+
+def test_ld_library_path_with_cuda_warns_on_a_gpu_machine() -> None:
+    ld = "/opt/CUDNN/lib:/usr/lib"
+    assert others(ld=ld) == [
+        Finding(
+            "env.ld_library_path",
+            Status.WARN,
+            "LD_LIBRARY_PATH points at CUDA libraries",
+            f"LD_LIBRARY_PATH={ld}: pip wheels bundle their own CUDA and cuDNN; a system copy "
+            "found first causes 'Loaded runtime CuDNN library ... but source was compiled with'.",
+            fix="unset LD_LIBRARY_PATH  # or remove its CUDA/cuDNN entries",
+        )
+    ]
+    assert others(ld="/usr/local/cuda/lib64", gpu=False) == []
+    assert others(ld="/usr/lib") == []

@@ -260,29 +260,10 @@ def other_frameworks(system: SystemInfo) -> Iterator[Finding]:
     for fw in system.frameworks:
         if fw.name == "torch" or not fw.installed or fw.error or fw.timed_out:
             continue
-        version = parse_version(fw.version) or (0,)
-        if fw.name == "tensorflow" and system.host.os_name == "Windows" and version >= (2, 11):
-            yield Finding(
-                "tensorflow.windows",
-                Status.FAIL if gpu else Status.WARN,
-                f"TensorFlow {fw.version} has no GPU support on native Windows",
-                "TensorFlow 2.10 was the last release with GPU support on native Windows.",
-                fix="use WSL2 (pip install tensorflow[and-cuda] inside it), or tensorflow<2.11",
-            )
+        if _tensorflow_on_windows(fw, system):
+            yield _no_gpu_on_windows(fw, gpu)
         elif gpu and not fw.gpu_available:
-            fix = (
-                'pip install -U "jax[cuda12]"'
-                if fw.name == "jax"
-                else "pip install tensorflow[and-cuda]"
-            )
-            yield Finding(
-                f"{fw.name}.build",
-                Status.WARN,
-                f"{fw.name} {fw.version} does not see the GPU "
-                "(CPU-only build or missing libraries)",
-                fw.extra.get("note", "") if isinstance(fw.extra.get("note"), str) else "",
-                fix=fix,
-            )
+            yield _blind_build(fw)
         else:
             yield Finding(f"{fw.name}.build", Status.PASS, f"{fw.name} {fw.version}")
     ld = system.env.ld_library_path or ""
@@ -295,3 +276,32 @@ def other_frameworks(system: SystemInfo) -> Iterator[Finding]:
             "found first causes 'Loaded runtime CuDNN library ... but source was compiled with'.",
             fix="unset LD_LIBRARY_PATH  # or remove its CUDA/cuDNN entries",
         )
+
+
+def _tensorflow_on_windows(fw: FrameworkInfo, system: SystemInfo) -> bool:
+    """TensorFlow 2.11 or later on native Windows, which has no GPU build."""
+    version = parse_version(fw.version) or (0,)
+    return fw.name == "tensorflow" and system.host.os_name == "Windows" and version >= (2, 11)
+
+
+def _no_gpu_on_windows(fw: FrameworkInfo, gpu: bool) -> Finding:
+    return Finding(
+        "tensorflow.windows",
+        Status.FAIL if gpu else Status.WARN,
+        f"TensorFlow {fw.version} has no GPU support on native Windows",
+        "TensorFlow 2.10 was the last release with GPU support on native Windows.",
+        fix="use WSL2 (pip install tensorflow[and-cuda] inside it), or tensorflow<2.11",
+    )
+
+
+def _blind_build(fw: FrameworkInfo) -> Finding:
+    """A TensorFlow or JAX that does not see the machine's GPU."""
+    fix = 'pip install -U "jax[cuda12]"' if fw.name == "jax" else "pip install tensorflow[and-cuda]"
+    note = fw.extra.get("note")
+    return Finding(
+        f"{fw.name}.build",
+        Status.WARN,
+        f"{fw.name} {fw.version} does not see the GPU (CPU-only build or missing libraries)",
+        note if isinstance(note, str) else "",
+        fix=fix,
+    )
