@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from gpuscout.bench import benchmarks, runner
-from gpuscout.bench.context import TimingPolicy
+from gpuscout.bench.context import Ceilings, TimingPolicy
 from gpuscout.errors import UnknownNameError, UsageError
 
 
@@ -191,3 +191,85 @@ def test_gpu_ceilings_and_nvml_index_by_uuid(monkeypatch: pytest.MonkeyPatch) ->
     assert runner.nvml_index(fake_torch, 0, None) is None  # remapped and unknown: no guess
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
     assert runner.nvml_index(fake_torch, 0, None) == 0
+
+
+# -- GPU ceilings from the shipped catalog (figures as in catalog/gpus.toml) ------------
+
+H100_PEAKS = {
+    "fp64": 66.9,  # the FP64 tensor-core rate
+    "fp32": 67.0,
+    "tf32": 494.5,
+    "fp16": 989.5,
+    "bf16": 989.5,
+    "fp8": 1979.0,
+    "int8": 1979.0,
+}
+
+
+def _one_gpu(torch_name: str, total_memory: int, **nvml: Any) -> tuple[Any, Any]:
+    """A torch that sees one GPU, and the probe's record of it (matched by UUID)."""
+    import types
+
+    from gpuscout._types import EnvVars, GpuInfo, NvidiaInfo, NvmlState, SystemInfo
+
+    props = types.SimpleNamespace(name=torch_name, total_memory=total_memory, uuid="abcd-0001")
+    torch = types.SimpleNamespace(cuda=types.SimpleNamespace(get_device_properties=lambda i: props))
+    gpu = GpuInfo(index=0, uuid="GPU-abcd-0001", **nvml)
+    system = SystemInfo(
+        host=None,  # type: ignore[arg-type]
+        nvidia=NvidiaInfo(NvmlState.OK, gpus=(gpu,)),
+        frameworks=(),
+        env=EnvVars(),
+        gpuscout_version="0",
+    )
+    return torch, system
+
+
+@pytest.mark.parametrize(
+    "nvml",
+    [
+        {"catalog_id": "h100-sxm5-80gb"},  # the probe matched it already
+        {"catalog_id": "h100-retired-id", "name": "NVIDIA H100 80GB HBM3"},  # stale: by name
+        {"name": "NVIDIA H100 80GB HBM3", "memory_total_bytes": 85520809984},
+    ],
+)
+def test_gpu_ceilings_come_from_the_catalog_row(nvml: dict[str, Any]) -> None:
+    torch, system = _one_gpu("NVIDIA H100 80GB HBM3", 85520809984, **nvml)
+    c = runner.gpu_ceilings(torch, 0, system)
+    assert (c.source, c.tflops, c.mem_bandwidth_gbs) == (
+        "catalog:h100-sxm5-80gb",
+        H100_PEAKS,
+        3350.0,
+    )
+    assert c.pcie_gbs is None  # the probe read no PCIe link
+
+
+def test_gpu_ceilings_without_a_probe_match_torch_s_name() -> None:
+    torch, _ = _one_gpu("NVIDIA A100-SXM4-80GB", 85899345920)
+    c = runner.gpu_ceilings(torch, 0, None)
+    assert c.source == "catalog:a100-sxm4-80gb" and c.mem_bandwidth_gbs == 2039.0
+    # no fp8 on an A100: the precision is left out, not zero
+    assert c.tflops == {
+        "fp64": 19.5,
+        "fp32": 19.5,
+        "tf32": 156.0,
+        "fp16": 312.0,
+        "bf16": 312.0,
+        "int8": 624.0,
+    }
+
+
+@pytest.mark.parametrize(
+    ("pcie", "gbs"),
+    [
+        ({"pcie_gen_max": 4, "pcie_width_max": 8}, 1.969 * 8),
+        ({"pcie_gen_max": 9, "pcie_width_max": 16}, None),  # a generation not in the table
+        ({"pcie_gen_max": 5}, None),
+    ],
+)
+def test_a_gpu_the_catalog_does_not_know_keeps_its_pcie_figure(
+    pcie: dict[str, int], gbs: float | None
+) -> None:
+    torch, system = _one_gpu("Imaginary GPU 12GB", 12 * 2**30, name="Imaginary GPU 12GB", **pcie)
+    c = runner.gpu_ceilings(torch, 0, system)
+    assert c == Ceilings(pcie_gbs=gbs, source="Imaginary GPU 12GB: not in the catalog")

@@ -118,26 +118,9 @@ def nvml_index(torch: Any, index: int, system: SystemInfo | None) -> int | None:
 
 def gpu_ceilings(torch: Any, index: int, system: SystemInfo | None) -> Ceilings:
     props = torch.cuda.get_device_properties(index)
-    pcie = None
     gpu = _nvml_gpu(torch, index, system)
-    if gpu is not None and gpu.pcie_gen_max and gpu.pcie_width_max:
-        lane = PCIE_GBS_PER_LANE.get(int(gpu.pcie_gen_max))
-        pcie = lane * int(gpu.pcie_width_max) if lane else None
-    spec: Any = None
-    try:
-        from gpuscout import catalog
-
-        if gpu is not None and gpu.catalog_id:  # the probe already matched it
-            try:
-                spec = catalog.find_gpu(gpu.catalog_id)
-            except GpuscoutError:
-                spec = None
-        if spec is None:
-            name = gpu.name if gpu is not None and gpu.name else props.name
-            mem = gpu.memory_total_bytes if gpu is not None else None
-            spec = catalog.match_local_gpu(name, int(mem or props.total_memory))
-    except Exception:  # no catalog or no match: figures without a denominator
-        spec = None
+    pcie = _pcie_gbs(gpu)
+    spec = _catalog_row(gpu, props)
     if spec is None:
         return Ceilings(pcie_gbs=pcie, source=f"{props.name}: not in the catalog")
     tflops = {}
@@ -151,6 +134,40 @@ def gpu_ceilings(torch: Any, index: int, system: SystemInfo | None) -> Ceilings:
         pcie_gbs=pcie,
         source=f"catalog:{spec.id}",
     )
+
+
+def _pcie_gbs(gpu: Any) -> float | None:
+    """The link's bandwidth at its best generation and width, as the probe read them."""
+    if gpu is None or not gpu.pcie_gen_max or not gpu.pcie_width_max:
+        return None
+    lane = PCIE_GBS_PER_LANE.get(int(gpu.pcie_gen_max))
+    return lane * int(gpu.pcie_width_max) if lane else None
+
+
+def _catalog_row(gpu: Any, props: Any) -> Any:
+    """The GPU's catalog row: the one the probe matched, else by name and memory; None
+    without a catalog or a match (figures then have no denominator)."""
+    try:
+        from gpuscout import catalog
+
+        spec = _probe_match(catalog, gpu)
+        if spec is None:
+            name = gpu.name if gpu is not None and gpu.name else props.name
+            mem = gpu.memory_total_bytes if gpu is not None else None
+            spec = catalog.match_local_gpu(name, int(mem or props.total_memory))
+        return spec
+    except Exception:
+        return None
+
+
+def _probe_match(catalog: Any, gpu: Any) -> Any:
+    """The row of the id the probe matched; None when it matched none (or the id is gone)."""
+    if gpu is None or not gpu.catalog_id:
+        return None
+    try:
+        return catalog.find_gpu(gpu.catalog_id)
+    except GpuscoutError:
+        return None
 
 
 @contextmanager
