@@ -273,3 +273,15 @@ def test_a_gpu_the_catalog_does_not_know_keeps_its_pcie_figure(
     torch, system = _one_gpu("Imaginary GPU 12GB", 12 * 2**30, name="Imaginary GPU 12GB", **pcie)
     c = runner.gpu_ceilings(torch, 0, system)
     assert c == Ceilings(pcie_gbs=gbs, source="Imaginary GPU 12GB: not in the catalog")
+
+
+def test_nvml_s_name_and_memory_pick_the_row_torch_s_cannot() -> None:
+    # NVML names the 10 GB and 12 GB RTX 3080 alike; its memory figure tells them apart
+    # (torch's total, here short of 12 GiB, is only the fallback)
+    torch, system = _one_gpu(
+        "NVIDIA GeForce RTX 3080", 11 * 2**30,
+        name="NVIDIA GeForce RTX 3080", memory_total_bytes=12 * 2**30,
+    )  # fmt: skip
+    assert runner.gpu_ceilings(torch, 0, system).source == "catalog:rtx-3080-12gb"
+    torch, _ = _one_gpu("NVIDIA GeForce RTX 3080", 10 * 2**30)
+    assert runner.gpu_ceilings(torch, 0, None).source == "catalog:rtx-3080-10gb"
