@@ -1,6 +1,6 @@
 """Collective bandwidth, as nccl-tests measures it: all-reduce, all-gather, broadcast.
 
-Runs inside every rank of a torch.distributed job (``launch.torchrun``). For each
+Runs inside every rank of a torch.distributed job (``dist.torchrun``). For each
 operation and size:
 
 1. **Verify** on fresh data: all-reduce of rank-dependent values must equal the exact
