@@ -1,6 +1,7 @@
-"""gpuscout.validate.predict_against_published: Lambda's table maps onto catalog rows, its workload
-figures are the ones the priors were fitted with, and the two validations compute their
-errors correctly on small hand-made tables. No torch, no GPU."""
+"""gpuscout.validate.predict_against_published: Lambda's table maps onto catalog rows, its
+workload figures are the ones the priors were fitted with and the ones the workloads count,
+and the two validations compute their errors correctly on small hand-made tables. No GPU;
+torch only for the count."""
 
 from __future__ import annotations
 
@@ -136,3 +137,15 @@ def test_main_writes_both_validations(tmp_path: Path, capsys: object) -> None:
             assert anchor not in row and len(row) == 10
     text = capsys.readouterr().out  # type: ignore[attr-defined]
     assert "| GPU | Lambda |" in text and "median abs" in text
+
+
+def test_the_workload_table_is_what_the_workloads_count(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--recount: FLOPs, bytes and optimizer ops per sample counted on the meta device
+    with the workloads' own models agree with the table the validations use."""
+    pytest.importorskip("torch")
+    assert published.main(["--recount"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == list(published.COLUMNS)
+    assert all(line.endswith(": ok") for line in lines), lines

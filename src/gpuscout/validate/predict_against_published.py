@@ -325,7 +325,7 @@ def _count(w: Work) -> tuple[float, float, int]:
     import torch
 
     from gpuscout.count.flops import TRAIN_MULTIPLIER, count_forward_flops, training_traffic
-    from gpuscout.workloads.encoder import PRESETS, make_encoder
+    from gpuscout.workloads.encoder import check_model, make_encoder
     from gpuscout.workloads.resnet import make_resnet
 
     if w.workload == "cnn":
@@ -334,8 +334,8 @@ def _count(w: Work) -> tuple[float, float, int]:
         optimizer = "sgd-momentum"
     else:
         with torch.device("meta"):  # FLOPs on eager attention, traffic on SDPA (no seq^2)
-            flops_model = make_encoder(PRESETS[w.model], sdpa=False)
-            model = make_encoder(PRESETS[w.model], sdpa=True)
+            flops_model = make_encoder(check_model(w.model), sdpa=False)
+            model = make_encoder(check_model(w.model), sdpa=True)
         shape, optimizer = (w.batch, w.seq_len or 0), "adamw"
 
     def batch() -> Any:
