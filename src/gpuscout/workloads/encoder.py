@@ -67,15 +67,6 @@ class EncoderShape:
         )
 
 
-def __getattr__(name: str) -> Any:
-    """``PRESETS`` (the workload's model name -> EncoderShape), derived from the model
-    table for callers written before the table was the source; ``check_model`` is the
-    way to ask for one."""
-    if name == "PRESETS":
-        return {model: check_model(model) for model in WORKLOAD.models}
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def check_model(name: str) -> EncoderShape:
     """The shape of the encoder workload's model ``name`` (bert-base, bert-large,
     bert-tiny); UnknownNameError naming the close ones."""
