@@ -16,8 +16,9 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"gpuscout"}),  # the root package: its version and the typed records
     frozenset({"timing", "catalog", "probe", "store"}),
     frozenset({"data", "count", "isolate", "doctor", "fit"}),
-    frozenset({"bench", "workloads", "predict"}),
-    frozenset({"fit.measure", "dist", "report", "profile"}),
+    frozenset({"bench", "workloads"}),
+    frozenset({"predict", "fit.measure", "dist"}),  # predict reads a workload's own facts
+    frozenset({"report", "profile"}),
     frozenset({"jobs"}),
     frozenset({"cli"}),
     frozenset({"validate", "__main__"}),

@@ -57,3 +57,15 @@ class Terminated(BaseException):
     A BaseException, like KeyboardInterrupt, so no ``except Exception`` swallows it."""
 
     exit_code = 143  # 128 + SIGTERM, what a shell reports for a process it ended
+
+
+class Stopped(BaseException):
+    """Ctrl-C or SIGTERM ended a job after it kept what had finished. ``message`` says
+    what was kept ("interrupted: kept 3 results as run 7"); ``exit_code`` is 130 (SIGINT)
+    or 143 (SIGTERM). The CLI prints the message and exits with the code, no traceback.
+    A BaseException for the reason ``Terminated`` is one: nothing may swallow it."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code

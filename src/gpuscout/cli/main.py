@@ -9,6 +9,7 @@ import typer.main
 
 from gpuscout import __version__
 from gpuscout.cli import _common, commands_registry
+from gpuscout.errors import Stopped
 
 app = typer.Typer(
     name="gpuscout",
@@ -42,7 +43,11 @@ for _register in commands_registry.REGISTRARS:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except Stopped as stop:  # a job kept what finished before Ctrl-C or SIGTERM
+        _common.err_console.print(stop.message, soft_wrap=True, markup=False)
+        raise SystemExit(stop.exit_code) from None
 
 
 # Typer's Click objects are read by duck typing: newer Typer vendors Click, older Typer
