@@ -12,6 +12,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from gpuscout.errors import UsageError
+
 APP_NAME = "gpuscout"
 DB_FILENAME = "gpuscout.db"
 MEMORY = ":memory:"
@@ -35,7 +37,7 @@ def default_data_dir(
 
     override = env.get("GPUSCOUT_HOME", "").strip()
     if override:
-        return Path(override).expanduser()
+        return _folder_or_refuse(Path(override).expanduser())
     if platform.startswith("win"):
         local = env.get("LOCALAPPDATA", "").strip()
         return (Path(local) if local else home / "AppData" / "Local") / APP_NAME
@@ -45,6 +47,21 @@ def default_data_dir(
     # The XDG spec says a relative value is invalid and must be ignored.
     base = Path(xdg) if xdg and Path(xdg).is_absolute() else home / ".local" / "share"
     return base / APP_NAME
+
+
+def _folder_or_refuse(home: Path) -> Path:
+    """``home`` when it is, or can become, a folder; UsageError where it or a parent is a
+    file (reading commands would otherwise find "no runs" there and exit 0)."""
+    for place in (home, *home.parents):
+        # os.path's tests say False where a parent cannot be read, instead of raising.
+        if os.path.exists(place):
+            if not os.path.isdir(place):
+                raise UsageError(
+                    f"GPUSCOUT_HOME is {home}, but {place} is a file",
+                    "point GPUSCOUT_HOME at a folder, or unset it",
+                )
+            break
+    return home
 
 
 def default_db_path() -> Path:
