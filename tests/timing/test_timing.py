@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -187,13 +188,57 @@ def test_fake_clock_refuses_to_go_back() -> None:
 
 
 def test_measure_sleep_within_tolerance_bands() -> None:
+    # Only what holds however loaded the machine is: a sleep never returns early, so
+    # ten 10 ms sleeps always reach 0.1 s. How far a sleep overshoots is up to the
+    # scheduler; the fake-time tests below pin that down.
     m = measure(lambda: time.sleep(0.01), warmup=1, min_iters=5, min_time_s=0.1)
     assert m.clock == "perf_counter"
     assert 5 <= m.stats.n <= 11  # 0.1 s of 10 ms sleeps, a little overshoot allowed
     assert all(s >= 0.0095 for s in m.samples_s)  # sleep never returns early
-    assert 0.0095 <= m.stats.median_s <= 0.05  # loose upper band: a loaded CI machine
+    assert m.stats.median_s >= 0.0095
     assert m.stats.p10_s <= m.stats.median_s <= m.stats.p90_s
     assert m.cold_s >= 0.0095
+
+
+class FakeCounter:
+    """A perf counter in integer nanoseconds that only a fake ``sleep`` moves; each sleep
+    overshoots by the next of ``overshoot_s`` (in turn), as a busy scheduler would."""
+
+    def __init__(self, overshoot_s: Sequence[float] = (0.0,)) -> None:
+        self.ns = 0
+        self._overshoot = itertools.cycle(overshoot_s)
+
+    def __call__(self) -> int:
+        return self.ns
+
+    def sleep(self, seconds: float) -> None:
+        self.ns += round((seconds + next(self._overshoot)) * 1e9)
+
+
+@pytest.mark.parametrize(
+    ("overshoot_s", "n", "median_s", "cold_s"),
+    [
+        # A quiet machine: ten exact 10 ms sleeps make the 0.1 s.
+        ((0.0,), 10, 0.010, 0.010),
+        # A loaded one: sleeps of 10, 12, 45 ms in turn. Cold 10, warm-up 12; then
+        # 45 + 10 + 12 + 45 + 10 = 122 ms >= 0.1 s at the 5th call, which is min_iters.
+        ((0.0, 0.002, 0.035), 5, 0.012, 0.010),
+    ],
+)
+def test_measure_sleep_on_the_perf_counter_clock_in_fake_time(
+    overshoot_s: tuple[float, ...], n: int, median_s: float, cold_s: float
+) -> None:
+    counter = FakeCounter(overshoot_s)
+    clock = PerfCounterClock(counter_ns=counter)
+    m = measure(lambda: counter.sleep(0.01), clock=clock, warmup=1, min_iters=5, min_time_s=0.1)
+    assert m.clock == "perf_counter"
+    assert m.stats.n == n
+    assert 5 <= m.stats.n <= 11
+    assert all(s >= 0.0095 for s in m.samples_s)
+    assert m.stats.median_s == pytest.approx(median_s)
+    assert 0.0095 <= m.stats.median_s <= 0.05  # a loaded machine stays in the band
+    assert m.stats.p10_s <= m.stats.median_s <= m.stats.p90_s
+    assert m.cold_s == pytest.approx(cold_s)
 
 
 def test_perf_counter_clock_calls_sync_before_reading() -> None:

@@ -48,25 +48,33 @@ class PerfCounterClock:
 
     ``sync`` (e.g. ``torch.cuda.synchronize``) is called before each ``stop`` reading when
     device work must be finished to be counted, such as launch-rate measurements.
+    ``counter_ns`` is the host counter read; tests pass a fake one that a fake sleep
+    advances, so a test of this clock needs no real time to pass.
     """
 
     name = "perf_counter"
 
-    def __init__(self, sync: Callable[[], object] | None = None) -> None:
+    def __init__(
+        self,
+        sync: Callable[[], object] | None = None,
+        *,
+        counter_ns: Callable[[], int] = time.perf_counter_ns,
+    ) -> None:
         self._sync = sync
+        self._counter_ns = counter_ns
         self._t0: int | None = None
         self._intervals: list[float] = []
 
     def now_ns(self) -> int:
-        return time.perf_counter_ns()
+        return self._counter_ns()
 
     def start(self) -> None:
-        self._t0 = time.perf_counter_ns()
+        self._t0 = self._counter_ns()
 
     def stop(self) -> None:
         if self._sync is not None:
             self._sync()
-        t1 = time.perf_counter_ns()
+        t1 = self._counter_ns()
         if self._t0 is None:
             raise RuntimeError("stop() without start()")
         self._intervals.append((t1 - self._t0) / 1e9)
