@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,23 +24,6 @@ class Sample:
     power_w: float | None
     temperature_c: int | None
     clock_event_reasons: int | None
-
-
-def _session(samples: list[Sample], seen: list[int]) -> Any:
-    it = iter(samples)
-
-    class Session:
-        ok = True
-
-        def sample(self, index: int) -> Sample:
-            seen.append(index)
-            return next(it, samples[-1])
-
-    @contextmanager
-    def factory() -> Iterator[Session]:
-        yield Session()
-
-    return factory
 
 
 def test_summary_of_samples() -> None:
@@ -71,32 +55,68 @@ def test_the_power_cap_under_full_load_is_said_but_is_not_throttling() -> None:
     assert summarise_samples([Sample(0, 1980, 300.0, 50, 0)], MASK)["power_capped"] is False
 
 
+class SteppedSession:
+    """A fake NVML session that is also the monitor's clock: the k-th sample read (from 1)
+    is stamped at second k, whenever the thread gets to run. ``stored(k)`` waits until
+    the first k samples are in the monitor, so a test waits on what happened, not on how
+    long it took."""
+
+    ok = True
+
+    def __init__(self, samples: list[Sample]) -> None:
+        self.samples = samples
+        self.seen: list[int] = []
+        self.now = 0.0
+        self._reads = threading.Condition()
+
+    def clock(self) -> float:
+        return self.now
+
+    def sample(self, index: int) -> Sample:
+        with self._reads:
+            self.seen.append(index)
+            self.now = float(len(self.seen))
+            self._reads.notify_all()
+        return self.samples[min(len(self.seen), len(self.samples)) - 1]
+
+    def stored(self, k: int) -> bool:
+        # One thread samples in order: it reads sample k+1 only after storing sample k.
+        with self._reads:
+            return self._reads.wait_for(lambda: len(self.seen) > k, timeout=30.0)
+
+    @contextmanager
+    def factory(self) -> Iterator[SteppedSession]:
+        yield self
+
+
 def test_monitor_samples_the_mapped_index_in_the_background() -> None:
-    seen: list[int] = []
     samples = [Sample(0, 1980, 500.0, 60, 0), Sample(0, 1700, 690.0, 83, HW_SLOWDOWN)]
+    fake = SteppedSession(samples)
     mon = NvmlMonitor(
-        3, interval_s=0.005, session_factory=_session(samples, seen), throttle_mask=MASK
+        3, interval_s=0.005, session_factory=fake.factory, throttle_mask=MASK, clock=fake.clock
     )
     with mon:
-        t0 = time.monotonic()
-        time.sleep(0.05)
-        t1 = time.monotonic()
-    assert set(seen) == {3}
-    w = mon.window(t0, t1)
+        assert fake.stored(2)
+    assert set(fake.seen) == {3}
+    w = mon.window(0.5, 2.5)  # the first two samples, stamped at 1 s and 2 s
     assert w["samples"] >= 1
+    assert w["samples"] == 2
     assert w["throttled"] is True
     assert w["sm_clock_min_mhz"] == 1700
+    first = mon.window(0.5, 1.5)
+    assert first["samples"] == 1 and first["throttled"] is False
 
 
 def test_short_window_takes_the_nearest_sample() -> None:
-    seen: list[int] = []
-    mon = NvmlMonitor(
-        0, interval_s=0.005, session_factory=_session([Sample(0, 1500, 1.0, 1, 0)], seen)
-    )
+    fake = SteppedSession([Sample(0, 1500, 1.0, 1, 0), Sample(0, 1400, 1.0, 1, 0)])
+    mon = NvmlMonitor(0, interval_s=0.005, session_factory=fake.factory, clock=fake.clock)
     with mon:
-        time.sleep(0.03)
-    now = time.monotonic()
+        assert fake.stored(1)
+    now = fake.clock() + 0.5  # after the last sample
     assert mon.window(now, now)["samples"] == 1  # nothing inside: the last one before
+    assert mon.window(now, now)["sm_clock_min_mhz"] == 1400
+    early = mon.window(0.25, 0.5)  # before the first sample: the first one after
+    assert early["samples"] == 1 and early["sm_clock_min_mhz"] == 1500
 
 
 def test_broken_nvml_does_not_break_the_run() -> None:

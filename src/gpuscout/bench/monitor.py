@@ -1,8 +1,9 @@
 """Background NVML sampling while a GPU benchmark runs: clocks, power, heat, throttling.
 
 A thread reads one sample every ``interval_s`` (default 50 ms) from
-``gpuscout.probe.nvml.nvml_session`` and stamps it with ``time.monotonic``;
-``window(t0, t1)`` summarises the samples taken while one case was timed. Everything is
+``gpuscout.probe.nvml.nvml_session`` and stamps it with ``time.monotonic`` (the
+``clock`` seam: tests stamp with a fake one); ``window(t0, t1)`` summarises the samples
+taken while one case was timed. Everything is
 fail-soft: without NVML the summary says why, and the benchmark still runs.
 
 The NVML index is not always the torch index (CUDA_VISIBLE_DEVICES, CUDA_DEVICE_ORDER:
@@ -40,9 +41,12 @@ class NvmlMonitor:
         interval_s: float = 0.05,
         session_factory: SessionFactory | None = None,
         throttle_mask: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.nvml_index = nvml_index
         self.interval_s = interval_s
+        # The stamps must be on the clock the callers' window(t0, t1) is read on.
+        self._clock = clock
         self._factory = session_factory
         self._mask = throttle_mask
         self._samples: deque[tuple[float, Any]] = deque(maxlen=200_000)
@@ -86,7 +90,7 @@ class NvmlMonitor:
                 while True:
                     sample = session.sample(self.nvml_index)
                     with self._lock:
-                        self._samples.append((time.monotonic(), sample))
+                        self._samples.append((self._clock(), sample))
                     if self._stop.wait(self.interval_s):
                         return
         except Exception as exc:  # a lost GPU or a driver error ends sampling, not the run
