@@ -10,7 +10,7 @@ import typer
 from typer.testing import CliRunner
 
 from gpuscout.cli.report import register
-from gpuscout.store import Store
+from gpuscout.store import Store, exchange
 from helpers.report_sample import fill_store
 
 runner = CliRunner()
@@ -62,7 +62,7 @@ def test_export_to_stdout_and_import_json(app: typer.Typer, db: Path, tmp_path: 
     path.write_text(r.output)
     r = runner.invoke(app, ["import", str(path), "--json", "--db", str(tmp_path / "new.db")])
     assert r.exit_code == 0
-    assert json.loads(r.output) == {"run_ids": [1, 2]}
+    assert json.loads(r.output) == {"run_ids": [1, 2], "already": []}
 
 
 @pytest.mark.parametrize(
@@ -157,3 +157,77 @@ def test_report_path_with_brackets_is_printed_as_it_is(
     )
     assert r.exit_code == 0, r.output
     assert f"wrote {out} (runs 1)" in r.output and out.is_file()
+
+
+def _export(app: typer.Typer, db: Path, path: Path, *ids: str) -> Path:
+    r = runner.invoke(app, ["export", *ids, "-o", str(path), "--db", str(db)])
+    assert r.exit_code == 0, r.output
+    return path
+
+
+def test_a_second_import_says_where_the_runs_already_are(
+    app: typer.Typer, db: Path, tmp_path: Path
+) -> None:
+    both = _export(app, db, tmp_path / "both.json")
+    target = str(tmp_path / "t.db")
+    r = runner.invoke(app, ["import", str(both), "--db", target])
+    assert r.exit_code == 0, r.output
+    assert r.output == "imported 2 runs as 1-2 (gpuscout show 1)\n"
+    r = runner.invoke(app, ["import", str(both), "--db", target])
+    assert r.exit_code == 0, r.output
+    assert r.output == "nothing new: 2 runs already imported as runs 1-2\n"
+    r = runner.invoke(app, ["import", str(both), "--db", target, "--json"])
+    assert json.loads(r.output) == {
+        "run_ids": [],
+        "already": [{"index": 0, "run_id": 1}, {"index": 1, "run_id": 2}],
+    }
+    with Store.open(target) as store:
+        assert [run.id for run in store.list_runs()] == [2, 1]
+
+
+def test_one_run_three_times_in_a_file_is_imported_once(
+    app: typer.Typer, db: Path, tmp_path: Path
+) -> None:
+    doc = json.loads(_export(app, db, tmp_path / "one.json", "2").read_text())
+    doc["runs"] = doc["runs"] * 3
+    thrice = tmp_path / "thrice.json"
+    thrice.write_text(json.dumps(doc))
+    target = tmp_path / "t.db"
+    with Store.open(target) as store:
+        for _ in range(4):  # so the new run is number 5 and the ranges have to skip
+            fill_store(store, host="earlier")
+    r = runner.invoke(app, ["import", str(thrice), "--db", str(target)])
+    assert r.exit_code == 0, r.output
+    assert r.output == "imported 1 run as 5; 2 already imported as run 5 (gpuscout show 5)\n"
+
+
+def test_many_new_ids_are_summed_up_in_ranges(app: typer.Typer, tmp_path: Path) -> None:
+    source = tmp_path / "many.db"
+    with Store.open(source) as store:
+        for host in ("a", "b", "c", "d", "e"):
+            fill_store(store, host=host)
+        store.delete_runs([3])
+    many = _export(app, source, tmp_path / "many.json")
+    target = tmp_path / "t.db"
+    r = runner.invoke(app, ["import", str(many), "--db", str(target)])
+    assert r.output == "imported 4 runs as 1-4 (gpuscout show 1)\n"
+    with Store.open(target) as store:
+        store.delete_runs([2])
+        fill_store(store, host="f")  # id 5
+    r = runner.invoke(app, ["import", str(many), "--db", str(target)])
+    assert r.output == "imported 1 run as 6; 3 already imported as runs 1, 3-4 (gpuscout show 6)\n"
+
+
+def test_a_file_over_the_size_cap_is_one_line(
+    app: typer.Typer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(exchange, "MAX_IMPORT_BYTES", 2**20)
+    big = tmp_path / "big.json"
+    big.write_text(" " * (2**20 + 1))
+    r = runner.invoke(app, ["import", str(big), "--db", str(tmp_path / "t.db")])
+    assert r.exit_code == 2
+    assert r.output == (
+        f"error: {big} is larger than the 1 MiB an import reads; export fewer runs at a time "
+        "(gpuscout export RUN_ID ... -o part.json)\n"
+    )
+    assert not (tmp_path / "t.db").exists()

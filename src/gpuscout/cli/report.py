@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import typer
@@ -161,20 +162,53 @@ def import_runs(
     as_json: bool = JsonOpt,
     db: Path | None = DbOpt,
 ) -> None:
-    """Add runs exported on another machine; checked field by field, never executed."""
+    """Add runs exported on another machine; checked field by field, never executed.
+    A run already stored (same machine, start and measurements) is not added again."""
+    # jobs does not list import_file among its lazily loaded names; imported here, when
+    # the command runs, so that loading the CLI still loads no job module.
+    from gpuscout.jobs.stored_runs import import_file
+
     try:
-        ids = jobs.import_runs(db, file)
+        done = import_file(db, file)
     except GpuscoutError as exc:
         fail_from(exc)
     if as_json:
-        print_json({"run_ids": ids})
-    elif not ids:
-        console.print(f"{escape(file)} holds no runs; nothing imported")
+        already = [{"index": i, "run_id": run_id} for i, run_id in done.already]
+        print_json({"run_ids": done.new_ids, "already": already})
+    elif not done.new_ids and not done.already:
+        console.print(f"{escape(file)} holds no runs; nothing imported", soft_wrap=True)
     else:
-        console.print(
-            f"imported {fmt.plural(len(ids), 'run')} as {', '.join(map(str, ids))} "
-            f"(gpuscout show {ids[0]})"
+        console.print(import_summary(done.new_ids, [i for _, i in done.already]), soft_wrap=True)
+
+
+def import_summary(new_ids: Sequence[int], already: Sequence[int]) -> str:
+    """ "imported 3 runs as 4-6; 2 already imported as runs 1-2 (gpuscout show 4)": ranges,
+    not lists, so an import of thousands of runs stays one line. ``already`` has an id
+    for each run of the file that was stored before (the same id where a file repeats a
+    run)."""
+    parts = []
+    if new_ids:
+        parts.append(f"imported {fmt.plural(len(new_ids), 'run')} as {id_ranges(new_ids)}")
+    if already:
+        held = sorted(set(already))
+        where = f"run {held[0]}" if len(held) == 1 else f"runs {id_ranges(held)}"
+        count = (
+            f"{len(already):,}" if new_ids else f"nothing new: {fmt.plural(len(already), 'run')}"
         )
+        parts.append(f"{count} already imported as {where}")
+    line = "; ".join(parts)
+    return f"{line} (gpuscout show {new_ids[0]})" if new_ids else line
+
+
+def id_ranges(ids: Sequence[int]) -> str:
+    """5, 1, 2, 3, 7, 8 -> "1-3, 5, 7-8": sorted, each unbroken run of ids as one span."""
+    spans: list[list[int]] = []
+    for i in sorted(set(ids)):
+        if spans and i == spans[-1][1] + 1:
+            spans[-1][1] = i
+        else:
+            spans.append([i, i])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,6 +1,6 @@
-"""The jobs over stored runs: list and show them, compare two, write the report, and
-move runs between machines (export, import). None of them measures anything, and the
-reading ones never create a database that is not there."""
+"""The jobs over stored runs: list and show them, compare two, write the report, move
+runs between machines (export, import) and delete them. None of them measures anything,
+and the reading ones never create a database that is not there."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from gpuscout.errors import UsageError
 from gpuscout.jobs.storing import StoreLike, db_label, existing, opened
 from gpuscout.report.compare import Comparison, compare_runs
 from gpuscout.store import Store
+from gpuscout.store.db import Imported
 from gpuscout.store.exchange import read_export
 
 
@@ -159,9 +160,24 @@ def export(
     return Exported(doc, text, path, ids)
 
 
-def import_runs(where: StoreLike, file: Path | str, stdin: TextIO | None = None) -> tuple[int, ...]:
+def import_file(where: StoreLike, file: Path | str, stdin: TextIO | None = None) -> Imported:
     """Add the runs of an export file ("-": ``stdin``, default sys.stdin), checked field
-    by field and never executed; the new ids."""
+    by field and never executed: the new ids, and the runs the store already held."""
     doc = read_export(file, stdin)
     with opened(where) as store:
-        return tuple(store.import_runs(doc))
+        return store.import_document(doc)
+
+
+def import_runs(where: StoreLike, file: Path | str, stdin: TextIO | None = None) -> tuple[int, ...]:
+    """``import_file``, the new ids alone."""
+    return import_file(where, file, stdin).new_ids
+
+
+# -- delete ------------------------------------------------------------------------------
+
+
+def delete_runs(where: StoreLike, run_ids: Sequence[int]) -> tuple[int, ...]:
+    """Delete these runs with their results and findings, all or none (an id that is not
+    stored is a UsageError and nothing goes); the ids deleted."""
+    with _required(where) as store:
+        return tuple(store.delete_runs(run_ids))

@@ -305,9 +305,10 @@ def _no_constant(token: str) -> Any:
 
 
 def _read_text(name: str, stdin: TextIO | None) -> str:
+    # One line, the way out included: a file this size is no typo, its owner wants it in.
     too_big = UsageError(
-        f"{name} is larger than {MAX_IMPORT_BYTES // 2**20} MiB",
-        "export fewer runs at a time: gpuscout export RUN_ID ... -o part.json",
+        f"{name} is larger than the {MAX_IMPORT_BYTES // 2**20} MiB an import reads; "
+        "export fewer runs at a time (gpuscout export RUN_ID ... -o part.json)"
     )
     try:
         if name == "-":
