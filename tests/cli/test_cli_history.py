@@ -159,3 +159,46 @@ def test_not_a_database_is_one_line_exit_2_and_untouched(
     assert str(path.name) in line and "not a SQLite database" in line
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.db"]
+
+
+def test_delete_removes_runs_with_their_results(app: typer.Typer, db: Path) -> None:
+    r = runner.invoke(app, ["delete", "2", "1", "--db", str(db)])
+    assert r.exit_code == 0, r.output
+    assert r.output == "deleted runs 1-2\n"
+    with Store.open(db) as store:
+        assert store.list_runs() == []
+        assert store.conn.execute("SELECT count(*) FROM results").fetchone()[0] == 0
+        assert store.conn.execute("SELECT count(*) FROM findings").fetchone()[0] == 0
+
+
+def test_delete_json(app: typer.Typer, db: Path) -> None:
+    r = runner.invoke(app, ["delete", "2", "--json", "--db", str(db)])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output) == {"deleted": [2]}
+    r = runner.invoke(app, ["delete", "1", "--db", str(db)])
+    assert r.output == "deleted run 1\n"
+
+
+@pytest.mark.parametrize(
+    ("ids", "message"),
+    [
+        (["1", "99"], "error: no run 99 in {db}; see gpuscout history"),
+        (["9223372036854775808"], "error: no run 9223372036854775808: run ids go from 1 to"),
+        (["0"], "error: no run 0: run ids go from 1 to"),
+    ],
+)
+def test_delete_of_an_unknown_run_is_one_line_and_deletes_nothing(
+    app: typer.Typer, db: Path, ids: list[str], message: str
+) -> None:
+    r = runner.invoke(app, ["delete", *ids, "--db", str(db)], env={"COLUMNS": "300"})
+    assert r.exit_code == 2
+    assert r.output.startswith(message.format(db=db)) and "Traceback" not in r.output
+    with Store.open(db) as store:
+        assert [run.id for run in store.list_runs()] == [2, 1]
+
+
+def test_delete_without_a_database_creates_none(app: typer.Typer, tmp_path: Path) -> None:
+    missing = tmp_path / "none.db"
+    r = runner.invoke(app, ["delete", "1", "--db", str(missing)])
+    assert r.exit_code == 2 and "no results database at" in r.output
+    assert not missing.exists()

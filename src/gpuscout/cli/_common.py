@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
@@ -46,6 +46,17 @@ def fail(message: str, hint: str = "", code: int = 2) -> NoReturn:
 
 def fail_from(exc: GpuscoutError) -> NoReturn:
     fail(exc.message, exc.hint, exc.exit_code)
+
+
+def id_ranges(ids: Sequence[int]) -> str:
+    """5, 1, 2, 3, 7, 8 -> "1-3, 5, 7-8": sorted, each unbroken run of ids as one span."""
+    spans: list[list[int]] = []
+    for i in sorted(set(ids)):
+        if spans and i == spans[-1][1] + 1:
+            spans[-1][1] = i
+        else:
+            spans.append([i, i])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
 
 
 def say_saved(run_id: int | None) -> None:

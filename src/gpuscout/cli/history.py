@@ -1,4 +1,5 @@
-"""``gpuscout history`` and ``gpuscout show``: what the results store holds."""
+"""``gpuscout history``, ``gpuscout show`` and ``gpuscout delete``: what the results
+store holds, and taking runs out of it."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from rich.text import Text
 
 from gpuscout import jobs
 from gpuscout._types import Finding, Result, RunRecord
-from gpuscout.cli._common import DbOpt, JsonOpt, console, fail_from, print_json
+from gpuscout.cli._common import DbOpt, JsonOpt, console, fail_from, id_ranges, print_json
 from gpuscout.errors import GpuscoutError
 
 _STATUS_STYLE = {
@@ -215,6 +216,29 @@ def show(
         console.print("No results recorded.")
 
 
+def delete(
+    run_ids: list[int] = typer.Argument(
+        ..., help="The runs' IDs, as `gpuscout history` lists them."
+    ),
+    as_json: bool = JsonOpt,
+    db: Path | None = DbOpt,
+) -> None:
+    """Delete runs with their results and findings (all or none: an unknown ID deletes nothing)."""
+    # jobs does not list delete_runs among its lazily loaded names; imported here, when
+    # the command runs, so that loading the CLI still loads no job module.
+    from gpuscout.jobs.stored_runs import delete_runs
+
+    try:
+        gone = delete_runs(db, run_ids)
+    except GpuscoutError as exc:
+        fail_from(exc)
+    if as_json:
+        print_json({"deleted": gone})
+    else:
+        console.print(f"deleted {'run' if len(gone) == 1 else 'runs'} {id_ranges(gone)}")
+
+
 def register(app: typer.Typer) -> None:
     app.command("history")(history)
     app.command("show")(show)
+    app.command("delete")(delete)

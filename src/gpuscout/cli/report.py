@@ -12,7 +12,15 @@ from rich.table import Table
 from rich.text import Text
 
 from gpuscout import jobs
-from gpuscout.cli._common import DbOpt, JsonOpt, console, err_console, fail_from, print_json
+from gpuscout.cli._common import (
+    DbOpt,
+    JsonOpt,
+    console,
+    err_console,
+    fail_from,
+    id_ranges,
+    print_json,
+)
 from gpuscout.errors import GpuscoutError
 from gpuscout.report import fmt
 from gpuscout.report.compare import Comparison
@@ -198,17 +206,6 @@ def import_summary(new_ids: Sequence[int], already: Sequence[int]) -> str:
         parts.append(f"{count} already imported as {where}")
     line = "; ".join(parts)
     return f"{line} (gpuscout show {new_ids[0]})" if new_ids else line
-
-
-def id_ranges(ids: Sequence[int]) -> str:
-    """5, 1, 2, 3, 7, 8 -> "1-3, 5, 7-8": sorted, each unbroken run of ids as one span."""
-    spans: list[list[int]] = []
-    for i in sorted(set(ids)):
-        if spans and i == spans[-1][1] + 1:
-            spans[-1][1] = i
-        else:
-            spans.append([i, i])
-    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
 
 
 def register(app: typer.Typer) -> None:
