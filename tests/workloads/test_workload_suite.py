@@ -3,6 +3,7 @@ ceilings and fractions, the verdict, energy integration."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -301,16 +302,43 @@ def test_instruments_prefer_the_energy_counter() -> None:
     assert sec.peak_mem_bytes is None  # no torch allocator on this device
 
 
-def test_instruments_integrate_power_without_a_counter() -> None:
-    import time
+class FakeTime:
+    """A clock the test sets by hand; it notes what the sampler thread read from it."""
 
-    with (
-        Instruments(Dev(), FakeReader(counter=False), interval_s=0.01) as inst,
-        inst.section() as sec,
-    ):
-        time.sleep(0.2)
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._sampler_reads: list[float] = []
+        self._read = threading.Condition()
+
+    def __call__(self) -> float:
+        now = self.now
+        if threading.current_thread() is not threading.main_thread():
+            with self._read:
+                self._sampler_reads.append(now)
+                self._read.notify_all()
+        return now
+
+    def sampler_stored_at(self, t: float) -> bool:
+        """Wait until the sampler thread has stored a reading stamped ``t`` or later: it
+        reads the clock for its next reading only after storing the one before."""
+        with self._read:
+            return self._read.wait_for(
+                lambda: sum(r >= t for r in self._sampler_reads) >= 2, timeout=30.0
+            )
+
+
+def test_instruments_integrate_power_without_a_counter() -> None:
+    clock = FakeTime()
+    with Instruments(Dev(), FakeReader(counter=False), interval_s=0.01, clock=clock) as inst:
+        clock.now = 1.0
+        with inst.section() as sec:
+            clock.now = 1.2
+            # a background reading inside the section, beside the two at its edges
+            assert clock.sampler_stored_at(1.2)
     assert sec.energy_source == "nvml power samples"
+    assert sec.time_s == pytest.approx(0.2)
     assert sec.energy_j == pytest.approx(300.0 * sec.time_s, rel=1e-6)
+    assert sec.energy_j == pytest.approx(60.0)  # 300 W for 0.2 s
     assert sec.power_samples >= 3
 
 

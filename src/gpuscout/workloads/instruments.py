@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -130,14 +130,24 @@ def nvml_reader_for(torch_index: int) -> Iterator[GpuReader | None]:
 
 
 class Instruments:
-    """Sections for one device; ``reader`` None (a CPU, no NVML) gives times only."""
+    """Sections for one device; ``reader`` None (a CPU, no NVML) gives times only.
+
+    ``clock`` times the sections and stamps the power samples (one clock for both, so a
+    sample's stamp can be placed in a section); tests pass a fake one.
+    """
 
     def __init__(
-        self, device: Any, reader: GpuReader | None = None, interval_s: float = 0.05
+        self,
+        device: Any,
+        reader: GpuReader | None = None,
+        interval_s: float = 0.05,
+        *,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.device = device
         self.reader = reader
         self.interval_s = interval_s
+        self._clock = clock
         self._samples: list[tuple[float, float | None, int | None]] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -157,7 +167,7 @@ class Instruments:
     def sample_now(self) -> None:
         if self.reader is None:
             return
-        reading = (time.perf_counter(), self.reader.power_w(), self.reader.memory_used_bytes())
+        reading = (self._clock(), self.reader.power_w(), self.reader.memory_used_bytes())
         with self._lock:
             self._samples.append(reading)
 
@@ -192,13 +202,13 @@ class Instruments:
         synchronize(self.device)
         self._reset_peak()
         e0 = self.reader.energy_mj() if self.reader is not None else None
-        w0 = time.perf_counter()  # the sampling window includes the edge samples
+        w0 = self._clock()  # the sampling window includes the edge samples
         self.sample_now()
-        t0 = time.perf_counter()
+        t0 = self._clock()
         yield sec
-        t1 = time.perf_counter()
+        t1 = self._clock()
         self.sample_now()
-        w1 = time.perf_counter()
+        w1 = self._clock()
         e1 = self.reader.energy_mj() if self.reader is not None else None
         sec.time_s = t1 - t0
         sec.peak_mem_bytes = self._peak()
