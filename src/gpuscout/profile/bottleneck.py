@@ -144,15 +144,20 @@ def kind_of(split: Split) -> str:
     return "host-bound"
 
 
-def bottleneck(obs: Observations, ceilings: Ceilings) -> Bottleneck:
-    """What bounds the observed script, with its fixes and warnings."""
+def bottleneck(obs: Observations, ceilings: Ceilings, cores: int | None = None) -> Bottleneck:
+    """What bounds the observed script, with its fixes and warnings; ``cores`` is how
+    many CPU cores DataLoader workers could use (default: those this process may run on)."""
     split = split_step(obs, ceilings)
     kind = kind_of(split)
     precision = precision_of(obs)
     flops = obs.work.flops if obs.work is not None else 0.0
     achieved = flops / split.step_s / 1e12
     peak = ceilings.tflops.get(precision) or ceilings.tflops.get("fp32") or math.inf
-    fixes = tuple(sorted(_fixes(kind, split, obs, ceilings), key=lambda f: -f.speedup))
+    fixes = tuple(
+        sorted(
+            _fixes(kind, split, obs, ceilings, cores or usable_cores()), key=lambda f: -f.speedup
+        )
+    )
     return Bottleneck(
         kind=kind,
         words=_words(kind, split, achieved, peak),
@@ -188,10 +193,10 @@ def _words(kind: str, s: Split, achieved: float, peak: float) -> str:
     )
 
 
-def _fixes(kind: str, s: Split, obs: Observations, c: Ceilings) -> list[Fix]:
+def _fixes(kind: str, s: Split, obs: Observations, c: Ceilings, cores: int) -> list[Fix]:
     out: list[Fix] = []
     if s.data_s > 0.05 * s.step_s:
-        out.append(_more_workers(s, obs))
+        out.append(_more_workers(s, obs, cores))
     if s.launch_s + s.other_s > 0.3 * s.step_s:
         out.append(_bigger_batch(s))
     if kind == "compute-bound":
@@ -207,14 +212,22 @@ def _fixes(kind: str, s: Split, obs: Observations, c: Ceilings) -> list[Fix]:
     return [f for f in out if f.speedup > 1.05]
 
 
-def _more_workers(s: Split, obs: Observations) -> Fix:
+def usable_cores() -> int:
+    """The cores this process may run on (a container's or taskset's limit, not the host's)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _more_workers(s: Split, obs: Observations, cores: int) -> Fix:
     loader = obs.loader or {}
     workers = int(loader.get("num_workers") or 0)
-    cores = os.cpu_count() or 1
-    k = max(1, min(8, cores - 1))
-    # Workers prepare batches while the step runs: a step then takes the longer of the
-    # two (each worker a batch at a time).
-    after = max(s.busy_s, s.data_s * max(workers, 1) / k) + s.h2d_s
+    k = max(1, min(8, cores))
+    # Workers prepare batches while the step runs: a step then takes the longest of the
+    # step itself, a batch shared among k workers, and all the CPU work (decoding and the
+    # step's own host side) spread over the cores they share.
+    decode = s.data_s * max(workers, 1)  # one batch's preparation, one worker's time
+    after = max(s.busy_s, decode / k, (decode + s.busy_s) / cores) + s.h2d_s
     what = f"DataLoader(num_workers={k})" if workers < k else "cheaper __getitem__"
     why = f"{_pct(s.data_s, s.step_s)} of each step waits for the next batch"
     return Fix(what, why, s.step_s / max(after, 1e-12))
