@@ -14,7 +14,6 @@ from gpuscout.fit import (
     load_model,
     parse_models,
     read_hf_config,
-    workload_model,
 )
 from gpuscout.fit.models import PARAMS_TOLERANCE, find_model
 from gpuscout.fit.spec import param_groups
@@ -118,19 +117,6 @@ def test_workload_defaults_are_what_each_workload_runs_on_a_gpu() -> None:
     assert "llama-8b" in exc.value.suggestions
     with pytest.raises(UnknownNameError):
         from_record("rnn")
-
-
-def test_fit_s_workload_model_answers_as_the_records_do() -> None:
-    """``gpuscout.fit.workload_model`` (kept for fit's callers) gives each workload's
-    rows exactly as its record does."""
-    from gpuscout.workloads import registry
-
-    for name in ("mlp", "cnn", "encoder", "llm"):
-        assert workload_model(name) == registry.workload_model(name)
-        for model in registry.get(name).models:
-            assert workload_model(name, model) == registry.workload_model(name, model)
-    with pytest.raises(UnknownNameError):
-        workload_model("rnn")
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from gpuscout.fit import FitRequest, load_model, workload_model
+from gpuscout.fit import FitRequest, load_model
 from gpuscout.validate import fit_against_measured as fit
+from gpuscout.workloads.registry import workload_model
 
 pytest.importorskip("torch")  # the replay and the measuring worker build the model
 

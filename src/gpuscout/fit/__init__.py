@@ -21,7 +21,6 @@ from gpuscout.fit.models import (
     parse_hf_config,
     parse_models,
     read_hf_config,
-    workload_model,
 )
 from gpuscout.fit.on_gpu import DEFAULT_GPUS, GpuFit, default_gpus, fit_across, fit_on, need_bytes
 from gpuscout.fit.request import DTYPES, MODES, OPTIMIZERS, FitRequest, MemoryEstimate
@@ -54,5 +53,4 @@ __all__ = [
     "parse_hf_config",
     "parse_models",
     "read_hf_config",
-    "workload_model",
 ]

@@ -268,43 +268,6 @@ def load_model(name_or_path: str) -> ModelSpec:
     return find_model(name_or_path)
 
 
-def workload_model(workload: str, model: str | None = None) -> ModelSpec:
-    """The shape a gpuscout workload builds (None: its default on a GPU).
-
-    Kept only for this package's callers: the workloads' own records are the source
-    (``gpuscout.workloads.registry.workload_model``), which fit cannot import, as it
-    sits below the workloads; a test holds this table equal to the records."""
-    table: dict[str, tuple[str, dict[str, str]]] = {
-        "mlp": ("mlp", {"mlp": "mlp"}),
-        "cnn": (
-            "resnet50",
-            {n: n for n in ("resnet50", "resnet34", "resnet18", "resnet-tiny")},
-        ),
-        "encoder": (
-            "encoder",
-            {
-                "bert-base": "encoder",
-                "bert-large": "encoder-bert-large",
-                "bert-tiny": "encoder-bert-tiny",
-            },
-        ),
-        "llm": (
-            "llama-1.1b",
-            {n: n for n in ("llama-tiny", "llama-125m", "llama-1.1b", "llama-3b", "llama-8b")},
-        ),
-    }
-    if workload not in table:
-        close = difflib.get_close_matches(workload, list(table), n=3, cutoff=0.4)
-        raise UnknownNameError("workload", workload, close or list(table))
-    default, models = table[workload]
-    if model is None:
-        return find_model(default)
-    if model not in models:
-        close = difflib.get_close_matches(model, list(models), n=3, cutoff=0.4)
-        raise UnknownNameError(f"{workload} model", model, close or list(models))
-    return find_model(models[model])
-
-
 # -- Hugging Face config.json -------------------------------------------------------
 
 _LLAMA_LIKE: Final = ("llama", "mistral", "qwen2", "mixtral")

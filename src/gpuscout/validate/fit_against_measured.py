@@ -35,8 +35,9 @@ from pathlib import Path
 from typing import Any
 
 from gpuscout._types import to_jsonable
-from gpuscout.fit import FitRequest, ModelSpec, estimate, load_model, workload_model
+from gpuscout.fit import FitRequest, ModelSpec, estimate, load_model
 from gpuscout.fit.measure.driver import measure
+from gpuscout.workloads.registry import workload_model
 
 GIB = 1024**3
 
