@@ -218,12 +218,14 @@ def run_micro(
     progress: Progress | None = None,
     *,
     system: SystemInfo | None = None,
+    on_result: Callable[[Result], None] | None = None,
 ) -> list[Result]:
     """Run the micro-benchmarks ``only`` (default all) on ``devices`` (default all).
 
     ``system`` (from ``probe_system``) lets the runner match GPUs to NVML by UUID and
     read PCIe link widths; without it the host is probed here and NVML indices are
-    assumed equal to torch's. Raises UsageError/UnknownNameError for bad names, and
+    assumed equal to torch's. ``on_result`` hears each result as its benchmark ends (a
+    caller stores it straight away). Raises UsageError/UnknownNameError for bad names, and
     GpuscoutError when PyTorch is missing; failures of a benchmark become Results.
     """
     names = resolve_benchmarks(only)
@@ -265,7 +267,11 @@ def run_micro(
                     except Exception as exc:  # a bug or a broken device: record it, go on
                         error = f"{type(exc).__name__}: {exc}"
                         got = [Result(name, device, None, "", "failed", error=error)]
-                results.extend(mark_busy(got, load.busy_pct))
+                got = mark_busy(got, load.busy_pct)
+                results.extend(got)
+                for result in got:
+                    if on_result is not None:
+                        on_result(result)
                 done += 1
     report("done")
     return results

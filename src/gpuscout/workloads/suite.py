@@ -217,6 +217,7 @@ def run_workloads(
     ceilings: Mapping[str, Ceiling] | None = None,
     progress: Progress | None = None,
     isolate: bool = True,
+    on_result: Callable[[Result], None] | None = None,
 ) -> list[Result]:
     """Run workloads ``names`` ("all", one, or several) on ``devices`` with ``impl``
     ("reference", "tuned" or "both"); one Result per figure, failures included.
@@ -225,8 +226,9 @@ def run_workloads(
     the set ``gpuscout run`` uses. ``compare`` adds each workload's third-party program
     where its record names one (Keras, Hugging Face generate), "skipped" when not
     installed. ``db`` is where measured ceilings are looked up; ``ceilings`` (device ->
-    Ceiling) overrides that. Raises UsageError / UnknownNameError for bad names before
-    running anything.
+    Ceiling) overrides that. ``on_result`` hears each result as its run ends (before
+    the ceilings are attached, at the end), so a caller can store it straight away.
+    Raises UsageError / UnknownNameError for bad names before running anything.
     """
     devs = resolve_devices(devices)
     fields = {
@@ -249,7 +251,11 @@ def run_workloads(
     for i, cfg in enumerate(configs):
         if progress is not None:
             progress(_label(cfg), i, len(configs))
-        results.extend(_measure(cfg, isolate, timeout_s, quick))
+        got = _measure(cfg, isolate, timeout_s, quick)
+        results.extend(got)
+        for result in got:
+            if on_result is not None:
+                on_result(result)
     if progress is not None:
         progress("done", len(configs), len(configs))
     return _with_ceilings(results, devs, db, ceilings)
