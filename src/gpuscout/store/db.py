@@ -17,7 +17,7 @@ from typing import Any
 
 from gpuscout import __version__
 from gpuscout._types import Finding, Result, RunRecord
-from gpuscout.errors import StoreError, UsageError
+from gpuscout.errors import StoreError, Terminated, UsageError
 from gpuscout.store import codec, guard
 from gpuscout.store._connect import connect, store_error
 from gpuscout.store.exchange import ParsedRun, build_document, parse_document
@@ -119,6 +119,26 @@ class Store:
         now = codec.utc_now()
         rows = [codec.result_values(run_id, r, now) for r in results]
         with self.transaction() as conn:
+            conn.executemany(codec.INSERT_RESULT, rows)
+
+    def replace_results(self, run_id: int, results: Iterable[Result]) -> None:
+        """The run's results, all of them, replaced by ``results`` in one transaction:
+        the final figures of a run written as it went (a figure completed after it was
+        first written). Each keeps the time its row was first written, in order."""
+        run_id = self._require_run(run_id)
+        now = codec.utc_now()
+        times = [
+            str(r["created_at"])
+            for r in self._read(
+                "SELECT created_at FROM results WHERE run_id = ? ORDER BY id", (run_id,)
+            )
+        ]
+        rows = [
+            codec.result_values(run_id, r, times[i] if i < len(times) else now)
+            for i, r in enumerate(results)
+        ]
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM results WHERE run_id = ?", (run_id,))
             conn.executemany(codec.INSERT_RESULT, rows)
 
     def add_findings(self, run_id: int, findings: Iterable[Finding]) -> None:
@@ -295,7 +315,8 @@ class RunHandle:
 
     Normal exit -> ``status`` (default "ok"; set ``handle.status = "failed"`` to record a
     run that completed but failed), an exception -> "failed" (its text goes into
-    ``summary["error"]``), KeyboardInterrupt -> "interrupted". Exceptions propagate.
+    ``summary["error"]``), KeyboardInterrupt or SIGTERM (``Terminated``) ->
+    "interrupted". Exceptions propagate.
     """
 
     def __init__(self, store: Store, kind: str, fingerprint: Mapping[str, Any]) -> None:
@@ -333,7 +354,7 @@ class RunHandle:
     ) -> None:
         if exc is None:
             status = self.status
-        elif isinstance(exc, KeyboardInterrupt):
+        elif isinstance(exc, (KeyboardInterrupt, Terminated)):
             status = "interrupted"
         else:
             status = "failed"
