@@ -83,3 +83,14 @@ def test_the_rule_sees_an_upward_import(tmp_path: Path) -> None:
     sample.write_text("def f():\n    from gpuscout.cli.main import app\n")
     assert imports(sample) == ["gpuscout.cli.main"]
     assert layer(part("gpuscout.cli.main")) > layer(part("gpuscout.workloads.base"))
+
+
+def test_the_architecture_page_shows_these_layers() -> None:
+    """docs/architecture.md's table of parts is this table: the page stays true."""
+    import re
+
+    page = (REPO / "docs" / "architecture.md").read_text()
+    shown: dict[int, set[str]] = {}
+    for number, parts in re.findall(r"^\| (\d+) \| ([^|]+) \|", page, re.MULTILINE):
+        shown.setdefault(int(number), set()).update(re.findall(r"`([\w.]+)`", parts))
+    assert [frozenset(shown[i]) for i in sorted(shown)] == list(LAYERS)
