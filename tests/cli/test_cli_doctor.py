@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -78,3 +79,35 @@ def test_corrupted_database_is_one_line_and_untouched(
     assert r.exit_code == 2
     assert "Traceback" not in r.output
     assert db.read_bytes() == before
+
+
+@pytest.mark.parametrize("where", ["folder", "under a file", "missing folder"])
+def test_record_to_a_place_that_cannot_be_written_is_one_line(
+    runner: CliRunner, tmp_path: Path, where: str
+) -> None:
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    target = {
+        "folder": tmp_path,
+        "under a file": plain / "machine.json",
+        "missing folder": tmp_path / "nope" / "machine.json",
+    }[where]
+    r = runner.invoke(app, ["doctor", "--record", str(target), "--no-store"])
+    assert r.exit_code == 2, r.output
+    lines = [line for line in r.output.splitlines() if line.strip()]
+    assert lines[0].startswith(f"error: cannot write the recording to {target}: ")
+    assert lines[1:] == ["  give --record a file in a folder you can write to"]
+
+
+def test_record_to_a_read_only_folder_is_one_line(runner: CliRunner, tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):  # root writes anywhere; a read-only mount it cannot
+            pytest.skip("this user can write to a read-only folder")
+        r = runner.invoke(app, ["doctor", "--record", str(locked / "m.json"), "--no-store"])
+    finally:
+        locked.chmod(0o700)
+    assert r.exit_code == 2, r.output
+    assert r.output.startswith(f"error: cannot write the recording to {locked / 'm.json'}: ")
