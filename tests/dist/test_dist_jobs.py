@@ -7,13 +7,14 @@ every rank is most of it)."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
-import socket
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -222,10 +223,21 @@ def test_a_hung_rank_is_stopped_within_the_timeout_and_named(tmp_path: Path) -> 
     assert len(pids) == 2 and not any(_alive_rank(p, job) for p in pids)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+@contextmanager
+def _rendezvous_store() -> Iterator[int]:
+    """A TCP store this test hosts, as the launcher of both nodes, on a port the kernel
+    picks; its port is handed on while the store still holds it. (Looking up a free port,
+    releasing it and handing it on races every other process for it.) Launchers that
+    find the port taken join as clients: torchrun's c10d rendezvous falls back to a
+    client when hosting fails, and ranks started directly do with
+    TORCHELASTIC_USE_AGENT_STORE, as under torchrun's agent."""
+    # TCPStore is not in torch.distributed's typed exports
+    torch_dist: Any = importlib.import_module("torch.distributed")
+    store = torch_dist.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False)
+    try:
+        yield int(store.port)
+    finally:
+        del store
 
 
 def _two_launchers(make_plan: Any, envs: Sequence[dict[str, str] | None], tmp: Path) -> list[Any]:
@@ -247,8 +259,17 @@ def _two_launchers(make_plan: Any, envs: Sequence[dict[str, str] | None], tmp: P
 
 
 def test_two_nodes_with_a_c10d_rendezvous(tmp_path: Path) -> None:
-    endpoint = f"127.0.0.1:{_free_port()}"
+    with _rendezvous_store() as port:
+        a, b = _two_c10d_nodes(f"127.0.0.1:{port}", tmp_path)
+    assert isinstance(a, dist.DistRun) and isinstance(b, dist.DistRun), (a, b)
+    (rank0,) = [x for x in (a, b) if x.has_rank0]
+    (other,) = [x for x in (a, b) if not x.has_rank0]
+    assert other.results == [] and other.local_ranks == (1,)
+    assert [r.status for r in rank0.results] == ["ok", "ok"]  # 1 and 4 KiB
+    assert rank0.summary["world_size"] == 2 and len(rank0.summary["ranks"]) == 2
 
+
+def _two_c10d_nodes(endpoint: str, tmp_path: Path) -> list[Any]:
     def make(env: dict[str, str] | None) -> dist.DistPlan:
         return dist.plan(
             nproc_per_node=1,
@@ -262,17 +283,19 @@ def test_two_nodes_with_a_c10d_rendezvous(tmp_path: Path) -> None:
             environ={},
         )
 
-    a, b = _two_launchers(make, [None, None], tmp_path)
-    assert isinstance(a, dist.DistRun) and isinstance(b, dist.DistRun), (a, b)
-    (rank0,) = [x for x in (a, b) if x.has_rank0]
-    (other,) = [x for x in (a, b) if not x.has_rank0]
-    assert other.results == [] and other.local_ranks == (1,)
-    assert [r.status for r in rank0.results] == ["ok", "ok"]  # 1 and 4 KiB
-    assert rank0.summary["world_size"] == 2 and len(rank0.summary["ranks"]) == 2
+    return _two_launchers(make, [None, None], tmp_path)
 
 
 def test_slurm_tasks_are_the_ranks(tmp_path: Path) -> None:
-    port = str(_free_port())
+    with _rendezvous_store() as port:
+        a, b = _two_slurm_tasks(port, tmp_path)
+    assert isinstance(a, dist.DistRun) and isinstance(b, dist.DistRun), (a, b)
+    assert a.has_rank0 and not b.has_rank0 and b.local_ranks == (1,)
+    assert a.plan.spec.launcher == "slurm" and a.summary["slurm_job_id"] == "4242"
+    assert [r.status for r in a.results] == ["ok", "ok"]  # 1 and 4 KiB
+
+
+def _two_slurm_tasks(port: int, tmp_path: Path) -> list[Any]:
     envs = [
         dict(
             os.environ,
@@ -285,7 +308,8 @@ def test_slurm_tasks_are_the_ranks(tmp_path: Path) -> None:
             SLURM_NNODES="1",
             SLURM_STEP_NODELIST="localhost",
             SLURM_STEP_TASKS_PER_NODE="2",
-            MASTER_PORT=port,
+            MASTER_PORT=str(port),
+            TORCHELASTIC_USE_AGENT_STORE="True",  # the store is this test's: join it
         )
         for i in (0, 1)
     ]
@@ -300,11 +324,7 @@ def test_slurm_tasks_are_the_ranks(tmp_path: Path) -> None:
             environ=env,
         )
 
-    a, b = _two_launchers(make, envs, tmp_path)
-    assert isinstance(a, dist.DistRun) and isinstance(b, dist.DistRun), (a, b)
-    assert a.has_rank0 and not b.has_rank0 and b.local_ranks == (1,)
-    assert a.plan.spec.launcher == "slurm" and a.summary["slurm_job_id"] == "4242"
-    assert [r.status for r in a.results] == ["ok", "ok"]  # 1 and 4 KiB
+    return _two_launchers(make, envs, tmp_path)
 
 
 def test_usage_errors_are_one_line_exit_2() -> None:
