@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from gpuscout._types import Ceiling
 from gpuscout.profile.bottleneck import (
-    Ceilings,
     Fix,
     bottleneck,
     kind_of,
@@ -31,7 +31,9 @@ pytest.importorskip("torch")
 EXAMPLES = REPO / "examples"
 # A CPU of this machine's kind, as `bench micro` measures it (fp32 ~0.14 TFLOPS, triad
 # ~30 GB/s, ~3 us per op), for the rules on observations given by hand.
-CPU = Ceilings({"fp32": 0.14, "bf16": 0.0013}, 30.0, 3e-6, "this test")
+CPU = Ceiling(
+    tflops={"fp32": 0.14, "bf16": 0.0013}, bandwidth_gbs=30.0, launch_s=3e-6, source="this test"
+)
 
 
 def fp32_peak_now() -> float:
@@ -48,15 +50,17 @@ def fp32_peak_now() -> float:
 
 
 @pytest.fixture(scope="module")
-def here() -> Ceilings:
+def here() -> Ceiling:
     """This machine's ceilings as measured while the tests run, so a real script is
     judged against the speed the machine has then: a loaded CI box slows both alike."""
     best = fp32_peak_now()
-    return Ceilings({"fp32": best}, 30.0, 3e-6, "measured by the test")
+    return Ceiling(
+        tflops={"fp32": best}, bandwidth_gbs=30.0, launch_s=3e-6, source="measured by the test"
+    )
 
 
 def test_the_tutorial_mlp_is_host_bound_and_its_flops_are_the_hand_count(
-    here: Ceilings,
+    here: Ceiling,
 ) -> None:
     run = run_profiled(
         [str(EXAMPLES / "fashion_mnist_mlp.py"), "--epochs", "1", "--samples", "3200"],
@@ -78,7 +82,7 @@ def test_the_tutorial_mlp_is_host_bound_and_its_flops_are_the_hand_count(
     assert found.fixes[0].what == "raise the batch size 4x" and found.fixes[0].speedup > 1.5
 
 
-def test_a_slow_dataset_is_input_bound_with_workers_as_the_fix(here: Ceilings) -> None:
+def test_a_slow_dataset_is_input_bound_with_workers_as_the_fix(here: Ceiling) -> None:
     run = run_profiled(
         [str(EXAMPLES / "slow_loader.py"), "--steps", "40", "--decode-ms", "3"],
         steps=20,
@@ -91,14 +95,15 @@ def test_a_slow_dataset_is_input_bound_with_workers_as_the_fix(here: Ceilings) -
     assert found.fixes[0].speedup > 1.5
 
 
-def test_a_cnn_at_a_large_batch_is_compute_bound(here: Ceilings) -> None:
+def test_a_cnn_at_a_large_batch_is_compute_bound(here: Ceiling) -> None:
     run = run_profiled(
         [str(EXAMPLES / "small_cnn.py"), "--steps", "16"], steps=10, stdout_to_stderr=True
     )
     # The slower of the machine before and after the run: load that came during it
     # slows the steps, and the peak they are judged against with them.
     peak = min(here.tflops["fp32"], fp32_peak_now())
-    found = bottleneck(run.observations, Ceilings({"fp32": peak}, 30.0, 3e-6, "measured"))
+    measured = Ceiling(tflops={"fp32": peak}, bandwidth_gbs=30.0, launch_s=3e-6, source="now")
+    found = bottleneck(run.observations, measured)
     assert found.kind == "compute-bound", found.split
     assert found.split.compute_s > found.split.memory_s
 

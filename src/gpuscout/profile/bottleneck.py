@@ -22,9 +22,9 @@ from __future__ import annotations
 import math
 import os
 import statistics
-from collections.abc import Mapping
 from dataclasses import dataclass
 
+from gpuscout._types import Ceiling
 from gpuscout.profile.hooks import Observations
 
 INPUT_SHARE = 0.3
@@ -32,16 +32,6 @@ BUSY_EFFICIENCY = 0.3
 BATCH_FACTOR = 4  # the "raise the batch size" fix is costed at 4x
 LAUNCH_S_DEFAULT = {"cpu": 3e-6, "cuda": 8e-6}  # when the launch cost was not measured
 _PRECISION = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16", "float64": "fp64"}
-
-
-@dataclass(frozen=True)
-class Ceilings:
-    """What the device can do, measured (bench micro) or from its datasheet."""
-
-    tflops: Mapping[str, float]  # per precision: fp32, bf16 ...
-    bandwidth_gbs: float
-    launch_s: float | None  # one kernel launch (CPU: one op's dispatch)
-    source: str
 
 
 @dataclass(frozen=True)
@@ -108,7 +98,7 @@ def precision_of(obs: Observations) -> str:
     return _PRECISION.get(str(dtype), "fp32")
 
 
-def split_step(obs: Observations, ceilings: Ceilings) -> Split:
+def split_step(obs: Observations, ceilings: Ceiling) -> Split:
     times = sorted(s.time_s for s in obs.window)
     if not times or obs.work is None:
         raise ValueError("no step was observed")
@@ -118,7 +108,8 @@ def split_step(obs: Observations, ceilings: Ceilings) -> Split:
     h2d = med(s.h2d_s for s in obs.window)
     peak = ceilings.tflops.get(precision_of(obs)) or ceilings.tflops.get("fp32") or math.inf
     compute = obs.work.flops / (peak * 1e12)
-    memory = step_bytes(obs) / (ceilings.bandwidth_gbs * 1e9)
+    bandwidth = ceilings.bandwidth_gbs
+    memory = step_bytes(obs) / (bandwidth * 1e9) if bandwidth else 0.0  # unknown: no term
     kind = str(obs.device.get("type", "cpu"))
     per_launch = ceilings.launch_s or LAUNCH_S_DEFAULT.get(kind, LAUNCH_S_DEFAULT["cpu"])
     launch = obs.work.kernel_ops * per_launch
@@ -144,7 +135,7 @@ def kind_of(split: Split) -> str:
     return "host-bound"
 
 
-def bottleneck(obs: Observations, ceilings: Ceilings, cores: int | None = None) -> Bottleneck:
+def bottleneck(obs: Observations, ceilings: Ceiling, cores: int | None = None) -> Bottleneck:
     """What bounds the observed script, with its fixes and warnings; ``cores`` is how
     many CPU cores DataLoader workers could use (default: those this process may run on)."""
     split = split_step(obs, ceilings)
@@ -193,7 +184,7 @@ def _words(kind: str, s: Split, achieved: float, peak: float) -> str:
     )
 
 
-def _fixes(kind: str, s: Split, obs: Observations, c: Ceilings, cores: int) -> list[Fix]:
+def _fixes(kind: str, s: Split, obs: Observations, c: Ceiling, cores: int) -> list[Fix]:
     out: list[Fix] = []
     if s.data_s > 0.05 * s.step_s:
         out.append(_more_workers(s, obs, cores))
@@ -245,7 +236,7 @@ def _bigger_batch(s: Split) -> Fix:
     )
 
 
-def _lower_precision(s: Split, obs: Observations, c: Ceilings) -> list[Fix]:
+def _lower_precision(s: Split, obs: Observations, c: Ceiling) -> list[Fix]:
     have = precision_of(obs)
     if have != "fp32":
         return []
