@@ -78,6 +78,20 @@ def test_host_busy_pct_is_a_percentage() -> None:
     assert pct is None or 0.0 <= pct <= 100.0
 
 
+def test_host_busy_pct_reads_the_counters_across_its_interval() -> None:
+    # Fake time: the sleep moves the wall clock; others keep 3 of 4 CPUs busy meanwhile.
+    now = [100.0]
+
+    def read() -> CpuCounters:
+        return CpuCounters(busy_s=3.0 * now[0], own_s=0.0, wall_s=now[0], cpus=4)
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    assert load.host_busy_pct(0.5, read=read, sleep=sleep) == pytest.approx(75.0)
+    assert now[0] == pytest.approx(100.5)  # it slept the interval it was given
+
+
 # -- flags on results -----------------------------------------------------------------
 
 

@@ -97,10 +97,16 @@ def host_load(read: Callable[[], CpuCounters] = read_counters) -> Iterator[HostL
         return
 
 
-def host_busy_pct(interval_s: float = 0.25) -> float | None:
-    """Other processes' share (%) of all CPUs over the next ``interval_s``."""
-    with host_load() as load:
-        time.sleep(interval_s)
+def host_busy_pct(
+    interval_s: float = 0.25,
+    *,
+    read: Callable[[], CpuCounters] = read_counters,
+    sleep: Callable[[float], object] = time.sleep,
+) -> float | None:
+    """Other processes' share (%) of all CPUs over the next ``interval_s`` (``read`` and
+    ``sleep`` are the seams the tests replace)."""
+    with host_load(read) as load:
+        sleep(interval_s)
     return load.busy_pct
 
 
