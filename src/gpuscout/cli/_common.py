@@ -34,13 +34,18 @@ def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(to_jsonable(obj), indent=2, sort_keys=False) + "\n")
 
 
-def fail(message: str, hint: str = "", code: int = 2) -> NoReturn:
-    """One clear line (and the fix on a second), then exit; never a traceback."""
+def print_error(message: str, hint: str = "") -> None:
+    """"error: message" on stderr, and the fix on a second line when there is one."""
     # Messages quote user input and machine names: "[/]" in a file name must print, not
     # be read as markup (it raised a traceback).
     err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     if hint:
         err_console.print(f"  {escape(hint)}", soft_wrap=True)
+
+
+def fail(message: str, hint: str = "", code: int = 2) -> NoReturn:
+    """One clear line (and the fix on a second), then exit; never a traceback."""
+    print_error(message, hint)
     raise typer.Exit(code)
 
 
