@@ -35,7 +35,7 @@ def print_json(obj: Any) -> None:
 
 
 def print_error(message: str, hint: str = "") -> None:
-    """"error: message" on stderr, and the fix on a second line when there is one."""
+    """ "error: message" on stderr, and the fix on a second line when there is one."""
     # Messages quote user input and machine names: "[/]" in a file name must print, not
     # be read as markup (it raised a traceback).
     err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
