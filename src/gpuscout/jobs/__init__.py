@@ -40,6 +40,7 @@ if TYPE_CHECKING:
         bench_workload,
     )
     from gpuscout.jobs.memory_fit import FitOptions, FitOutcome, fit, local_gpus, models
+    from gpuscout.jobs.profiling import ProfileOptions, ProfileOutcome, profile
     from gpuscout.jobs.readiness import DoctorOptions, DoctorOutcome, doctor
     from gpuscout.jobs.stored_runs import (
         Exported,
@@ -74,6 +75,7 @@ _WHERE = {
         "bench_workload",
     ),
     "memory_fit": ("FitOptions", "FitOutcome", "fit", "local_gpus", "models"),
+    "profiling": ("ProfileOptions", "ProfileOutcome", "profile"),
     "readiness": ("DoctorOptions", "DoctorOutcome", "doctor"),
     "stored_runs": (
         "Exported",
@@ -106,6 +108,8 @@ __all__ = [
     "History",
     "MicroOptions",
     "MicroOutcome",
+    "ProfileOptions",
+    "ProfileOutcome",
     "Progress",
     "ReportOptions",
     "ReportOutcome",
@@ -130,6 +134,7 @@ __all__ = [
     "import_runs",
     "local_gpus",
     "models",
+    "profile",
     "report",
     "run",
     "run_fingerprint",

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -58,9 +58,10 @@ def child_command(argv: Sequence[str], out: Path, *, warmup: int, steps: int | N
     return [*boot, "--", *words]
 
 
-def _environment() -> dict[str, str]:
-    """The user's environment, with gpuscout's folder added for ``profile.boot``."""
-    env = dict(os.environ)
+def _environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The user's environment (with ``extra`` set), gpuscout's folder added for
+    ``profile.boot``."""
+    env = {**os.environ, **(extra or {})}
     ours = str(Path(gpuscout.__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (ours, env.get("PYTHONPATH", "")) if p)
     return env
@@ -72,15 +73,17 @@ def run_profiled(
     warmup: int = 3,
     steps: int | None = None,
     stdout_to_stderr: bool = False,
+    env: Mapping[str, str] | None = None,
 ) -> Profiled:
     """Run ``argv`` (a script and its arguments, or an interpreter, script and arguments)
     observed; the program's output goes to the terminal (to stderr when
-    ``stdout_to_stderr``, so a ``--json`` answer keeps stdout to itself)."""
+    ``stdout_to_stderr``, so a ``--json`` answer keeps stdout to itself); ``env`` is
+    set in the program's environment (CUDA_VISIBLE_DEVICES, for one)."""
     with tempfile.TemporaryDirectory(prefix="gpuscout-profile-") as tmp:
         out = Path(tmp) / "observations.json"
         cmd = child_command(argv, out, warmup=warmup, steps=steps)
         t0 = time.perf_counter()
-        code = _wait(cmd, stdout_to_stderr)
+        code = _wait(cmd, stdout_to_stderr, env)
         wall = time.perf_counter() - t0
         obs = read_observations(out)
     if obs.exit_code is None:  # the child died before writing its end (a kill, a crash)
@@ -88,9 +91,9 @@ def run_profiled(
     return Profiled(tuple(argv), code, wall, obs)
 
 
-def _wait(cmd: list[str], stdout_to_stderr: bool) -> int:
+def _wait(cmd: list[str], stdout_to_stderr: bool, env: Mapping[str, str] | None) -> int:
     stdout = sys.stderr if stdout_to_stderr else None
-    proc = subprocess.Popen(cmd, env=_environment(), stdout=stdout)
+    proc = subprocess.Popen(cmd, env=_environment(env), stdout=stdout)
     try:
         with sigterm_unwinds():
             return proc.wait()
