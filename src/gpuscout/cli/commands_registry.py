@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import typer
 
-from gpuscout.cli import advise, bench, doctor, fit, gpus, history, report, run
+from gpuscout.cli import advise, bench, doctor, fit, gpus, history, profile, report, run
 
 REGISTRARS: list[Callable[[typer.Typer], None]] = [
     run.register,
@@ -14,6 +14,7 @@ REGISTRARS: list[Callable[[typer.Typer], None]] = [
     gpus.register,
     bench.register,
     fit.register,
+    profile.register,
     advise.register,
     report.register,
     history.register,
