@@ -7,13 +7,18 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from gpuscout.errors import Terminated
+from gpuscout.isolate import OK, run_isolated, sigterm_unwinds
 from helpers import REPO, TESTS
+from helpers.workers import sleep_with_a_child
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux signals")
 
@@ -105,3 +110,47 @@ def test_a_killed_gpuscout_leaves_no_worker_at_work(tmp_path: Path) -> None:
         for pid in pids:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_the_next_run_removes_a_killed_gpuscouts_temp_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGKILL leaves the worker's folder behind (nothing runs in gpuscout); the next
+    worker's start removes it, and leaves a living gpuscout's folder alone."""
+    parent, pids = start(tmp_path)
+    try:
+        parent.kill()
+        parent.wait(30)
+        assert gone_within(pids[:1], 10)
+    finally:
+        for pid in pids:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    assert len(leftovers(tmp_path)) == 1  # the killed one's
+    living = tmp_path / "gpuscout-worker-1-abcdefgh"  # pid 1 lives as long as the system
+    living.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    out = run_isolated(
+        sleep_with_a_child, {"pid_file": str(tmp_path / "p2"), "seconds": 0}, timeout_s=60
+    )
+    assert out.status == OK, out.error
+    assert leftovers(tmp_path) == [living.name]
+
+
+def test_a_second_sigterm_while_unwinding_is_ignored() -> None:
+    """The first SIGTERM unwinds; another one must not cut the cleanup short."""
+
+    def guard(signum: int, frame: Any) -> None:  # the test's own: never die of SIGTERM
+        raise AssertionError("SIGTERM reached the caller's handler")
+
+    previous = signal.signal(signal.SIGTERM, guard)
+    try:
+        with sigterm_unwinds():
+            with pytest.raises(Terminated):
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(5)
+            os.kill(os.getpid(), signal.SIGTERM)  # while "cleaning up"
+            time.sleep(0.2)
+        assert signal.getsignal(signal.SIGTERM) is guard  # given back at the end
+    finally:
+        signal.signal(signal.SIGTERM, previous)

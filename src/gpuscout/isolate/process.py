@@ -15,6 +15,7 @@ import contextlib
 import ctypes
 import os
 import pickle
+import shutil
 import signal
 import subprocess
 import sys
@@ -34,6 +35,8 @@ OOM = "oom"
 TIMEOUT = "timeout"
 _KILL_GRACE_S = 3.0
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+# A worker's temp folder: gpuscout-worker-PID-random, PID being gpuscout's own.
+_FOLDER_PREFIX = "gpuscout-worker-"
 
 
 @dataclass(frozen=True)
@@ -129,15 +132,47 @@ def die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # POSIX only: on Windows this would end the process
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def sweep_stale_folders(root: Path | None = None) -> list[Path]:
+    """Remove the temp folders of workers whose gpuscout is gone (killed with SIGKILL,
+    which no handler sees: only the next run can tidy up); the folders removed. A
+    folder's name carries its gpuscout's pid; one whose process lives is left alone."""
+    if os.name != "posix":
+        return []
+    base = Path(tempfile.gettempdir()) if root is None else root
+    removed: list[Path] = []
+    for folder in base.glob(f"{_FOLDER_PREFIX}*-*"):
+        pid = folder.name[len(_FOLDER_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        if not folder.exists():
+            removed.append(folder)
+    return removed
+
+
 @contextlib.contextmanager
 def sigterm_unwinds() -> Iterator[None]:
     """While inside, SIGTERM raises ``Terminated`` in the main thread, so ``finally``
-    blocks run: the worker is stopped, its temp folder removed, finished work kept."""
+    blocks run: the worker is stopped, its temp folder removed, finished work kept.
+    Only the first SIGTERM raises; later ones are ignored until the block ends."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum: int, frame: Any) -> None:
+        # Once: a second SIGTERM while unwinding would cut the cleanup short (a run
+        # left "running", a worker not stopped), so it is ignored until the end.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         raise Terminated("terminated (SIGTERM)")
 
     previous = signal.signal(signal.SIGTERM, handler)
@@ -176,7 +211,8 @@ def run_isolated(
         sink.fileno()
     except (AttributeError, OSError, ValueError):  # a captured sys.stderr (pytest): no fd
         sink = subprocess.DEVNULL if stdout != "inherit" else None
-    with tempfile.TemporaryDirectory(prefix="gpuscout-worker-") as tmp:
+    sweep_stale_folders()
+    with tempfile.TemporaryDirectory(prefix=f"{_FOLDER_PREFIX}{os.getpid()}-") as tmp:
         result_path = Path(tmp) / "result.pickle"
         t0 = time.perf_counter()
         proc = subprocess.Popen(
