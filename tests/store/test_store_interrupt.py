@@ -21,7 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from gpuscout.store import Store
+from gpuscout import Result
+from gpuscout.errors import Terminated
+from gpuscout.store import Store, codec
 from helpers import REPO
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals to a child process")
@@ -131,3 +133,30 @@ def test_kill_mid_run_leaves_a_consistent_file(tmp_path: Path) -> None:
     with Store.open(db) as store:  # reopening after a crash works
         assert store.integrity_ok()
         assert store.get_run(1).status == "running"
+
+
+def test_sigterm_inside_a_run_marks_it_interrupted(tmp_path: Path) -> None:
+    """``Terminated`` (SIGTERM, raised by ``isolate.sigterm_unwinds``) ends a run as Ctrl-C
+    does: interrupted, with what was written."""
+    with Store.open(tmp_path / "g.db") as store:
+        with pytest.raises(Terminated), store.run("t", {"host": "h"}) as run:
+            run.add_result(Result("a", "cpu", 1.0, "s"))
+            raise Terminated("SIGTERM")
+        (record,) = store.list_runs()
+        assert record.status == "interrupted" and record.finished_at is not None
+        assert [r.name for r in store.results(record.id)] == ["a"]
+
+
+def test_replace_results_swaps_in_the_final_figures_keeping_their_times(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    times = iter(["2025-01-01T00:00:01Z", "2025-01-01T00:00:02Z", "2025-01-01T00:00:09Z"])
+    monkeypatch.setattr(codec, "utc_now", lambda: next(times))
+    with Store.open(tmp_path / "g.db") as store:
+        run_id = store.begin_run("t", {"host": "h"})  # the first time
+        store.add_result(run_id, Result("a", "cpu", 1.0, "s"))  # the second
+        final = [Result("a", "cpu", 1.0, "s", peak_fraction=0.5), Result("b", "cpu", 2.0, "s")]
+        store.replace_results(run_id, final)  # the third: b's
+        written = store.results_with_times(run_id)
+        assert written == [(final[0], "2025-01-01T00:00:02Z"), (final[1], "2025-01-01T00:00:09Z")]
+        assert store.integrity_ok()
