@@ -2,12 +2,15 @@
 workloads measured against those ceilings, a verdict, one stored run and its report.
 
 Each stage is a function of this module, so a test can put a recording in its place;
-a ``RunListener`` sees each stage begin and end (the CLI prints it as it goes).
+a ``RunListener`` sees each stage begin and end (the CLI prints it as it goes). The run
+is stored as it goes: opened once the doctor has seen the machine, each result written
+as it finishes, so Ctrl-C or SIGTERM keeps every finished measurement.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +21,7 @@ from gpuscout.bench import run_micro
 from gpuscout.doctor import diagnose
 from gpuscout.jobs.listening import DOCTOR, MICRO, WORKLOADS, Progress, RunListener
 from gpuscout.jobs.measuring import OWN_SIZES, WorkloadSizes
-from gpuscout.jobs.storing import StoreLike, db_location, opened
+from gpuscout.jobs.storing import StoreLike, db_location, keeping
 from gpuscout.probe import probe_system
 from gpuscout.report.fmt import plural
 from gpuscout.report.verdict import verdict
@@ -26,6 +29,11 @@ from gpuscout.store import Store, fingerprint
 from gpuscout.timing.load import disturbance
 from gpuscout.workloads import run_workloads
 from gpuscout.workloads.ceilings import from_results
+
+# Where the measuring stages store each result as it finishes, while a run is going.
+# Not an argument: a stage a test puts in place keeps the plain signature (its results
+# are stored when the run finishes).
+_KEEP: ContextVar[Callable[[Result], None] | None] = ContextVar("keep", default=None)
 
 
 @dataclass(frozen=True)
@@ -62,26 +70,26 @@ def run(
 ) -> RunOutcome:
     """Check this machine, measure every CPU and GPU, say what it means, store it as one
     run of kind "run" and write its report. A report that cannot be written does not fail
-    the run (the measurements are stored first): ``report_error`` says why."""
+    the run (the measurements are stored first): ``report_error`` says why. Ctrl-C or
+    SIGTERM ends the job with ``Stopped`` once the run is marked "interrupted" with the
+    findings and every finished measurement."""
     opts = options or RunOptions()
     hear = listener or RunListener()
-    with hear.stage(DOCTOR):
-        system, findings = examine()
-    hear.doctor_done(system, findings)
-    results: list[Result] = []
-    said = ""
-    if not opts.skip_bench:
-        with hear.stage(MICRO) as progress:
-            results = ceilings(system, opts, progress)
-        hear.micro_done(results)
-        with hear.stage(WORKLOADS) as progress:
-            work, said = workloads(results, db_location(where), opts, progress)
-        hear.workloads_done(work)
-        results = [*results, *work]  # a new list: the stage's own stays as it was heard
-    with opened(where) as store:
-        run_id = _store(store, system, findings, results, said)
+    with keeping(where, "run") as keeper:
+        with hear.stage(DOCTOR):
+            system, findings = examine()
+        keeper.begin(fingerprint(system))
+        keeper.keep_findings(findings)
+        hear.doctor_done(system, findings)
+        results: list[Result] = []
+        said = ""
+        if not opts.skip_bench:
+            results, said = _measure(system, opts, hear, db_location(where), keeper.keep)
+        summary = {"headline": _stored_headline(findings, results, said)}
+        run_id = keeper.finish(results, summary)
+        assert run_id is not None  # a run is always stored
         # From the store just written: a second open would find an in-memory one empty.
-        path, error, advice = _write_report(store, run_id, opts.report_to)
+        path, error, advice = _write_report(keeper.store, run_id, opts.report_to)
     return RunOutcome(
         run_id,
         system,
@@ -95,6 +103,28 @@ def run(
     )
 
 
+def _measure(
+    system: SystemInfo,
+    opts: RunOptions,
+    hear: RunListener,
+    db: Path | str | None,
+    keep: Callable[[Result], None],
+) -> tuple[list[Result], str]:
+    """Stages 2 and 3, each result stored through ``keep`` as it finishes: the ceilings'
+    results, then the workloads' (with their ceilings), and the verdict."""
+    token = _KEEP.set(keep)
+    try:
+        with hear.stage(MICRO) as progress:
+            micro = ceilings(system, opts, progress)
+        hear.micro_done(micro)
+        with hear.stage(WORKLOADS) as progress:
+            work, said = workloads(micro, db, opts, progress)
+        hear.workloads_done(work)
+    finally:
+        _KEEP.reset(token)
+    return [*micro, *work], said  # a new list: each stage's own stays as it was heard
+
+
 def examine() -> tuple[SystemInfo, list[Finding]]:
     """Stage 1, the doctor: this machine and its findings."""
     system = probe_system()
@@ -103,7 +133,7 @@ def examine() -> tuple[SystemInfo, list[Finding]]:
 
 def ceilings(system: SystemInfo, opts: RunOptions, progress: Progress | None) -> list[Result]:
     """Stage 2: the quick micro-benchmarks on every device."""
-    return run_micro(None, opts.benchmarks, True, progress, system=system)
+    return run_micro(None, opts.benchmarks, True, progress, system=system, on_result=_KEEP.get())
 
 
 def workloads(
@@ -121,24 +151,11 @@ def workloads(
         db=db,
         ceilings=measured,
         progress=progress,
+        on_result=_KEEP.get(),
         **opts.sizes.fields(),
     )
     # The headline says first whether the figures were disturbed, over every result.
     return results, verdict(results, say_disturbed=False)
-
-
-def _store(
-    store: Store,
-    system: SystemInfo,
-    findings: list[Finding],
-    results: list[Result],
-    said: str,
-) -> int:
-    with store.run("run", fingerprint(system)) as handle:
-        handle.add_findings(findings)
-        handle.add_results(results)
-        handle.summary["headline"] = _stored_headline(findings, results, said)
-        return handle.id
 
 
 def _write_report(

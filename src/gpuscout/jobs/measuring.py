@@ -1,6 +1,7 @@
 """The measuring jobs: micro-benchmark ceilings, the real workloads, and the
 multi-process collectives and scaling; each checks its options before anything heavy
-starts, measures, and stores one run."""
+starts, measures, and stores one run. Ceilings and workloads store each result as it
+finishes: Ctrl-C or SIGTERM keeps those (``storing.keeping``)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,17 @@ from gpuscout._types import Result
 from gpuscout.bench import record, runner
 from gpuscout.dist import job as dist_job
 from gpuscout.jobs.listening import Progress
-from gpuscout.jobs.storing import FAILED, StoreLike, db_location, run_fingerprint, save
+from gpuscout.jobs.storing import (
+    FAILED,
+    StoreLike,
+    db_location,
+    keeping,
+    run_fingerprint,
+    save,
+)
 from gpuscout.report.verdict import verdict
 from gpuscout.store import fingerprint
-from gpuscout.workloads import run_workloads
+from gpuscout.workloads import plan, resolve_devices, run_workloads
 
 OK = ("ok", "skipped")
 
@@ -73,19 +81,24 @@ def bench_micro(
 ) -> MicroOutcome:
     """Each device's ceilings (matmul per precision, memory and PCIe bandwidth, launch
     overhead), every result checked against a reference before it is timed; stored as one
-    run of kind "bench-micro"."""
+    run of kind "bench-micro", each result as it finishes. Ctrl-C or SIGTERM ends the job
+    with ``Stopped`` once the run is marked "interrupted" with what finished."""
     opts = options or MicroOptions()
     names = runner.resolve_benchmarks(opts.only)
     devices = runner.resolve_devices(opts.devices)
-    system = record.probe_for_fingerprint()
-    results = runner.run_micro(devices, names, opts.quick, progress, system=system)
-    code = 1 if any(r.status == "failed" for r in results) else 0
-    run_id = None
-    if opts.store:
-        env = fingerprint(system if system is not None else record.probe_for_fingerprint())
+    with keeping(where, "bench-micro", enabled=opts.store) as keeper:
+        system = record.probe_for_fingerprint()
+        if opts.store:
+            keeper.begin(
+                fingerprint(system if system is not None else record.probe_for_fingerprint())
+            )
+        results = runner.run_micro(
+            devices, names, opts.quick, progress, system=system, on_result=keeper.keep
+        )
         failed = any(r.status in FAILED for r in results)
         summary = record.summarise_results(results)
-        run_id = save(where, "bench-micro", env, results, summary=summary, failed=failed)
+        run_id = keeper.finish(results, summary, failed)
+    code = 1 if any(r.status == "failed" for r in results) else 0
     return MicroOutcome(tuple(results), opts.quick, code, run_id)
 
 
@@ -126,28 +139,33 @@ def bench_workload(
     progress: Progress | None = None,
 ) -> WorkloadOutcome:
     """Train and run real models, tutorial-style and tuned, each in its own worker
-    process; stored as one run of kind "workload"."""
+    process; stored as one run of kind "workload", each result as its run ends. Ctrl-C
+    or SIGTERM stops the worker and ends the job with ``Stopped`` once the run is marked
+    "interrupted" with what finished."""
     opts = options or WorkloadOptions()
-    results = run_workloads(
-        opts.names,
-        opts.devices,
-        opts.impl,
-        model=opts.model,
-        data_dir=opts.data_dir,
-        quick=opts.quick,
-        compare=opts.compare,
-        timeout_s=opts.timeout_s,
-        db=db_location(where),
-        progress=progress,
-        **opts.sizes.fields(),
-    )
-    said = verdict(results)
-    synthetic = any(bool(r.extra.get("synthetic_data")) for r in results)
-    run_id = None
-    if opts.store:
+    # Names, devices and model checked before the run is opened: a typo stores nothing.
+    plan(opts.names, resolve_devices(opts.devices), opts.impl, model=opts.model)
+    with keeping(where, "workload", enabled=opts.store) as keeper:
+        if opts.store:
+            keeper.begin(run_fingerprint())
+        results = run_workloads(
+            opts.names,
+            opts.devices,
+            opts.impl,
+            model=opts.model,
+            data_dir=opts.data_dir,
+            quick=opts.quick,
+            compare=opts.compare,
+            timeout_s=opts.timeout_s,
+            db=db_location(where),
+            progress=progress,
+            on_result=keeper.keep,
+            **opts.sizes.fields(),
+        )
+        said = verdict(results)
+        synthetic = any(bool(r.extra.get("synthetic_data")) for r in results)
         summary = {"verdict": said, "synthetic_data": synthetic}
-        failed = _exit_code(results, OK) == 1
-        run_id = save(where, "workload", run_fingerprint(), results, summary=summary, failed=failed)
+        run_id = keeper.finish(results, summary, _exit_code(results, OK) == 1)
     return WorkloadOutcome(tuple(results), said, synthetic, _exit_code(results, OK), run_id)
 
 
