@@ -11,6 +11,7 @@ one, is reported with its exit status and nothing is stored as a measurement.
 
 from __future__ import annotations
 
+import platform
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -116,15 +117,16 @@ def profile(where: StoreLike, options: ProfileOptions) -> ProfileOutcome:
             busy_pct=load.busy_pct,
             problem=problem,
         )
+    fp = run_fingerprint() if options.store else {"host": platform.node()}
     with opened(where if options.store else ":memory:") as store:
-        micro, ceiling_run = _ceiling_results(store, device, options)
+        micro, ceiling_run = _ceiling_results(store, device, options, fp)
         ceiling = local_ceilings(micro).get(device)
         if ceiling is None:
             ceiling = Ceiling(source="not measured: defaults")
         found = bottleneck(obs, ceiling)
         result = mark_busy([as_result(run, device, found, ceiling)], load.busy_pct)[0]
         projections, notes = _project(result, micro, targets)
-        run_id = _store(store, result) if options.store else None
+        run_id = _store(store, result, fp) if options.store else None
     return ProfileOutcome(
         run.command,
         run.exit_code,
@@ -170,11 +172,11 @@ def _problem(run: Profiled) -> str | None:
 
 
 def _ceiling_results(
-    store: Store, device: str, options: ProfileOptions
+    store: Store, device: str, options: ProfileOptions, fp: Mapping[str, Any]
 ) -> tuple[list[Result], int | None]:
-    """The newest stored ceilings of ``device`` on this host, or measured now (and
-    stored as a bench run of their own)."""
-    host = run_fingerprint().get("host")
+    """The newest stored ceilings of ``device`` on the host of ``fp``, or measured now
+    (and stored as a bench run of their own)."""
+    host = fp.get("host")
     for run in store.list_runs(limit=200):
         if run.fingerprint.get("host") not in (None, host):
             continue
@@ -186,7 +188,7 @@ def _ceiling_results(
     measured = run_micro([device], list(_CEILING_BENCHMARKS), quick=True)
     if not options.store:
         return measured, None
-    with store.run("bench", run_fingerprint()) as handle:
+    with store.run("bench", fp) as handle:
         handle.add_results(measured)
     return measured, handle.id
 
@@ -302,7 +304,7 @@ def _as_workload(result: Result, waits: float) -> Result:
     return Result(result.name, result.device, result.figure, result.unit, extra=extra)
 
 
-def _store(store: Store, result: Result) -> int:
-    with store.run("profile", run_fingerprint()) as handle:
+def _store(store: Store, result: Result, fp: Mapping[str, Any]) -> int:
+    with store.run("profile", fp) as handle:
         handle.add_result(result)
     return handle.id
