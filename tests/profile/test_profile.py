@@ -137,10 +137,14 @@ def test_ctrl_c_stops_the_script_and_keeps_what_was_observed(tmp_path: Path) -> 
             model = torch.nn.Linear(8, 8)
             opt = torch.optim.SGD(model.parameters(), lr=0.1)
             x = torch.randn(4, 8)
+            step = 0
             while True:
                 model(x).sum().backward()
                 opt.step()
                 opt.zero_grad()
+                step += 1
+                if step == 50:
+                    print("50 steps", flush=True)
             """
         )
     )
@@ -153,15 +157,20 @@ def test_ctrl_c_stops_the_script_and_keeps_what_was_observed(tmp_path: Path) -> 
         start_new_session=True,  # its own group: SIGINT to it is a terminal's Ctrl-C
     )
     try:
-        time.sleep(8)  # torch imported and many steps taken
+        assert proc.stderr is not None  # the script's own output comes on stderr here
+        lines = iter(proc.stderr.readline, "")
+        assert "50 steps" in next(line for line in lines if "steps" in line)
         os.killpg(proc.pid, signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=60)  # the rest of stderr: the interrupt
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     doc = json.loads(out)
     assert doc["exit_code"] == 130 and doc["interrupted"] is True
-    assert len(doc["window"]) > 10 and doc["work"]["flops"] == 3 * 2 * 4 * 8 * 8 - 2 * 4 * 8 * 8
+    assert (
+        len(doc["window"]) >= 50 - 3 - 1
+        and doc["work"]["flops"] == 3 * 2 * 4 * 8 * 8 - 2 * 4 * 8 * 8
+    )
     assert "KeyboardInterrupt" in err
 
 

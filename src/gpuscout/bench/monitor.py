@@ -147,6 +147,8 @@ def summarise_samples(
     summary["power_max_w"] = max(power) if power else None
     summary["temperature_max_c"] = max(temp) if temp else None
     summary["clock_event_reasons"] = reasons if seen_reasons else None
+    util = _vals(samples, "gpu_util_pct")
+    summary["gpu_util_median_pct"] = statistics.median(util) if util else None
     # A benchmark that loads the card fully meets its power limit: that lowers the clocks
     # below the boost the datasheet peak assumes, and is said ("power_capped"), but it is
     # not a fault. "throttled" is what is: heat, a hardware slowdown, the power brake.

@@ -3,7 +3,9 @@ first, and what it would do on other GPUs."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.markup import escape
@@ -89,6 +91,8 @@ def render(out: ProfileOutcome) -> None:
         console.print(f"[yellow]nothing to judge:[/] {escape(out.problem or '')}")
         return
     _verdict(out, out.diagnosis)
+    if out.gpu is not None:
+        console.print(gpu_line(out.gpu))
     if out.projections:
         _projections(out)
     if out.disturbed:
@@ -125,6 +129,24 @@ def _verdict(out: ProfileOutcome, found: Bottleneck) -> None:
     where = f"run {out.ceiling_run}" if out.ceiling_run is not None else "not stored"
     source = out.ceiling.source if out.ceiling is not None else ""
     console.print(f"[dim]ceilings: {escape(source)} ({where})[/]")
+
+
+def gpu_line(gpu: Mapping[str, Any]) -> str:
+    """What NVML saw of the script's GPU while its steps were timed, in one line."""
+    if not gpu.get("samples"):
+        return f"GPU: not sampled ({gpu.get('error') or 'no NVML reading'})"
+    parts = []
+    if gpu.get("gpu_util_median_pct") is not None:
+        parts.append(f"{gpu['gpu_util_median_pct']:.0f}% busy (median)")
+    if gpu.get("sm_clock_median_mhz") is not None:
+        parts.append(f"SM clock {gpu['sm_clock_median_mhz']:,.0f} MHz")
+    if gpu.get("power_max_w") is not None:
+        parts.append(f"{gpu['power_max_w']:.0f} W at most")
+    if gpu.get("throttled"):
+        parts.append("[yellow]throttled[/] (heat, power brake or hardware slowdown)")
+    elif gpu.get("power_capped"):
+        parts.append("at its power limit")
+    return f"GPU while timed ({gpu['samples']} samples): " + ", ".join(parts or ["no figures"])
 
 
 def _projections(out: ProfileOutcome) -> None:

@@ -11,21 +11,25 @@ one, is reported with its exit status and nothing is stored as a measurement.
 
 from __future__ import annotations
 
+import math
 import platform
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from gpuscout._types import Ceiling, Result
+from gpuscout._types import Ceiling, GpuInfo, NvmlState, Result
 from gpuscout.bench import run_micro
+from gpuscout.bench.monitor import NvmlMonitor
 from gpuscout.catalog import GpuSpec, find_gpu
 from gpuscout.errors import UsageError
 from gpuscout.jobs.storing import StoreLike, opened, run_fingerprint
 from gpuscout.predict import Projection, predict_results
 from gpuscout.predict.basis import local_ceilings
 from gpuscout.predict.project import MICRO_PREFIXES
+from gpuscout.probe.nvml import nvml_session, probe_nvidia
 from gpuscout.profile.bottleneck import Bottleneck, bottleneck
 from gpuscout.profile.hooks import Observations
 from gpuscout.profile.spawn import Profiled, run_profiled
@@ -71,6 +75,9 @@ class ProfileOutcome:
     run_id: int | None = None
     problem: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # The script's GPU as NVML sampled it over the timed steps: utilization, SM clock,
+    # power, clock-event reasons (bench.monitor.summarise_samples); None off NVIDIA
+    gpu: Mapping[str, Any] | None = None
 
     @property
     def disturbed(self) -> bool:
@@ -88,12 +95,13 @@ def check_device(device: str | None) -> dict[str, str]:
     return {"CUDA_VISIBLE_DEVICES": device.split(":")[1]} if ":" in device else {}
 
 
-def profile(where: StoreLike, options: ProfileOptions) -> ProfileOutcome:
+def profile(where: StoreLike, options: ProfileOptions, *, nvml: Any = None) -> ProfileOutcome:
     """Run the script observed, diagnose it against its device's ceilings, project it
-    onto ``options.gpus`` and store the run (unless ``options.store`` is False)."""
+    onto ``options.gpus`` and store the run (unless ``options.store`` is False). Each GPU
+    NVML sees is sampled meanwhile (``nvml``: pynvml, or a stand-in such as FakeNvml)."""
     env = check_device(options.device)
     targets = [find_gpu(g) for g in options.gpus]  # a typo fails before the script runs
-    with host_load() as load:
+    with host_load() as load, gpu_sampling(nvml) as monitors:
         run = run_profiled(
             list(options.command),
             warmup=options.warmup,
@@ -102,6 +110,7 @@ def profile(where: StoreLike, options: ProfileOptions) -> ProfileOutcome:
             env=env,
         )
     obs = run.observations
+    gpu = gpu_during(obs, monitors, options.device)
     device = _device_of(obs, options.device)
     problem = _problem(run)
     if problem is not None:
@@ -116,6 +125,7 @@ def profile(where: StoreLike, options: ProfileOptions) -> ProfileOutcome:
             ceiling_run=None,
             busy_pct=load.busy_pct,
             problem=problem,
+            gpu=gpu,
         )
     fp = run_fingerprint() if options.store else {"host": platform.node()}
     with opened(where if options.store else ":memory:") as store:
@@ -124,7 +134,7 @@ def profile(where: StoreLike, options: ProfileOptions) -> ProfileOutcome:
         if ceiling is None:
             ceiling = Ceiling(source="not measured: defaults")
         found = bottleneck(obs, ceiling)
-        result = mark_busy([as_result(run, device, found, ceiling)], load.busy_pct)[0]
+        result = mark_busy([as_result(run, device, found, ceiling, gpu)], load.busy_pct)[0]
         projections, notes = _project(result, micro, targets)
         run_id = _store(store, result, fp) if options.store else None
     return ProfileOutcome(
@@ -140,7 +150,40 @@ def profile(where: StoreLike, options: ProfileOptions) -> ProfileOutcome:
         busy_pct=load.busy_pct,
         run_id=run_id,
         notes=tuple(notes),
+        gpu=gpu,
     )
+
+
+@contextmanager
+def gpu_sampling(nvml: Any = None) -> Iterator[list[tuple[GpuInfo, NvmlMonitor]]]:
+    """A monitor on each GPU NVML sees, sampling while the block runs; none without NVML."""
+    info = probe_nvidia(nvml)
+    gpus = [g for g in info.gpus if not g.lost] if info.state == NvmlState.OK else []
+    factory = (lambda: nvml_session(nvml)) if nvml is not None else None
+    monitors = [(g, NvmlMonitor(g.index, interval_s=0.1, session_factory=factory)) for g in gpus]
+    with ExitStack() as stack:
+        for _, monitor in monitors:
+            stack.enter_context(monitor)
+        yield monitors
+
+
+def gpu_during(
+    obs: Observations, monitors: Sequence[tuple[GpuInfo, NvmlMonitor]], asked: str | None = None
+) -> Mapping[str, Any] | None:
+    """The script's GPU as sampled over its timed steps: found by UUID (NVML's index
+    differs from the script's under CUDA_VISIBLE_DEVICES), else by the index asked for
+    or seen; None when the script ran on no GPU NVML sees."""
+    if obs.device.get("type") != "cuda" or not monitors:
+        return None
+    uuid = str(obs.device.get("uuid") or "").removeprefix("GPU-")
+    index = int(asked.split(":")[1]) if asked and ":" in asked else obs.device.get("index") or 0
+    by_uuid = [m for g, m in monitors if uuid and (g.uuid or "").removeprefix("GPU-") == uuid]
+    by_index = [m for g, m in monitors if g.index == index]
+    if not by_uuid and not by_index:
+        return None
+    picked = (by_uuid or by_index)[0]
+    t0, t1 = obs.window_clock if len(obs.window_clock) == 2 else (-math.inf, math.inf)
+    return picked.window(t0, t1)
 
 
 def _device_of(obs: Observations, asked: str | None) -> str:
@@ -197,7 +240,13 @@ def _is_ceiling(r: Result, device: str) -> bool:
     return r.device == device and r.status == "ok" and r.name.startswith(MICRO_PREFIXES)
 
 
-def as_result(run: Profiled, device: str, found: Bottleneck, ceiling: Ceiling) -> Result:
+def as_result(
+    run: Profiled,
+    device: str,
+    found: Bottleneck,
+    ceiling: Ceiling,
+    gpu: Mapping[str, Any] | None = None,
+) -> Result:
     """The profile as one stored figure: samples (or steps) per second, with the split,
     the verdict and the fixes in ``extra``. No ``workload`` key: the predictor and the
     report do not mistake it for one of gpuscout's workloads."""
@@ -234,6 +283,7 @@ def as_result(run: Profiled, device: str, found: Bottleneck, ceiling: Ceiling) -
             "model": obs.model,
             "memory": obs.memory,
             "torch": obs.torch,
+            "gpu_during": dict(gpu) if gpu is not None else None,
         },
     )
 

@@ -320,6 +320,12 @@ class FakeNvml:
     def nvmlDeviceGetMaxClockInfo(self, h: Any, clock: int) -> int:
         return self._int(h, self._clock_key(clock, "_max_mhz"))
 
+    def nvmlDeviceGetUtilizationRates(self, h: Any) -> SimpleNamespace:
+        dev = self._device(h, "utilization_gpu_pct")
+        return SimpleNamespace(
+            gpu=int(dev["utilization_gpu_pct"]), memory=int(dev.get("utilization_memory_pct") or 0)
+        )
+
     def nvmlDeviceGetEnforcedPowerLimit(self, h: Any) -> int:
         return round(float(self._device(h, "power_limit_w")["power_limit_w"]) * 1000)
 

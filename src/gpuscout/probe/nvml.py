@@ -327,6 +327,7 @@ class GpuSample:
     power_w: float | None = None
     temperature_c: int | None = None
     clock_event_reasons: int | None = None
+    gpu_util_pct: int | None = None  # share of the last interval a kernel was running
 
 
 class NvmlSession:
@@ -363,6 +364,7 @@ class NvmlSession:
                 return nvml_query(nvml, fn, handle, *args).value
 
             power = read("nvmlDeviceGetPowerUsage")
+            util = read("nvmlDeviceGetUtilizationRates")
             return GpuSample(
                 t_s=t,
                 sm_clock_mhz=read("nvmlDeviceGetClockInfo", getattr(nvml, "NVML_CLOCK_SM", 1)),
@@ -370,6 +372,7 @@ class NvmlSession:
                 power_w=None if power is None else _watts(power),
                 temperature_c=read(_TEMPERATURE_FNS, getattr(nvml, "NVML_TEMPERATURE_GPU", 0)),
                 clock_event_reasons=read(_CLOCK_EVENT_FNS),
+                gpu_util_pct=getattr(util, "gpu", None),
             )
         except GpuLostError:
             return GpuSample(t)

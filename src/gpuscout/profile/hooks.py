@@ -69,6 +69,9 @@ class Observations:
     loader: dict[str, Any] | None = None
     model: dict[str, Any] | None = None
     memory: dict[str, Any] = field(default_factory=dict)
+    # time.monotonic() at the timed window's start and its last step: the same clock in
+    # every process of the machine, so the parent's GPU samples can be cut to it
+    window_clock: list[float] = field(default_factory=list)
     exit_code: int | None = None
     stopped_by_profiler: bool = False
     interrupted: bool = False
@@ -83,6 +86,7 @@ class Observer:
         self.obs = Observations(warmup=self.warmup)
         self._undo: list[Callable[[], None]] = []
         self._last: float | None = None
+        self._last_clock = 0.0
         self._data = self._h2d = 0.0
         self._syncs = 0
         self._counting: Any = None
@@ -164,9 +168,12 @@ class Observer:
             self._finish_count(optimizer)
         elif n >= self.warmup + 1 and self._last is not None:
             self.obs.window.append(StepTiming(now - self._last, self._data, self._h2d, self._syncs))
+            start = self.obs.window_clock[0] if self.obs.window_clock else self._last_clock
+            self.obs.window_clock = [start, time.monotonic()]
         if n == self.warmup - 1:
             self._start_count()
         self._last = time.perf_counter()  # the hook's own work is not the next step's
+        self._last_clock = time.monotonic()
         self._data = self._h2d = 0.0
         self._syncs = 0
         if self.steps is not None and len(self.obs.window) >= self.steps:
@@ -357,6 +364,8 @@ def _device_facts(torch: Any, optimizer: Any) -> dict[str, Any]:
     if device.type == "cuda":
         facts["name"] = torch.cuda.get_device_name(device)
         facts["capability"] = list(torch.cuda.get_device_capability(device))
+        # What NVML calls it too (its index may differ under CUDA_VISIBLE_DEVICES)
+        facts["uuid"] = str(getattr(torch.cuda.get_device_properties(device), "uuid", "")) or None
     return facts
 
 
