@@ -1,7 +1,9 @@
 """`gpuscout run`: the main job. Doctor, quick ceilings, the seed experiment, a verdict.
 
-Everything lands in one stored run, so `gpuscout show` gives the whole picture later.
-The work is ``gpuscout.jobs.run``; this module prints each stage as it ends.
+Everything lands in one stored run, so `gpuscout show` gives the whole picture later;
+it is saved as it goes, so Ctrl-C or SIGTERM keeps what finished (the job raises
+``Stopped``, which ``cli.main.main`` prints). The work is ``gpuscout.jobs.run``; this
+module prints each stage as it ends.
 """
 
 from __future__ import annotations

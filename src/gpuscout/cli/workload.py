@@ -50,7 +50,8 @@ def workload(
     """Train and run real models, tutorial-style and tuned, on each device.
 
     Each run is isolated in its own process: an out-of-memory error or a crash is
-    recorded and the others go on. Exit code 0 when every run worked, 1 when one
+    recorded and the others go on. Each result is saved as its run ends: Ctrl-C keeps
+    those (exit 130; SIGTERM 143). Exit code 0 when every run worked, 1 when one
     failed, 2 for usage errors.
     """
     options = jobs.WorkloadOptions(

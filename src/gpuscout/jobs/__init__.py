@@ -1,8 +1,10 @@
 """What each command does, as a library: one function per command, each taking where
 the results go (an open ``Store``, a database path, or None for the user's default) and
 typed options, and returning a frozen, typed record. Nothing here prints or exits;
-errors are ``GpuscoutError`` subclasses with a one-line hint. The CLI parses, calls one
-of these and renders what it returns.
+errors are ``GpuscoutError`` subclasses with a one-line hint. The measuring jobs store
+each result as it finishes: Ctrl-C or SIGTERM marks the run "interrupted" and raises
+``gpuscout.errors.Stopped`` ("interrupted: kept 3 results as run 7", exit code 130 or
+143). The CLI parses, calls one of these and renders what it returns.
 
     >>> from gpuscout import jobs
     >>> from gpuscout.store import Store

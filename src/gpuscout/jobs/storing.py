@@ -171,10 +171,11 @@ class Keeper:
         """End an unfinished run "interrupted" with what it kept; the line that says so."""
         if self._store is None or self.run_id is None or self._finished:
             return "interrupted: nothing stored"
-        kept = len(self._store.results(self.run_id))  # what committed, to the last one
-        said = f"interrupted: kept {plural(kept, 'result')} as run {self.run_id}"
-        self._store.finish_run(self.run_id, "interrupted", {"headline": f"{said} ({how})"})
-        return said
+        kept = plural(len(self._store.results(self.run_id)), "result")  # all that committed
+        self._store.finish_run(
+            self.run_id, "interrupted", {"headline": f"interrupted ({how}): kept {kept}"}
+        )
+        return f"interrupted: kept {kept} as run {self.run_id}"
 
     def failed(self, exc: BaseException) -> None:
         """End an unfinished run "failed" with the error; a run that kept no result is
