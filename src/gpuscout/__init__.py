@@ -17,6 +17,7 @@ never creates a CUDA context and never starts a process (nor does ``gpuscout.job
 from __future__ import annotations
 
 from gpuscout._types import (
+    Ceiling,
     EnvVars,
     Finding,
     FrameworkInfo,
@@ -37,6 +38,7 @@ from gpuscout.errors import GpuscoutError, UnknownNameError, UsageError
 __version__ = "0.1.0"
 
 __all__ = [
+    "Ceiling",
     "EnvVars",
     "Finding",
     "FrameworkInfo",

@@ -13,7 +13,7 @@ import enum
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 
 class Status(str, enum.Enum):
@@ -231,6 +231,82 @@ class Result:
     peak_fraction: float | None = None  # figure / datasheet (or measured) ceiling
     error: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+CeilingFigure = Literal["tflops", "bandwidth_gbs", "pcie_gbs", "launch_s"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ceiling:
+    """What one device can do: the denominators of "% of peak", and the rates the
+    predictor and the profiler divide by. Measured (``bench micro``) or from a datasheet.
+
+    ``tflops`` maps a precision ("fp32", "bf16", "int8" ...) to the dense peak in TFLOPS
+    (TOPS for int8); a precision not in it is unknown. ``bandwidth_gbs`` is memory
+    bandwidth and ``pcie_gbs`` the host link, both in GB/s (1e9 bytes per second);
+    ``launch_s`` is the host's cost of one launched op (a kernel launch on a GPU, an
+    op's dispatch on a CPU). ``None`` where unknown.
+
+    ``source`` says where the figures come from, for the report. Where they come from
+    different places (measured peaks, the datasheet's bandwidth), ``sources`` holds the
+    source of each figure that differs, by field name; ``source_of`` reads either.
+    Keyword-only: four optional figures in a row are too easy to pass in the wrong order.
+    """
+
+    tflops: Mapping[str, float] = field(default_factory=dict)
+    bandwidth_gbs: float | None = None
+    pcie_gbs: float | None = None
+    launch_s: float | None = None
+    source: str = ""
+    sources: Mapping[CeilingFigure, str] = field(default_factory=dict)
+
+    def known(self, figure: CeilingFigure) -> bool:
+        """Whether ``figure`` has a value (``tflops``: at least one precision)."""
+        return bool(self.tflops) if figure == "tflops" else getattr(self, figure) is not None
+
+    def source_of(self, figure: CeilingFigure) -> str:
+        """Where ``figure`` comes from; "" when it is unknown."""
+        if not self.known(figure):
+            return ""
+        return self.sources.get(figure) or self.source
+
+    def merged(self, fallback: Ceiling) -> Ceiling:
+        """This ceiling, with ``fallback``'s figures where this one has none (per
+        precision for ``tflops``). Each figure keeps its source; ``source`` says
+        "<this>; others <fallback>" where both gave figures."""
+        picked = {name: self if self.known(name) else fallback for name in _RATES}
+        sources: dict[CeilingFigure, str] = {n: c.source_of(n) for n, c in picked.items()}
+        sources["tflops"] = self._tflops_source(fallback)
+        source = self._merged_source(fallback, picked)
+        return Ceiling(
+            tflops=dict(fallback.tflops) | dict(self.tflops),
+            bandwidth_gbs=picked["bandwidth_gbs"].bandwidth_gbs,
+            pcie_gbs=picked["pcie_gbs"].pcie_gbs,
+            launch_s=picked["launch_s"].launch_s,
+            source=source,
+            sources={k: v for k, v in sources.items() if v and v != source},
+        )
+
+    def _tflops_source(self, fallback: Ceiling) -> str:
+        if not self.tflops:
+            return fallback.source_of("tflops")
+        mine = self.source_of("tflops")
+        if set(fallback.tflops) - set(self.tflops):
+            return f"{mine}; others {fallback.source_of('tflops')}"
+        return mine
+
+    def _merged_source(self, fallback: Ceiling, picked: Mapping[CeilingFigure, Ceiling]) -> str:
+        """The merged ceiling's one-line source: whose figures it holds."""
+        gave = [c for name, c in picked.items() if c.known(name)]
+        gave += [self] if self.tflops else []
+        gave += [fallback] if set(fallback.tflops) - set(self.tflops) else []
+        mine, theirs = any(c is self for c in gave), any(c is fallback for c in gave)
+        if mine and theirs:
+            return "; others ".join(x for x in (self.source, fallback.source) if x)
+        return fallback.source if theirs else self.source or fallback.source
+
+
+_RATES: tuple[CeilingFigure, ...] = ("bandwidth_gbs", "pcie_gbs", "launch_s")
 
 
 @dataclass(frozen=True)
