@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from gpuscout._types import Result
+from gpuscout._types import Ceiling, Result
 from gpuscout.report.verdict import agreement, verdict
 from gpuscout.workloads.base import WorkloadConfig
-from gpuscout.workloads.ceilings import Ceiling, attach, from_results, from_store
+from gpuscout.workloads.ceilings import attach, from_results, from_store
 from gpuscout.workloads.instruments import Instruments, integrate_power
 from gpuscout.workloads.suite import to_results
 from helpers import machines
@@ -95,11 +95,16 @@ MICRO = [
 def test_ceiling_from_micro_results_takes_the_best_per_precision() -> None:
     c = from_results(MICRO, "cuda:0", "run 7")
     assert c.tflops == {"bf16": 700.0, "fp32": 50.0}
-    assert c.bandwidth_gbs == 3000.0 and "measured" in c.bandwidth_source
+    assert c.bandwidth_gbs == 3000.0 and "measured" in c.source_of("bandwidth_gbs")
 
 
 def test_attach_uses_bandwidth_for_decode_and_matmul_peak_otherwise() -> None:
-    ceiling = Ceiling({"bf16": 700.0}, "measured (run 7)", 3000.0, "catalog datasheet (h100)")
+    ceiling = Ceiling(
+        tflops={"bf16": 700.0},
+        bandwidth_gbs=3000.0,
+        source="measured (run 7)",
+        sources={"bandwidth_gbs": "catalog datasheet (h100)"},
+    )
     decode = attach(
         res(
             "llm",
@@ -129,11 +134,11 @@ def test_attach_uses_bandwidth_for_decode_and_matmul_peak_otherwise() -> None:
 
 
 def test_measured_ceilings_win_over_the_datasheet() -> None:
-    measured = Ceiling({"bf16": 700.0}, "measured", None, "")
-    sheet = Ceiling({"bf16": 989.0, "fp32": 67.0}, "catalog", 3350.0, "catalog")
+    measured = Ceiling(tflops={"bf16": 700.0}, source="measured")
+    sheet = Ceiling(tflops={"bf16": 989.0, "fp32": 67.0}, bandwidth_gbs=3350.0, source="catalog")
     merged = measured.merged(sheet)
     assert merged.tflops == {"bf16": 700.0, "fp32": 67.0}
-    assert merged.bandwidth_gbs == 3350.0 and merged.bandwidth_source == "catalog"
+    assert merged.bandwidth_gbs == 3350.0 and merged.source_of("bandwidth_gbs") == "catalog"
 
 
 def test_ceiling_from_the_store(tmp_path: Path) -> None:
@@ -145,7 +150,7 @@ def test_ceiling_from_the_store(tmp_path: Path) -> None:
     with Store.open(db) as store, store.run("bench-micro", {"host": "box"}) as run:
         run.add_results(MICRO)
     got = from_store(db, "cuda:0", node="box")
-    assert got.tflops["bf16"] == 700.0 and "run 1" in got.tflops_source
+    assert got.tflops["bf16"] == 700.0 and "run 1" in got.source_of("tflops")
     assert from_store(db, "cuda:0", node="another-host") == Ceiling()
 
 

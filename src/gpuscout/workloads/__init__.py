@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 from gpuscout.workloads.base import IMPLS, WorkloadConfig
-from gpuscout.workloads.ceilings import Ceiling
 from gpuscout.workloads.registry import check, get, names, register, registered
 from gpuscout.workloads.spec import WorkloadSpec
 from gpuscout.workloads.suite import (
@@ -36,7 +35,6 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "IMPLS",
     "QUICK_WORKLOADS",
-    "Ceiling",
     "Progress",
     "WorkloadConfig",
     "WorkloadSpec",

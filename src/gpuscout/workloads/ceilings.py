@@ -10,37 +10,13 @@ measured one is a fact, and they differ by 10-30%.
 from __future__ import annotations
 
 import platform
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from gpuscout._types import Result
+from gpuscout._types import Ceiling, Result
 
 ABOVE_CEILING = 1.05  # tolerance: timing noise on both sides
-
-
-@dataclass(frozen=True)
-class Ceiling:
-    """One device's ceilings; ``None`` / missing keys where unknown."""
-
-    tflops: Mapping[str, float] = field(default_factory=dict)  # precision -> TFLOPS
-    tflops_source: str = ""
-    bandwidth_gbs: float | None = None
-    bandwidth_source: str = ""
-
-    def merged(self, fallback: Ceiling) -> Ceiling:
-        """This ceiling, with ``fallback``'s figures where this one has none."""
-        tflops = dict(fallback.tflops) | dict(self.tflops)
-        src = self.tflops_source if self.tflops else fallback.tflops_source
-        if self.tflops and fallback.tflops and set(fallback.tflops) - set(self.tflops):
-            src = f"{self.tflops_source}; others {fallback.tflops_source}"
-        bw: float | None
-        if self.bandwidth_gbs is not None:
-            bw, bw_src = self.bandwidth_gbs, self.bandwidth_source
-        else:
-            bw, bw_src = fallback.bandwidth_gbs, fallback.bandwidth_source
-        return Ceiling(tflops, src, bw, bw_src)
 
 
 def from_results(results: list[Result], device: str, label: str) -> Ceiling:
@@ -56,12 +32,9 @@ def from_results(results: list[Result], device: str, label: str) -> Ceiling:
             tflops[parts[1]] = max(tflops.get(parts[1], 0.0), float(r.figure))
         elif parts[0] == "memory" and r.unit == "GB/s":
             bandwidth = max(bandwidth or 0.0, float(r.figure))
-    return Ceiling(
-        tflops,
-        f"measured ({label})" if tflops else "",
-        bandwidth,
-        f"measured ({label})" if bandwidth is not None else "",
-    )
+    if not tflops and bandwidth is None:
+        return Ceiling()
+    return Ceiling(tflops=tflops, bandwidth_gbs=bandwidth, source=f"measured ({label})")
 
 
 def from_store(db: Path | str | None, device: str, node: str | None = None) -> Ceiling:
@@ -112,7 +85,7 @@ def from_catalog(device_name: str | None, memory_bytes: int | None) -> Ceiling:
         if v is not None:
             tflops[p] = float(v)
     label = f"catalog datasheet ({spec.id})"
-    return Ceiling(tflops, label, float(spec.memory_bandwidth_gbs), label)
+    return Ceiling(tflops=tflops, bandwidth_gbs=float(spec.memory_bandwidth_gbs), source=label)
 
 
 def attach(result: Result, ceiling: Ceiling) -> Result:
@@ -133,7 +106,7 @@ def attach(result: Result, ceiling: Ceiling) -> Result:
                 "ceiling_kind": "memory bandwidth",
                 "ceiling_value": ceiling.bandwidth_gbs,
                 "ceiling_unit": "GB/s",
-                "ceiling_source": ceiling.bandwidth_source,
+                "ceiling_source": ceiling.source_of("bandwidth_gbs"),
             }
     elif extra.get("achieved_tflops") is not None:
         precision = str(extra.get("ceiling_precision") or extra.get("dtype") or "fp32")
@@ -144,7 +117,7 @@ def attach(result: Result, ceiling: Ceiling) -> Result:
                 "ceiling_kind": f"{precision} matmul peak",
                 "ceiling_value": peak,
                 "ceiling_unit": "TFLOPS",
-                "ceiling_source": ceiling.tflops_source,
+                "ceiling_source": ceiling.source_of("tflops"),
             }
     if fraction is None:
         extra.setdefault("ceiling_source", "none known (run `gpuscout bench micro` first)")

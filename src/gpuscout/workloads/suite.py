@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from gpuscout._types import Result, Stats
+from gpuscout._types import Ceiling, Result, Stats
 from gpuscout.errors import GpuscoutError, UsageError
 from gpuscout.isolate.process import target_name
 from gpuscout.probe.devices import DEVICE_HINT as DEVICE_HINT
@@ -22,7 +22,7 @@ from gpuscout.probe.devices import resolve_devices as _resolve_devices
 from gpuscout.timing.load import host_load, mark_busy
 from gpuscout.workloads import registry
 from gpuscout.workloads.base import IMPLS, WorkloadConfig
-from gpuscout.workloads.ceilings import Ceiling, attach, from_catalog, from_store
+from gpuscout.workloads.ceilings import attach, from_catalog, from_store
 
 # (label, done, total): called before each run and once at the end (label "done").
 Progress = Callable[[str, int, int], None]
