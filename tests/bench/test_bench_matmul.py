@@ -8,11 +8,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from gpuscout._types import Ceiling  # noqa: E402
 from gpuscout.bench import matmul  # noqa: E402
 from gpuscout.bench.context import (  # noqa: E402
     BenchContext,
     CaseOutput,
-    Ceilings,
     TimingPolicy,
     VerificationError,
     run_case,
@@ -26,7 +26,7 @@ def _ctx(**kw: Any) -> BenchContext:
 
 
 def test_cpu_matmul_gives_plausible_tflops_and_peak_fraction() -> None:
-    ctx = _ctx(ceilings=Ceilings(tflops={"fp32": 1.0, "bf16": 4.0}, source="test"))
+    ctx = _ctx(ceiling=Ceiling(tflops={"fp32": 1.0, "bf16": 4.0}, source="test"))
     results = matmul.run("cpu", True, ctx, sizes=(64, 128))
     assert [r.name for r in results] == [
         "matmul/fp32/64",

@@ -8,10 +8,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from gpuscout._types import Ceiling  # noqa: E402
 from gpuscout.bench import launch, memory, transfer  # noqa: E402
 from gpuscout.bench.context import (  # noqa: E402
     BenchContext,
-    Ceilings,
     TimingPolicy,
     VerificationError,
 )
@@ -20,7 +20,7 @@ FAST = TimingPolicy(warmup=1, min_iters=3, min_time_s=0.0, max_time_s=2.0)
 
 
 def test_host_memory_bandwidth_is_measured() -> None:
-    ctx = BenchContext(timing=FAST, ceilings=Ceilings(mem_bandwidth_gbs=1000.0))
+    ctx = BenchContext(timing=FAST, ceiling=Ceiling(bandwidth_gbs=1000.0))
     results = memory.run("cpu", True, ctx, array_bytes=4 * 2**20)
     assert [r.name for r in results] == ["memory/copy", "memory/triad"]
     for r, arrays in zip(results, (2, 3), strict=True):

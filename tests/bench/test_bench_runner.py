@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from gpuscout._types import Ceiling
 from gpuscout.bench import benchmarks, runner
-from gpuscout.bench.context import Ceilings, TimingPolicy
+from gpuscout.bench.context import TimingPolicy
 from gpuscout.errors import UnknownNameError, UsageError
 
 
@@ -119,7 +120,7 @@ def test_cpu_ceilings_from_host() -> None:
     )  # fmt: skip
     c = runner.cpu_ceilings(host)
     assert c.tflops["fp32"] == pytest.approx(4 * 3e9 * 32 / 1e12)
-    assert c.mem_bandwidth_gbs == pytest.approx(51.2)
+    assert c.bandwidth_gbs == pytest.approx(51.2)
     assert "4 cores" in c.source
     assert runner.cpu_ceilings(None).tflops == {}
     bare = dataclasses.replace(host, physical_cores=None)
@@ -184,7 +185,7 @@ def test_gpu_ceilings_and_nvml_index_by_uuid(monkeypatch: pytest.MonkeyPatch) ->
     c = runner.gpu_ceilings(fake_torch, 0, system)
     assert c.source == "catalog:h100-sxm"
     assert c.tflops == {"bf16": 989.0, "fp32": 67.0}
-    assert c.mem_bandwidth_gbs == 3350.0
+    assert c.bandwidth_gbs == 3350.0
     assert c.pcie_gbs == pytest.approx(3.938 * 16)
     assert runner.nvml_index(fake_torch, 0, system) == 1  # matched by UUID, not position
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
@@ -236,7 +237,7 @@ def _one_gpu(torch_name: str, total_memory: int, **nvml: Any) -> tuple[Any, Any]
 def test_gpu_ceilings_come_from_the_catalog_row(nvml: dict[str, Any]) -> None:
     torch, system = _one_gpu("NVIDIA H100 80GB HBM3", 85520809984, **nvml)
     c = runner.gpu_ceilings(torch, 0, system)
-    assert (c.source, c.tflops, c.mem_bandwidth_gbs) == (
+    assert (c.source, c.tflops, c.bandwidth_gbs) == (
         "catalog:h100-sxm5-80gb",
         H100_PEAKS,
         3350.0,
@@ -247,7 +248,7 @@ def test_gpu_ceilings_come_from_the_catalog_row(nvml: dict[str, Any]) -> None:
 def test_gpu_ceilings_without_a_probe_match_torch_s_name() -> None:
     torch, _ = _one_gpu("NVIDIA A100-SXM4-80GB", 85899345920)
     c = runner.gpu_ceilings(torch, 0, None)
-    assert c.source == "catalog:a100-sxm4-80gb" and c.mem_bandwidth_gbs == 2039.0
+    assert c.source == "catalog:a100-sxm4-80gb" and c.bandwidth_gbs == 2039.0
     # no fp8 on an A100: the precision is left out, not zero
     assert c.tflops == {
         "fp64": 19.5,
@@ -272,7 +273,7 @@ def test_a_gpu_the_catalog_does_not_know_keeps_its_pcie_figure(
 ) -> None:
     torch, system = _one_gpu("Imaginary GPU 12GB", 12 * 2**30, name="Imaginary GPU 12GB", **pcie)
     c = runner.gpu_ceilings(torch, 0, system)
-    assert c == Ceilings(pcie_gbs=gbs, source="Imaginary GPU 12GB: not in the catalog")
+    assert c == Ceiling(pcie_gbs=gbs, source="Imaginary GPU 12GB: not in the catalog")
 
 
 def test_nvml_s_name_and_memory_pick_the_row_torch_s_cannot() -> None:

@@ -11,7 +11,6 @@ from gpuscout.bench.context import (
     FULL_TIMING,
     QUICK_TIMING,
     BenchContext,
-    Ceilings,
     TimingPolicy,
     VerificationError,
 )
@@ -29,7 +28,6 @@ __all__ = [
     "FULL_TIMING",
     "QUICK_TIMING",
     "BenchContext",
-    "Ceilings",
     "Progress",
     "TimingPolicy",
     "VerificationError",

@@ -1,4 +1,4 @@
-"""What every micro-benchmark shares: ceilings, timing policy, and the per-case guard.
+"""What every micro-benchmark shares: the ceiling, timing policy, and the per-case guard.
 
 ``run_case`` is the isolation boundary. Benchmarks run in-process (a worker process per
 device would pay a fresh CUDA context, seconds, out of a one-minute quick budget), so
@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from gpuscout._types import Measurement, Result
+from gpuscout._types import Ceiling, Measurement, Result
 from gpuscout.timing import Clock, measure
 
 
@@ -28,20 +28,6 @@ class VerificationError(Exception):
 
 class SkipCase(Exception):
     """The case does not apply to this device (e.g. fp8 before compute capability 8.9)."""
-
-
-@dataclass(frozen=True)
-class Ceilings:
-    """The denominators for "% of peak" on one device; ``None`` where unknown.
-
-    ``tflops`` maps a precision ("fp32", "bf16", "int8" ...) to the dense peak in TFLOPS
-    (TOPS for int8). ``source`` says where the numbers came from, for the report.
-    """
-
-    tflops: Mapping[str, float] = field(default_factory=dict)
-    mem_bandwidth_gbs: float | None = None
-    pcie_gbs: float | None = None
-    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -69,7 +55,7 @@ class WindowMonitor(Protocol):
 class BenchContext:
     """Everything a benchmark gets besides its device and quick flag. All optional."""
 
-    ceilings: Ceilings = field(default_factory=Ceilings)
+    ceiling: Ceiling = field(default_factory=Ceiling)  # the denominators of "% of peak"
     timing: TimingPolicy | None = None  # None: QUICK_TIMING or FULL_TIMING by the quick flag
     monitor: WindowMonitor | None = None
     on_case: Callable[[str], None] | None = None  # progress: called with each case's name

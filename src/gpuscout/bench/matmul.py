@@ -249,11 +249,11 @@ def _case(
             clock = CudaEventClock(device)
         m, extra = timed(step, ctx, quick, clock)
     figure = 2 * n**3 / m.stats.median_s / 1e12
-    peak = ctx.ceilings.tflops.get(precision)
+    peak = ctx.ceiling.tflops.get(precision)
     extra.update(
         {"size": n, "precision": precision, "rel_error": err, "rel_tol": REL_TOL[precision]}
     )
-    extra.update({"buffer_sets": k, "peak": peak, "ceiling_source": ctx.ceilings.source})
+    extra.update({"buffer_sets": k, "peak": peak, "ceiling_source": ctx.ceiling.source})
     return CaseOutput(figure=figure, measurement=m, peak=peak, extra=extra)
 
 

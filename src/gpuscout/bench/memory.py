@@ -144,7 +144,7 @@ def _case(
     m, extra = timed(op, ctx, quick, clock)
     bytes_per_iter = arrays * n * es
     figure = bytes_per_iter / m.stats.median_s / 1e9
-    peak = ctx.ceilings.mem_bandwidth_gbs
+    peak = ctx.ceiling.bandwidth_gbs
     extra.update(
         {
             "kind": kind,
@@ -153,7 +153,7 @@ def _case(
             "dtype": str(dtype).replace("torch.", ""),
             "bytes_per_iter": bytes_per_iter,
             "peak": peak,
-            "ceiling_source": ctx.ceilings.source,
+            "ceiling_source": ctx.ceiling.source,
         }
     )
     if not on_gpu:

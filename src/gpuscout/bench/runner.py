@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from gpuscout._types import HostInfo, Result, SystemInfo
+from gpuscout._types import Ceiling, HostInfo, Result, SystemInfo
 from gpuscout.bench import benchmarks
-from gpuscout.bench.context import BenchContext, Ceilings
+from gpuscout.bench.context import BenchContext
 from gpuscout.bench.cpu_peak import flops_per_cycle, host_peak_tflops, isa_class
 from gpuscout.errors import GpuscoutError
 from gpuscout.probe.devices import DEVICE_HINT as DEVICE_HINT
@@ -72,9 +72,9 @@ def _probe_host() -> HostInfo | None:
         return None
 
 
-def cpu_ceilings(host: HostInfo | None) -> Ceilings:
+def cpu_ceilings(host: HostInfo | None) -> Ceiling:
     if host is None:
-        return Ceilings(source="no host probe")
+        return Ceiling(source="no host probe")
     tflops = {p: v for p in ("fp32", "bf16") if (v := host_peak_tflops(host, p)) is not None}
     clock = host.max_clock_mhz or host.base_clock_mhz
     cls = isa_class(host.isa, host.arch)
@@ -84,9 +84,7 @@ def cpu_ceilings(host: HostInfo | None) -> Ceilings:
         if tflops and clock
         else "CPU peak unknown (cores or clock not readable)"
     )
-    return Ceilings(
-        tflops=tflops, mem_bandwidth_gbs=host.mem_bandwidth_theoretical_gbs, source=source
-    )
+    return Ceiling(tflops=tflops, bandwidth_gbs=host.mem_bandwidth_theoretical_gbs, source=source)
 
 
 def _norm_uuid(u: object) -> str:
@@ -116,21 +114,21 @@ def nvml_index(torch: Any, index: int, system: SystemInfo | None) -> int | None:
     return None
 
 
-def gpu_ceilings(torch: Any, index: int, system: SystemInfo | None) -> Ceilings:
+def gpu_ceilings(torch: Any, index: int, system: SystemInfo | None) -> Ceiling:
     props = torch.cuda.get_device_properties(index)
     gpu = _nvml_gpu(torch, index, system)
     pcie = _pcie_gbs(gpu)
     spec = _catalog_row(gpu, props)
     if spec is None:
-        return Ceilings(pcie_gbs=pcie, source=f"{props.name}: not in the catalog")
+        return Ceiling(pcie_gbs=pcie, source=f"{props.name}: not in the catalog")
     tflops = {}
     for p in ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8"):
         v = spec.peak_tflops(p)
         if v is not None:
             tflops[p] = float(v)
-    return Ceilings(
+    return Ceiling(
         tflops=tflops,
-        mem_bandwidth_gbs=float(spec.memory_bandwidth_gbs),
+        bandwidth_gbs=float(spec.memory_bandwidth_gbs),
         pcie_gbs=pcie,
         source=f"catalog:{spec.id}",
     )
@@ -246,18 +244,18 @@ def run_micro(
         gpu_index: int | None = None
         if device == "cpu":
             host = system.host if system is not None else _probe_host()
-            ceilings = cpu_ceilings(host)
+            ceiling = cpu_ceilings(host)
             cores = host.physical_cores if host is not None else None
         else:
             gpu_index = int(device.split(":")[1])
-            ceilings = gpu_ceilings(torch, gpu_index, system)
+            ceiling = gpu_ceilings(torch, gpu_index, system)
             cores = None
         with (
             _current_gpu(torch, gpu_index),
             _cpu_threads(torch, cores),
             _monitor(torch, device, system) as mon,
         ):
-            ctx = BenchContext(ceilings=ceilings, monitor=mon, on_case=case_reporter(device))
+            ctx = BenchContext(ceiling=ceiling, monitor=mon, on_case=case_reporter(device))
             for name in names:
                 report(f"{device} {name}")
                 # Other processes' load over this benchmark's own span (ours subtracted).

@@ -61,14 +61,14 @@ def _case(
 
     m, extra = timed(op, ctx, quick, CudaEventClock(device))
     figure = nbytes / m.stats.median_s / 1e9
-    peak = ctx.ceilings.pcie_gbs
+    peak = ctx.ceiling.pcie_gbs
     extra.update(
         {
             "direction": direction,
             "pinned": pinned,
             "bytes": nbytes,
             "peak": peak,
-            "ceiling_source": ctx.ceilings.source,
+            "ceiling_source": ctx.ceiling.source,
         }
     )
     return CaseOutput(figure=figure, measurement=m, peak=peak, extra=extra)
