@@ -36,7 +36,7 @@ from gpuscout.predict.project import (
     MICRO_PREFIXES,
     Calibrated,
     calibrate_all,
-    cpu_ceiling,
+    cpu_input,
     has_workloads,
     measured_on,
     run_results,
@@ -121,9 +121,9 @@ def _model_job(results: Sequence[Result], model: str, mode: str, samples: float 
         n, words = samples, f"{samples:,.0f} tokens"
     cpu_run, note = None, "no CPU ceilings measured (gpuscout bench micro)"
     lc = ceilings.get("cpu")
-    cpu = cpu_ceiling(b, lc)
+    cpu = cpu_input(b, lc)
     if lc is not None and cpu is not None:
-        host = lc.host_op_s or d.DEFAULT_CPU_HOST_OP_S
+        host = lc.launch_s or d.DEFAULT_CPU_HOST_OP_S
         step = parts(b, cpu, d.CPU.eff_compute, d.CPU.eff_memory, 0.0, host).step_s
         cpu_run, note = n / b.samples_per_step * step, "estimated from the CPU's measured ceilings"
     what = f"{spec.name} {'training' if mode == 'train' else 'inference'}"

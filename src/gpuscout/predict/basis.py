@@ -4,17 +4,17 @@ A workload Result (``extra["workload"]`` set; name ``workload/impl[/variant]``, 
 workloads/suite.py) becomes a ``Basis``: its step time and what one step must do
 (FLOPs, bytes, kernel launches), counted from the model by the workload itself. The
 micro-benchmark Results of the same machine (``matmul/<precision>/<n>``,
-``memory/<kind>``, ``launch/...``) become a ``LocalCeiling`` per device.
+``memory/<kind>``, ``launch/...``) become a ``Ceiling`` per device.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from gpuscout._types import Result
+from gpuscout._types import Ceiling, Result
 from gpuscout.predict import facts
 
 IMPLS = ("reference", "tuned")  # what is projected: not a comparison program's figure
@@ -60,16 +60,6 @@ class Basis:
     @property
     def training(self) -> bool:
         return self.family.startswith("train")
-
-
-@dataclass(frozen=True)
-class LocalCeiling:
-    """One device's measured ceilings (empty where nothing was measured)."""
-
-    tflops: Mapping[str, float] = field(default_factory=dict)
-    bandwidth_gbs: float | None = None
-    host_op_s: float | None = None  # measured cost of one launched op
-    source: str = ""
 
 
 def _int(value: Any) -> int | None:
@@ -205,9 +195,10 @@ def choose(all_bases: Sequence[Basis], impl: str | None = "tuned") -> list[Basis
     return out
 
 
-def local_ceilings(results: Iterable[Result]) -> dict[str, LocalCeiling]:
+def local_ceilings(results: Iterable[Result]) -> dict[str, Ceiling]:
     """Per device: best measured matmul TFLOPS per precision, memory GB/s, and the
-    host cost per op (GPU: 1 / launches per second; CPU: the dispatch microseconds)."""
+    host cost per op as ``launch_s`` (GPU: 1 / launches per second; CPU: the dispatch
+    microseconds)."""
     tflops: dict[str, dict[str, float]] = {}
     bw: dict[str, float] = {}
     host: dict[str, float] = {}
@@ -217,7 +208,12 @@ def local_ceilings(results: Iterable[Result]) -> dict[str, LocalCeiling]:
         _read_ceiling(r, float(r.figure), tflops, bw, host)
     devices = set(tflops) | set(bw) | set(host)
     return {
-        d: LocalCeiling(tflops.get(d, {}), bw.get(d), host.get(d), "measured (bench micro)")
+        d: Ceiling(
+            tflops=tflops.get(d, {}),
+            bandwidth_gbs=bw.get(d),
+            launch_s=host.get(d),
+            source="measured (bench micro)",
+        )
         for d in devices
     }
 
@@ -243,10 +239,10 @@ def _read_ceiling(
         host[dev] = figure * 1e-6
 
 
-def measured_gpu_host_op_s(ceilings: Mapping[str, LocalCeiling]) -> float | None:
+def measured_gpu_host_op_s(ceilings: Mapping[str, Ceiling]) -> float | None:
     """The measured host cost per launched op of the first GPU that has one (sorted by
     device, so the answer does not depend on the order the results came in)."""
     return next(
-        (c.host_op_s for dev, c in sorted(ceilings.items()) if dev != "cpu" and c.host_op_s),
+        (c.launch_s for dev, c in sorted(ceilings.items()) if dev != "cpu" and c.launch_s),
         None,
     )

@@ -14,14 +14,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gpuscout._types import Result
+from gpuscout._types import Ceiling, Result
 from gpuscout.catalog import GpuSpec, load_gpus, match_local_gpu
 from gpuscout.errors import UsageError
 from gpuscout.predict import defaults as d
 from gpuscout.predict import facts, fitcheck, multi
 from gpuscout.predict.basis import (
     Basis,
-    LocalCeiling,
     bases,
     choose,
     local_ceilings,
@@ -29,8 +28,8 @@ from gpuscout.predict.basis import (
 )
 from gpuscout.predict.records import Calibration, Prediction, Projection
 from gpuscout.predict.roofline import (
-    Ceiling,
     Point,
+    RooflineInput,
     calibrate,
     project,
     target_precision,
@@ -74,7 +73,7 @@ UNCALIBRATED_LINE = (
 class Calibrated:
     basis: Basis
     cal: Calibration
-    local: Ceiling | None
+    local: RooflineInput | None  # the measured GPU's own rates
     measured: GpuSpec | None  # the catalog row of the measured GPU
 
 
@@ -84,38 +83,38 @@ def measured_spec(b: Basis) -> GpuSpec | None:
     return match_local_gpu(b.device_name, b.memory_total_bytes) if b.on_gpu else None
 
 
-def cpu_ceiling(b: Basis, lc: LocalCeiling | None) -> Ceiling | None:
-    """The CPU's measured ceilings for ``b``'s precision (fp32 where that was not
+def cpu_input(b: Basis, lc: Ceiling | None) -> RooflineInput | None:
+    """The CPU's measured rates for ``b``'s precision (fp32 where that was not
     measured); None without a measured matmul and bandwidth."""
     if lc is None or lc.bandwidth_gbs is None:
         return None
     peak = lc.tflops.get(b.precision) or lc.tflops.get("fp32")
     if not peak:
         return None
-    return Ceiling(peak * 1e12, lc.bandwidth_gbs * 1e9, False, lc.source)
+    return RooflineInput(peak * 1e12, lc.bandwidth_gbs * 1e9, False, lc.source)
 
 
 def calibration_for(
-    b: Basis, ceilings: Mapping[str, LocalCeiling], gpu_host_op_s: float | None
+    b: Basis, ceilings: Mapping[str, Ceiling], gpu_host_op_s: float | None
 ) -> tuple[Calibrated, Calibration | None]:
     """The calibration to project ``b`` with, and (for a CPU basis) the CPU's own
     calibration, which is reported but never projected."""
     lc = ceilings.get(b.device)
     if not b.on_gpu:
-        cpu = cpu_ceiling(b, lc)
-        own = calibrate(b, cpu, lc.host_op_s if lc else None, None) if cpu else None
+        cpu = cpu_input(b, lc)
+        own = calibrate(b, cpu, lc.launch_s if lc else None, None) if cpu else None
         return Calibrated(b, uncalibrated(b, gpu_host_op_s), None, None), own
     spec = measured_spec(b)
-    host = lc.host_op_s if lc is not None else None
-    local = _gpu_ceiling(b, lc, spec)
+    host = lc.launch_s if lc is not None else None
+    local = _gpu_input(b, lc, spec)
     if local is None:
         return Calibrated(b, uncalibrated(b, host), None, None), None
     cal = calibrate(b, local, host, spec.id if spec else None)
     return Calibrated(b, cal, local, spec), None
 
 
-def _gpu_ceiling(b: Basis, lc: LocalCeiling | None, spec: GpuSpec | None) -> Ceiling | None:
-    """The measured GPU's ceilings for ``b``: measured where bench micro ran there, the
+def _gpu_input(b: Basis, lc: Ceiling | None, spec: GpuSpec | None) -> RooflineInput | None:
+    """The measured GPU's rates for ``b``: measured where bench micro ran there, the
     catalog's achievable figures otherwise; None when neither has both."""
     # The precision the step really ran in there: a convolution workload records "tf32"
     # for an fp32 run on any CUDA GPU, and a V100 or a Turing card has no TF32 rate
@@ -125,11 +124,11 @@ def _gpu_ceiling(b: Basis, lc: LocalCeiling | None, spec: GpuSpec | None) -> Cei
     bw, bw_source = _bandwidth(lc, spec)
     if flops is None or bw is None:
         return None
-    return Ceiling(flops, bw, True, ", ".join(x for x in (flops_source, bw_source) if x))
+    return RooflineInput(flops, bw, True, ", ".join(x for x in (flops_source, bw_source) if x))
 
 
 def _peak(
-    b: Basis, lc: LocalCeiling | None, spec: GpuSpec | None, q: str | None
+    b: Basis, lc: Ceiling | None, spec: GpuSpec | None, q: str | None
 ) -> tuple[float | None, str]:
     """FLOP/s at the precision ``b`` ran in there, and where the figure comes from."""
     rates = lc.tflops if lc is not None else {}
@@ -144,7 +143,7 @@ def _peak(
     return p * 1e12 * d.ACHIEVABLE_COMPUTE, f"{spec.id} datasheet peak{note}"
 
 
-def _bandwidth(lc: LocalCeiling | None, spec: GpuSpec | None) -> tuple[float | None, str]:
+def _bandwidth(lc: Ceiling | None, spec: GpuSpec | None) -> tuple[float | None, str]:
     if lc is not None and lc.bandwidth_gbs:
         return lc.bandwidth_gbs * 1e9, "measured bandwidth"
     if spec is not None:

@@ -56,8 +56,12 @@ _FALLBACK = {
 
 
 @dataclass(frozen=True)
-class Ceiling:
-    """What one device can do, in the units the model uses."""
+class RooflineInput:
+    """The two rates one evaluation of the model divides by, at the precision the step
+    computes in: FLOP/s and bytes/s, as the step can reach them (a measured device's
+    figures, or a datasheet's scaled to what is achievable), and whether host and device
+    overlap (a GPU). Internal to predict: built from a device's ``Ceiling`` or a catalog
+    row by ``predict.project`` and ``catalog_input``, never stored or shown."""
 
     flops_per_s: float
     bytes_per_s: float
@@ -145,9 +149,10 @@ def target_precision(b: Basis, spec: GpuSpec) -> str | None:
     return None
 
 
-def catalog_ceiling(spec: GpuSpec, precision: str) -> Ceiling:
+def catalog_input(spec: GpuSpec, precision: str) -> RooflineInput:
+    """``spec``'s datasheet rates at ``precision``, scaled to what is achievable."""
     peak = spec.peak_tflops(precision) or spec.fp32_tflops
-    return Ceiling(
+    return RooflineInput(
         peak * 1e12 * d.ACHIEVABLE_COMPUTE,
         spec.bandwidth_bytes_per_s * d.ACHIEVABLE_BANDWIDTH,
         True,
@@ -158,7 +163,7 @@ def catalog_ceiling(spec: GpuSpec, precision: str) -> Ceiling:
 
 def parts(
     b: Basis,
-    c: Ceiling,
+    c: RooflineInput,
     eff_c: float,
     eff_m: float,
     kernel_s: float,
@@ -186,7 +191,7 @@ def default_host_op_s(gpu: bool) -> float:
 
 def calibrate(
     b: Basis,
-    local: Ceiling,
+    local: RooflineInput,
     host_op_s: float | None,
     gpu_id: str | None,
 ) -> Calibration:
@@ -287,10 +292,10 @@ def project(
     cal: Calibration,
     spec: GpuSpec,
     *,
-    local: Ceiling | None = None,
+    local: RooflineInput | None = None,
     measured: GpuSpec | None = None,
 ) -> Point | None:
-    """``b`` on one ``spec`` GPU; ``local`` is the measured device's own ceiling, used
+    """``b`` on one ``spec`` GPU; ``local`` is the measured device's own rates, used
     when ``spec`` is that device (so the projection there is the measurement)."""
     same = cal.gpu_id is not None and cal.gpu_id == spec.id and local is not None
     if not same:
@@ -300,7 +305,7 @@ def project(
     prec = (target_precision(b, spec) or b.precision) if same else target_precision(b, spec)
     if prec is None:
         return None
-    c = local if same and local is not None else catalog_ceiling(spec, prec)
+    c = local if same and local is not None else catalog_input(spec, prec)
 
     # The band scales the host's cost per op too: on another machine (a cloud box, a new
     # workstation) or from a CPU-only run (a default cost) it is no better known than the
