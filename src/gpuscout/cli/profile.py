@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
@@ -14,9 +14,11 @@ from rich.table import Table
 from gpuscout import jobs
 from gpuscout.cli._common import DbOpt, JsonOpt, console, err_console, fail_from, print_json
 from gpuscout.errors import GpuscoutError
-from gpuscout.jobs.profiling import DEFAULT_TARGETS, ProfileOutcome
-from gpuscout.profile.bottleneck import Bottleneck
 from gpuscout.report.fmt import ratio
+
+if TYPE_CHECKING:  # types only: the job's module loads when the command runs
+    from gpuscout.jobs import ProfileOutcome
+    from gpuscout.profile.bottleneck import Bottleneck
 
 HELP = (
     "Run your own PyTorch training script observed (no change to it) and say what bounds "
@@ -53,14 +55,14 @@ def profile_command(
     ),
     gpus: str | None = typer.Option(
         None, "--gpus",
-        help="Catalog GPUs to project onto, comma-separated "
-        f"(default {','.join(DEFAULT_TARGETS)}).",
+        help="Catalog GPUs to project onto, comma-separated (default: a consumer card, "
+        "the A100 and H100 people rent, and an L4).",
     ),
     no_store: bool = typer.Option(False, "--no-store", help="Do not store the run."),
     json_out: bool = JsonOpt,
     db: Path | None = DbOpt,
 ) -> None:  # fmt: skip
-    targets = tuple(g.strip() for g in gpus.split(",") if g.strip()) if gpus else DEFAULT_TARGETS
+    targets = tuple(g.strip() for g in gpus.split(",") if g.strip()) if gpus else None
     options = jobs.ProfileOptions(
         command=tuple(command), steps=steps, warmup=warmup, device=device, gpus=targets,
         store=not no_store, stdout_to_stderr=json_out,

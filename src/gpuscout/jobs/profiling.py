@@ -54,7 +54,7 @@ class ProfileOptions:
     steps: int | None = None
     warmup: int = 3
     device: str | None = None
-    gpus: tuple[str, ...] = DEFAULT_TARGETS
+    gpus: tuple[str, ...] | None = None  # None: DEFAULT_TARGETS
     store: bool = True
     measure_ceilings: bool = True  # measure (and store) them when none are stored
     stdout_to_stderr: bool = False  # the script's output, where a --json answer is not
@@ -100,7 +100,8 @@ def profile(where: StoreLike, options: ProfileOptions, *, nvml: Any = None) -> P
     onto ``options.gpus`` and store the run (unless ``options.store`` is False). Each GPU
     NVML sees is sampled meanwhile (``nvml``: pynvml, or a stand-in such as FakeNvml)."""
     env = check_device(options.device)
-    targets = [find_gpu(g) for g in options.gpus]  # a typo fails before the script runs
+    # A typo fails before the script runs
+    targets = [find_gpu(g) for g in (DEFAULT_TARGETS if options.gpus is None else options.gpus)]
     with host_load() as load, gpu_sampling(nvml) as monitors:
         run = run_profiled(
             list(options.command),
@@ -173,17 +174,25 @@ def gpu_during(
     """The script's GPU as sampled over its timed steps: found by UUID (NVML's index
     differs from the script's under CUDA_VISIBLE_DEVICES), else by the index asked for
     or seen; None when the script ran on no GPU NVML sees."""
-    if obs.device.get("type") != "cuda" or not monitors:
+    if obs.device.get("type") != "cuda":
         return None
-    uuid = str(obs.device.get("uuid") or "").removeprefix("GPU-")
-    index = int(asked.split(":")[1]) if asked and ":" in asked else obs.device.get("index") or 0
-    by_uuid = [m for g, m in monitors if uuid and (g.uuid or "").removeprefix("GPU-") == uuid]
-    by_index = [m for g, m in monitors if g.index == index]
-    if not by_uuid and not by_index:
+    picked = _monitor_of(obs.device, monitors, asked)
+    if picked is None:
         return None
-    picked = (by_uuid or by_index)[0]
     t0, t1 = obs.window_clock if len(obs.window_clock) == 2 else (-math.inf, math.inf)
     return picked.window(t0, t1)
+
+
+def _monitor_of(
+    device: Mapping[str, Any], monitors: Sequence[tuple[GpuInfo, NvmlMonitor]], asked: str | None
+) -> NvmlMonitor | None:
+    uuid = str(device.get("uuid") or "").removeprefix("GPU-")
+    if uuid:
+        for gpu, monitor in monitors:
+            if (gpu.uuid or "").removeprefix("GPU-") == uuid:
+                return monitor
+    index = int(asked.split(":")[1]) if asked and ":" in asked else device.get("index") or 0
+    return next((m for g, m in monitors if g.index == index), None)
 
 
 def _device_of(obs: Observations, asked: str | None) -> str:
