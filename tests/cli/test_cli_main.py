@@ -169,3 +169,21 @@ def test_gpuscout_home_on_a_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
             f"error: GPUSCOUT_HOME is {plain}, but {plain} is a file"
         )
         assert r.stdout == b""
+
+
+@pytest.mark.parametrize(
+    ("argv", "problem"),
+    [
+        (["bench", "workload", "--help"], None),
+        (["--version"], None),
+        (["show", "--help", "x"], None),
+        (["show", "x"], "Invalid value for 'run_id'"),
+        (["nope"], "No such command 'nope'."),
+    ],
+)
+def test_parse_problem_answers_help_and_version_without_printing(
+    capsys: pytest.CaptureFixture[str], argv: list[str], problem: str | None
+) -> None:
+    got = cli_main.parse_problem(argv)
+    assert got == problem if problem is None else got is not None and got.startswith(problem)
+    assert capsys.readouterr() == ("", "")

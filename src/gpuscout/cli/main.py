@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import os
@@ -248,7 +249,16 @@ def option_names(path: tuple[str, ...]) -> set[str]:
 
 def parse_problem(argv: list[str]) -> str | None:
     """None when the CLI accepts ``argv`` (the words after ``gpuscout``), else the parse
-    error it would print. Nothing runs: only the options and values are checked."""
+    error it would print. Nothing runs and nothing is printed: only the options and
+    values are checked (``--help`` and ``--version`` are accepted)."""
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        try:
+            return _parse_problem(argv)
+        except typer.Exit:  # --help or --version: the eager option printed and stopped
+            return None
+
+
+def _parse_problem(argv: list[str]) -> str | None:
     cmd: Any = typer.main.get_command(app)
     name, args = "gpuscout", list(argv)
     try:
