@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -115,6 +117,33 @@ def test_timeout_kills_a_hanging_probe_quickly() -> None:
 
     (info,) = probe_frameworks(("torch",), timeout_s=0.3, runner=runner)
     assert info.timed_out and info.installed
+
+
+def test_ctrl_c_during_a_probe_takes_the_probe_with_it(tmp_path: Path) -> None:
+    """The probe runs in its own session (no terminal's Ctrl-C reaches it): it must go
+    when gpuscout is interrupted, not run on alone."""
+    pid_file = tmp_path / "pid"
+    script = (
+        f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
+    )
+
+    def interrupt_once_started() -> None:
+        while not pid_file.exists() or not pid_file.read_text():
+            time.sleep(0.01)
+        # A real SIGINT to the main thread, as a terminal's Ctrl-C: it breaks the wait
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # whatever pytest had
+    try:
+        threading.Thread(target=interrupt_once_started, daemon=True).start()
+        t0 = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            run_framework_script(script, 120)
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert time.monotonic() - t0 < 50  # it did not wait for the probe's 60 s
+    with pytest.raises(ProcessLookupError):  # killed and reaped
+        os.kill(int(pid_file.read_text()), 0)
 
 
 def test_crashing_script_reports_its_last_words() -> None:

@@ -157,6 +157,10 @@ def run_framework_script(
         _kill(proc)
         proc.communicate()
         raise TimeoutError(f"no answer within {timeout_s:g} s") from None
+    except BaseException:  # Ctrl-C, SIGTERM: its own session hears neither, so it goes too
+        _kill(proc)
+        proc.wait()
+        raise
     for line in reversed(out.splitlines()):
         if line.startswith(MARK):
             try:
