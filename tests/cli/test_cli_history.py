@@ -202,3 +202,9 @@ def test_delete_without_a_database_creates_none(app: typer.Typer, tmp_path: Path
     r = runner.invoke(app, ["delete", "1", "--db", str(missing)])
     assert r.exit_code == 2 and "no results database at" in r.output
     assert not missing.exists()
+
+
+def test_a_limit_past_any_store_lists_every_run(app: typer.Typer, db: Path) -> None:
+    r = runner.invoke(app, ["history", "--limit", "9223372036854775808", "--json", "--db", str(db)])
+    assert r.exit_code == 0, r.output
+    assert [run["id"] for run in json.loads(r.output)] == [2, 1]

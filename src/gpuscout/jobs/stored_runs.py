@@ -16,7 +16,7 @@ from gpuscout._types import Finding, Result, RunRecord
 from gpuscout.errors import UsageError
 from gpuscout.jobs.storing import StoreLike, db_label, existing, opened
 from gpuscout.report.compare import Comparison, compare_runs
-from gpuscout.store import Store
+from gpuscout.store import Store, guard
 from gpuscout.store.db import Imported
 from gpuscout.store.exchange import read_export
 
@@ -46,6 +46,7 @@ def history(where: StoreLike = None, limit: int = 20, kind: str | None = None) -
     """The recorded runs, newest first: at most ``limit``, only ``kind`` when given."""
     if limit < 1:
         raise UsageError(f"--limit must be at least 1, not {limit}")
+    limit = min(limit, guard.MAX_ID)  # more than any store holds: SQLite's own bound
     with existing(where, file_only=False) as store:
         runs = () if store is None else tuple(store.list_runs(limit=limit, kind=kind))
     return History(db_label(where), runs)
