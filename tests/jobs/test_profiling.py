@@ -185,3 +185,23 @@ def test_the_scripts_own_options_and_exit_status_pass_through(tmp_path: Path) ->
     assert done.returncode == 4
     assert "['--steps', '5', '--json']" in done.stdout
     assert "nothing to judge" in done.stdout and "never imported torch" in done.stdout
+
+
+def test_the_report_shows_the_newest_profile(tiny: Path) -> None:
+    from gpuscout.report import build_report, render
+
+    with Store.open(":memory:") as store:
+        seeded(store)
+        before = build_report(store, forecast=False)
+        assert before.profiles == () and "Your script" not in render(before, "html")
+        options = ProfileOptions((str(tiny),), gpus=("l4",), stdout_to_stderr=True)
+        out = profile(store, options)
+        report = build_report(store, forecast=False)
+    assert out.diagnosis is not None and isinstance(report.profiles, tuple)
+    (row,) = report.profiles
+    assert (row.script, row.run_id, row.verdict) == ("tiny.py", out.run_id, out.diagnosis.kind)
+    assert [p[0] for p in row.projections] == ["NVIDIA L4"]
+    assert f"Your script tiny.py: {out.diagnosis.words}." in report.summary
+    page = render(report, "html")
+    assert 'href="#profile"' in page and "tiny.py" in page and "waiting for data" in page
+    assert "## Your script" in render(report, "md")

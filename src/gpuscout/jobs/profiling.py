@@ -137,6 +137,7 @@ def profile(where: StoreLike, options: ProfileOptions, *, nvml: Any = None) -> P
         found = bottleneck(obs, ceiling)
         result = mark_busy([as_result(run, device, found, ceiling, gpu)], load.busy_pct)[0]
         projections, notes = _project(result, micro, targets)
+        result = replace(result, extra={**result.extra, "projections": _kept(projections)})
         run_id = _store(store, result, fp) if options.store else None
     return ProfileOutcome(
         run.command,
@@ -329,6 +330,21 @@ def _project(
             "DataLoader runs on the host whatever the GPU"
         )
     return out, notes
+
+
+def _kept(projections: Sequence[Projection]) -> list[dict[str, Any]]:
+    """What the report shows of each projection, stored with the run."""
+    return [
+        {
+            "gpu_id": p.gpu_id,
+            "gpu_name": p.gpu_name,
+            "step_s": p.step_s,
+            "speedup": p.speedup,
+            "bound": p.bound,
+            "fits": p.fits,
+        }
+        for p in projections
+    ]
 
 
 def _with_waits(p: Projection, waits: float, measured_step: float) -> Projection:

@@ -134,6 +134,29 @@ class FitTable:
 
 
 @dataclass(frozen=True)
+class ProfileRow:
+    """One profiled script (`gpuscout profile`): what bounds it and what would help."""
+
+    script: str
+    command: str
+    run_id: int
+    device: str
+    device_name: str
+    verdict: str  # "input-bound", "host-bound", "compute-bound", "memory-bound"
+    words: str
+    figure: float | None
+    unit: str
+    step_s: float
+    achieved_tflops: float | None
+    fraction: float | None  # of the device's ceiling in the precision it ran in
+    parts: tuple[tuple[str, float], ...]  # where a step goes: (what, seconds)
+    fixes: tuple[tuple[str, str, float], ...]  # (change, why, expected speed-up)
+    warnings: tuple[str, ...]
+    projections: tuple[tuple[str, float, float | None, str], ...]  # (GPU, step, x, bound)
+    disturbed: bool = False
+
+
+@dataclass(frozen=True)
 class Report:
     title: str
     generated_at: str  # ISO 8601 UTC
@@ -149,3 +172,4 @@ class Report:
     prediction: Prediction | Unavailable
     fit: FitTable | Unavailable
     advice: Advice | Unavailable
+    profiles: tuple[ProfileRow, ...] | Unavailable = ()

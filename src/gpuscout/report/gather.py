@@ -27,11 +27,12 @@ from gpuscout.report.document import (
     WorkloadRow,
     safely,
 )
+from gpuscout.report.profiles import is_profile, profile_rows
 from gpuscout.store import Store
 from gpuscout.timing.load import Disturbance, disturbance
 from gpuscout.workloads import registry
 
-ROLES = ("findings", "ceilings", "workloads")
+ROLES = ("findings", "ceilings", "workloads", "profiles")
 _PRECISION_ORDER = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8")
 
 
@@ -40,6 +41,8 @@ def is_workload(r: Result) -> bool:
 
 
 def _role_kinds(role: str, kind: str) -> bool:
+    if role == "profiles":  # only `gpuscout profile` stores one
+        return kind == "profile"
     if kind == "run":
         return True
     if role == "findings":
@@ -55,11 +58,15 @@ def _roles(store: Store, run: RunRecord) -> set[str]:
     held = set()
     if "findings" in wanted and store.findings(run.id):
         held.add("findings")
-    if wanted & {"ceilings", "workloads"}:
-        held |= wanted & {
-            "workloads" if is_workload(r) else "ceilings" for r in store.results(run.id)
-        }
+    if wanted & {"ceilings", "workloads", "profiles"}:
+        held |= wanted & {_role_of(r) for r in store.results(run.id)}
     return held
+
+
+def _role_of(r: Result) -> str:
+    if is_workload(r):
+        return "workloads"
+    return "profiles" if is_profile(r) else "ceilings"
 
 
 def select_runs(store: Store, run_ids: Sequence[int] | None = None) -> list[RunRecord]:
@@ -83,7 +90,8 @@ def select_runs(store: Store, run_ids: Sequence[int] | None = None) -> list[RunR
         if role in held(anchor):
             continue
         same_host = (run for run in runs if run.fingerprint.get("host") == host)  # newest first
-        match = next((run for run in same_host if role in held(run)), None)
+        kinds = (run for run in same_host if _role_kinds(role, run.kind))  # no reads
+        match = next((run for run in kinds if role in held(run)), None)
         if match is not None:
             chosen[match.id] = match
     return sorted(chosen.values(), key=lambda r: r.id)
@@ -402,6 +410,10 @@ def build_report(
     notes = _notes(runs, results)
     disturbed = disturbance(results)
     summary = summary_lines(findings, workloads, disturbed)
+    profiled = [(run.id, r) for run in runs if run.kind == "profile" for r in store.results(run.id)]
+    profiles = safely(lambda: profile_rows(profiled, names))
+    if isinstance(profiles, tuple):
+        summary += [f"Your script {p.script}: {p.words}." for p in profiles]
     if forecast:
         from gpuscout.report.forecast import forecasts
 
@@ -428,6 +440,7 @@ def build_report(
         prediction=prediction,
         fit=fit,
         advice=advice,
+        profiles=profiles,
     )
 
 

@@ -24,6 +24,7 @@ from gpuscout.report.html_kit import (
     table,
     unavailable,
 )
+from gpuscout.report.html_profile import profiles_section
 from gpuscout.report.style import CSS
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'"
@@ -154,7 +155,8 @@ def roofline_section(roof: Roofline | Unavailable) -> str:
 def _summary(report: Report) -> str:
     items = "".join(f"<li>{e(s)}</li>" for s in report.summary) or "<li>Nothing measured yet.</li>"
     notes = "".join(f"<p class='notes'>{e(n)}</p>" for n in report.notes)
-    toc = "".join(f'<a href="#{a}">{e(t)}</a>' for a, t in SECTIONS)
+    shown = SECTIONS + ((("profile", "Your script"),) if report.profiles else ())
+    toc = "".join(f'<a href="#{a}">{e(t)}</a>' for a, t in shown)
     return (
         f'<section class="summary"><h2>The answer</h2><ul>{items}</ul>{notes}'
         f'<nav class="toc">{toc}</nav></section>'
@@ -188,6 +190,7 @@ def render_html(report: Report) -> str:
             predictions_section(report.prediction),
             fit_section(report.fit),
             cost_section(report.advice),
+            profiles_section(report.profiles),
         )
     )
     host = dict(report.machine).get("Host", "")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from gpuscout._types import Status
 from gpuscout.report import charts, fmt
-from gpuscout.report.document import Report, Roofline, Unavailable
+from gpuscout.report.document import ProfileRow, Report, Roofline, Unavailable
 
 if TYPE_CHECKING:
     from gpuscout.predict import Advice, Prediction
@@ -204,6 +204,25 @@ def _cost(a: Advice | Unavailable) -> str:
     return "\n\n".join(parts)
 
 
+def _profiles(rows: tuple[ProfileRow, ...] | Unavailable) -> list[str]:
+    if isinstance(rows, Unavailable):
+        return ["## Your script", _unavailable(rows)]
+    out = ["## Your script"] if rows else []
+    for r in rows:
+        out.append(
+            f"**{cell(r.script)}** on {cell(r.device_name)} (run {r.run_id}): "
+            f"{fmt.seconds(r.step_s)} a step. {cell(r.words)}."
+        )
+        out.append(table(("Where a step goes", "Time"), [(w, fmt.seconds(t)) for w, t in r.parts]))
+        if r.fixes:
+            fixes = [(w, fmt.ratio(x), y) for w, y, x in r.fixes]
+            out.append(table(("What to change first", "Steps per second", "Why"), fixes))
+        if r.projections:
+            proj = [(g, fmt.seconds(t), fmt.ratio(x), b) for g, t, x, b in r.projections]
+            out.append(table(("The same script on", "Step", "Speed-up", "Bound by"), proj))
+    return out
+
+
 def render_markdown(report: Report) -> str:
     findings = [f for f in report.findings if f.status in (Status.FAIL, Status.WARN)]
     finding_rows = [(f.status.value, f.id, f.subject, f.summary, f.fix) for f in findings]
@@ -235,5 +254,6 @@ def render_markdown(report: Report) -> str:
         _fit(report.fit),
         "## Cost: buy, rent or stay on the CPU",
         _cost(report.advice),
+        *_profiles(report.profiles),
     ]
     return "\n\n".join(p for p in parts if p) + "\n"
