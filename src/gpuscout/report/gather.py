@@ -10,7 +10,7 @@ newest one are combined, so an imported run from another machine is never mixed 
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from gpuscout import __version__
@@ -87,14 +87,24 @@ def select_runs(store: Store, run_ids: Sequence[int] | None = None) -> list[RunR
     host = anchor.fingerprint.get("host")
     chosen: dict[int, RunRecord] = {anchor.id: anchor}
     for role in ROLES:
-        if role in held(anchor):
-            continue
-        same_host = (run for run in runs if run.fingerprint.get("host") == host)  # newest first
-        kinds = (run for run in same_host if _role_kinds(role, run.kind))  # no reads
-        match = next((run for run in kinds if role in held(run)), None)
+        match = None if role in held(anchor) else _newest_holding(role, runs, host, held)
         if match is not None:
             chosen[match.id] = match
     return sorted(chosen.values(), key=lambda r: r.id)
+
+
+def _newest_holding(
+    role: str, runs: Sequence[RunRecord], host: Any, held: Callable[[RunRecord], set[str]]
+) -> RunRecord | None:
+    """The newest run of ``host`` that holds ``role``; runs of other kinds are not read."""
+    for run in runs:  # newest first
+        if (
+            run.fingerprint.get("host") == host
+            and _role_kinds(role, run.kind)
+            and role in held(run)
+        ):
+            return run
+    return None
 
 
 def merged_results(store: Store, runs: Sequence[RunRecord]) -> list[Result]:
