@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -231,3 +232,45 @@ def test_a_file_over_the_size_cap_is_one_line(
         "(gpuscout export RUN_ID ... -o part.json)\n"
     )
     assert not (tmp_path / "t.db").exists()
+
+
+def test_a_report_onto_a_device_writes_through_it_and_leaves_it_be(
+    app: typer.Typer, db: Path, tmp_path: Path
+) -> None:
+    # A link to the device, not the device itself: if the file were replaced, the link
+    # would be (a test run as root must never replace /dev/null).
+    null = tmp_path / "null"
+    null.symlink_to(os.devnull)
+    r = runner.invoke(app, ["report", "1", "-o", str(null), "-f", "md", "--db", str(db)])
+    assert r.exit_code == 0, r.output
+    assert null.is_symlink() and null.is_char_device()
+
+
+@pytest.mark.skipif(not Path("/dev/full").is_char_device(), reason="no /dev/full here")
+def test_a_report_onto_a_full_device_is_one_line(
+    app: typer.Typer, db: Path, tmp_path: Path
+) -> None:
+    full = tmp_path / "full"
+    full.symlink_to("/dev/full")
+    r = runner.invoke(
+        app, ["report", "1", "-o", str(full), "-f", "md", "--db", str(db)], env={"COLUMNS": "300"}
+    )
+    assert r.exit_code == 2
+    assert r.output == f"error: cannot write the report to {full}: No space left on device\n"
+    assert full.is_symlink()
+
+
+@pytest.mark.parametrize("folder", [".", "..", "{tmp}", "{tmp}/"])
+def test_a_report_onto_a_folder_is_one_line(
+    app: typer.Typer, db: Path, tmp_path: Path, folder: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    output = folder.format(tmp=tmp_path)
+    r = runner.invoke(
+        app, ["report", "1", "-o", output, "-f", "md", "--db", str(db)], env={"COLUMNS": "300"}
+    )
+    assert r.exit_code == 2
+    lines = r.output.splitlines()
+    assert lines[0] == f"error: {output} is a folder, not a file for the report"
+    assert lines[1].startswith("  name the file, e.g. -o ") and lines[1].endswith("report.md")
+    assert len(lines) == 2

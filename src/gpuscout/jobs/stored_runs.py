@@ -112,13 +112,40 @@ def report(where: StoreLike = None, options: ReportOptions | None = None) -> Rep
         raise UsageError(
             f"unknown format {opts.fmt!r}", f"use one of {', '.join(reporting.FORMATS)}"
         )
+    target = None if str(opts.output) == "-" else _report_file(opts.output, opts.fmt)
     with _required(where) as store:
         rep = reporting.build_report(store, list(opts.run_ids) if opts.run_ids else None)
     missing = _unavailable(rep)
-    if str(opts.output) == "-":
+    if target is None:
         return ReportOutcome(rep, None, reporting.render(rep, opts.fmt), missing)
-    path = reporting.write_report(rep, opts.output or f"gpuscout-report.{opts.fmt}", opts.fmt)
-    return ReportOutcome(rep, path, None, missing)
+    if target.exists() and not target.is_file():
+        _write_through(target, reporting.render(rep, opts.fmt))
+        return ReportOutcome(rep, target, None, missing)
+    return ReportOutcome(rep, reporting.write_report(rep, target, opts.fmt), None, missing)
+
+
+def _report_file(output: Path | str | None, fmt: str) -> Path:
+    """Where the report goes: ``output``, or gpuscout-report.FORMAT; UsageError for a folder."""
+    default = f"gpuscout-report.{fmt}"
+    if output is None:
+        return Path(default)
+    path = Path(output).expanduser()
+    if path.name in ("", ".", "..") or path.is_dir():
+        raise UsageError(
+            f"{output} is a folder, not a file for the report",
+            f"name the file, e.g. -o {path / default}",
+        )
+    return path
+
+
+def _write_through(device: Path, text: str) -> None:
+    """Write into ``device`` (/dev/null, /dev/stdout, a pipe) as it is: the report's
+    usual write-then-rename would put a plain file in its place."""
+    try:
+        with device.open("w", encoding="utf-8") as out:
+            out.write(text)
+    except OSError as exc:
+        raise UsageError(f"cannot write the report to {device}: {exc.strerror or exc}") from exc
 
 
 def _unavailable(report: reporting.Report) -> dict[str, str]:
