@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -208,3 +209,19 @@ def test_a_limit_past_any_store_lists_every_run(app: typer.Typer, db: Path) -> N
     r = runner.invoke(app, ["history", "--limit", "9223372036854775808", "--json", "--db", str(db)])
     assert r.exit_code == 0, r.output
     assert [run["id"] for run in json.loads(r.output)] == [2, 1]
+
+
+def test_control_characters_written_behind_the_stores_back_never_reach_the_terminal(
+    app: typer.Typer, db: Path
+) -> None:
+    # A hand edit (or a writer that predates the store's rules) can put anything in a row.
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE results SET name = ? WHERE name = 'matmul'", ("a\x1b]0;x\x07\u202eb",))
+        conn.execute("UPDATE runs SET summary = ? WHERE id = 1", ('{"headline": "\\u001b[2J"}',))
+    conn.close()
+    for argv in (["show", "2"], ["history"]):
+        r = runner.invoke(app, [*argv, "--db", str(db)], env={"COLUMNS": "200"})
+        assert r.exit_code == 0, r.output
+        assert not any(c in r.output for c in "\x1b\x07\u202e"), r.output
+    shown = runner.invoke(app, ["show", "2", "--db", str(db)], env={"COLUMNS": "200"})
+    assert "a\ufffd]0;x" in shown.output  # what is left of the name, the ESC shown as U+FFFD

@@ -4,23 +4,67 @@ bar and the line that says where a run was saved."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
 import typer
-from rich.console import Console
+from rich.console import (
+    Console,
+    ConsoleOptions,
+    ConsoleRenderable,
+    RenderableType,
+    RenderHook,
+    RenderResult,
+)
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
 from rich.progress import Progress as Bar
+from rich.segment import Segment
 
 from gpuscout._types import to_jsonable
 from gpuscout.errors import GpuscoutError
 from gpuscout.jobs import Progress
 
+# C0 and C1 controls but newline and tab, DEL, and the marks that reorder text: what a
+# terminal would obey (colour, title, cursor, a cleared screen) or a reader be fooled by.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` with each character a terminal would act on shown as U+FFFD instead."""
+    return _UNPRINTABLE.sub("\ufffd", text)
+
+
+class _Printable:
+    """A renderable drawn as Rich draws it, its text made printable; Rich's own styles
+    and cursor controls (separate segments) pass as they are."""
+
+    def __init__(self, inner: RenderableType) -> None:
+        self.inner = inner
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for segment in console.render(self.inner, options):
+            if segment.control or not _UNPRINTABLE.search(segment.text):
+                yield segment
+            else:
+                yield Segment(printable(segment.text), segment.style)
+
+
+class _PrintableOnly(RenderHook):
+    """Whatever a console prints has no control character in its text: names, hosts and
+    messages come from stored runs, imported files and other machines."""
+
+    def process_renderables(self, renderables: list[ConsoleRenderable]) -> list[ConsoleRenderable]:
+        return [_Printable(r) for r in renderables]
+
+
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
+for _console in (console, err_console):
+    _console.push_render_hook(_PrintableOnly())
 
 JSON_HELP = "Print machine-readable JSON instead of tables."
 DB_HELP = "Results database (default: gpuscout.db in the user's data directory)."

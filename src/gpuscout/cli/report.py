@@ -20,6 +20,7 @@ from gpuscout.cli._common import (
     fail_from,
     id_ranges,
     print_json,
+    printable,
 )
 from gpuscout.errors import GpuscoutError
 from gpuscout.report import fmt
@@ -49,7 +50,7 @@ def report(
     except GpuscoutError as exc:
         fail_from(exc)
     if out.text is not None:
-        sys.stdout.write(out.text)
+        sys.stdout.write(printable(out.text))  # stdout may be a terminal
         return
     if as_json:
         print_json(
