@@ -3,7 +3,7 @@ read (here a 2 ms busy wait stands in for JPEG decoding and augmentation), with 
 DataLoader's default of no worker processes. The model is small, so almost all of each
 step is spent waiting for the next batch.
 
-    python examples/slow_loader.py [--steps 40] [--decode-ms 2]
+    python examples/slow_loader.py [--steps 40] [--decode-ms 2] [--device cpu]
 """
 
 import argparse
@@ -33,13 +33,16 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--decode-ms", type=float, default=2.0)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
 
     torch.manual_seed(0)
     loader = DataLoader(DecodedImages(16 * args.steps, args.decode_ms), batch_size=16)
     model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 64), nn.ReLU(), nn.Linear(64, 10))
+    model = model.to(args.device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
     for x, y in loader:
+        x, y = x.to(args.device), y.to(args.device)
         loss = nn.functional.cross_entropy(model(x), y)
         optimizer.zero_grad()
         loss.backward()

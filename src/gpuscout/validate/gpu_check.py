@@ -191,6 +191,14 @@ MAIN: tuple[Step, ...] = (
 EXTENDED: tuple[Step, ...] = (
     MAIN[0],
     Step(
+        "profile_mlp", 60,
+        "`gpuscout profile` on the tutorial MLP script: its verdict, its GPU sampled with "
+        "NVML (utilization, clocks, power), peak CUDA memory",
+        (*GS, "profile", "--json", "--steps", "40", "--device", DEV,
+         "examples/fashion_mnist_mlp.py", "--epochs", "1", "--samples", "6400"),
+        "profile_mlp.json",
+    ),
+    Step(
         "pytest_gpu_slow", 180, "the compile-heavy and slow GPU tests pytest_gpu leaves out",
         (*PYTEST, *SLOW_GPU_TESTS), "pytest_gpu_slow.txt", gpu_only=True,
     ),
@@ -239,6 +247,15 @@ EXTENDED: tuple[Step, ...] = (
         "workloads_tuned.txt", env=WIDE,
         tiny=("--quick", "--epochs", "1", "--limit-samples", "256", "--steps", "1",
               "--batch-size", "2", "--seq-len", "8"),
+    ),
+    Step(
+        "profile_overhead", 60,
+        "the profiler's own cost on a step: the CNN and MLP examples with and without its "
+        "hooks (goal: under 3% on the CNN)",
+        (PY, "-m", "gpuscout.validate.profile_overhead", "--device", TENSORS, "--out",
+         f"{OUT}/profile_overhead.json"),
+        "profile_overhead.txt", files=("profile_overhead.json",), result="profile_overhead.json",
+        tiny=("--only", "mlp", "--blocks", "1"),
     ),
     Step(
         "advise", 20, "`gpuscout advise` on this machine's stored results",
