@@ -101,8 +101,8 @@ def test_every_command_in_the_readme_works(tmp_path: Path) -> None:
     it shows as working exits 0, what it shows failing fails, and the lines that need
     a cluster or a GPU parse."""
     pytest.importorskip("torch")
-    session = Session(home=tmp_path / "home", cwd=tmp_path / "work")
-    session.cwd.mkdir()
+    session = readme.scratch(tmp_path, README.parent)
+    assert (session.cwd / "examples" / "fashion_mnist_mlp.py").is_file()
     problems = [
         f"line {o.command.where}: {o.command.line}: {o.problem}"
         for o in run_all(README.read_text(encoding="utf-8"), session)

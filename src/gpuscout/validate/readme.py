@@ -29,6 +29,7 @@ import argparse
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -106,6 +107,16 @@ class Session:
         }
         env.pop("FORCE_COLOR", None)
         return env | self.env
+
+
+def scratch(tmp: Path, checkout: Path) -> Session:
+    """A fresh data directory and working directory under ``tmp``; the working directory
+    holds the checkout's ``examples/``, as a reader's does (commands name them)."""
+    session = Session(home=tmp / "home", cwd=tmp / "work")
+    session.cwd.mkdir(parents=True)
+    if (checkout / "examples").is_dir():
+        shutil.copytree(checkout / "examples", session.cwd / "examples")
+    return session
 
 
 def blocks(lines: Sequence[str]) -> list[Block]:
@@ -392,8 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     text = args.readme.read_text(encoding="utf-8")
     with tempfile.TemporaryDirectory(prefix="gpuscout-readme-") as tmp:
-        session = Session(home=Path(tmp) / "home", cwd=Path(tmp) / "work")
-        session.cwd.mkdir(parents=True)
+        session = scratch(Path(tmp), args.readme.resolve().parent)
         if args.check:
             bad = [o for o in run_all(text, session) if o.problem]
             for o in bad:
