@@ -11,7 +11,7 @@ import pytest
 
 from gpuscout import Finding, Result, Stats, Status
 from gpuscout.errors import UsageError
-from gpuscout.store import EXPORT_VERSION, Store
+from gpuscout.store import EXPORT_VERSION, Store, db
 
 STATS = Stats(10, 0.5, 0.5, 0.4, 0.7, 0.45, 0.6, 0.05, 0.1, True)
 RESULTS = [
@@ -157,3 +157,22 @@ def test_optional_fields_may_be_left_out() -> None:
         (new_id, _) = target.import_runs(doc)
         assert target.findings(new_id)[0] == Finding("gpu.visible", Status.FAIL, "no GPU")
         assert target.results(new_id) == RESULTS
+
+
+def test_an_import_interrupted_half_way_stores_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = db._insert_parsed
+    calls = []
+
+    def ctrl_c_on_the_second_run(*args: Any) -> int:
+        calls.append(args)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(db, "_insert_parsed", ctrl_c_on_the_second_run)
+    with Store(":memory:") as target:
+        with pytest.raises(KeyboardInterrupt):
+            target.import_document(_document())
+        assert len(calls) == 2  # the first run was written, then rolled back
+        assert target.list_runs() == []
+        assert target.conn.execute("SELECT count(*) FROM results").fetchone()[0] == 0
