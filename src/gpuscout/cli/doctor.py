@@ -11,7 +11,6 @@ from gpuscout.cli._common import (
     DbOpt,
     JsonOpt,
     console,
-    fail,
     fail_from,
     print_json,
     say_saved,
@@ -46,15 +45,6 @@ def doctor(
         out = jobs.doctor(db, options)
     except GpuscoutError as exc:
         fail_from(exc)
-    except OSError as exc:
-        # The recording is the one file the doctor writes by name: a folder, a read-only
-        # place or a missing parent there is the user's to fix, and nothing was stored.
-        if record is None or exc.filename is None or Path(exc.filename) != record:
-            raise
-        fail(
-            f"cannot write the recording to {record}: {exc.strerror or exc}",
-            "give --record a file in a folder you can write to",
-        )
     if json_out:
         print_json(
             {

@@ -224,12 +224,8 @@ def delete(
     db: Path | None = DbOpt,
 ) -> None:
     """Delete runs with their results and findings (all or none: an unknown ID deletes nothing)."""
-    # jobs does not list delete_runs among its lazily loaded names; imported here, when
-    # the command runs, so that loading the CLI still loads no job module.
-    from gpuscout.jobs.stored_runs import delete_runs
-
     try:
-        gone = delete_runs(db, run_ids)
+        gone = jobs.delete_runs(db, run_ids)
     except GpuscoutError as exc:
         fail_from(exc)
     if as_json:

@@ -173,12 +173,8 @@ def import_runs(
 ) -> None:
     """Add runs exported on another machine; checked field by field, never executed.
     A run already stored (same machine, start and measurements) is not added again."""
-    # jobs does not list import_file among its lazily loaded names; imported here, when
-    # the command runs, so that loading the CLI still loads no job module.
-    from gpuscout.jobs.stored_runs import import_file
-
     try:
-        done = import_file(db, file)
+        done = jobs.import_file(db, file)
     except GpuscoutError as exc:
         fail_from(exc)
     if as_json:

@@ -63,7 +63,15 @@ def _system(opts: DoctorOptions) -> SystemInfo:
     recorded to a file first."""
     if opts.record_to is not None:
         raw = record_machine(host=probe_host(opts.mem_mts, opts.mem_channels))
-        Path(opts.record_to).write_text(json.dumps(raw, indent=2))
+        target = Path(opts.record_to)
+        try:
+            target.write_text(json.dumps(raw, indent=2))
+        except OSError as exc:  # a folder, a read-only place, a full disk
+            why = exc.strerror or type(exc).__name__
+            raise UsageError(
+                f"cannot write the recording to {target}: {why}",
+                "give --record a file in a folder you can write to",
+            ) from None
         return probe_recorded(raw)
     if opts.machine is not None:
         machine = Path(opts.machine)
