@@ -171,6 +171,17 @@ def test_gpuscout_home_on_a_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
         assert r.stdout == b""
 
 
+def test_a_db_under_a_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.write_text("")
+    for argv in (["history"], ["show", "1"], ["export"]):
+        r = _gpuscout(*argv, "--db", str(plain / "gpuscout.db"))
+        assert r.returncode == 2, (argv, r.stderr)
+        assert r.stderr.decode().splitlines()[0] == (
+            f"error: no database can be at {plain / 'gpuscout.db'}: {plain} is a file"
+        )
+
+
 @pytest.mark.parametrize(
     ("argv", "problem"),
     [

@@ -12,6 +12,7 @@ result in progress.
 
 from __future__ import annotations
 
+import os
 import platform
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
@@ -20,7 +21,7 @@ from typing import Any, TypeAlias
 
 from gpuscout import __version__
 from gpuscout._types import Finding, Result
-from gpuscout.errors import Stopped, Terminated
+from gpuscout.errors import Stopped, Terminated, UsageError
 from gpuscout.isolate import sigterm_unwinds
 from gpuscout.probe import probe_system
 from gpuscout.report.fmt import plural
@@ -66,10 +67,21 @@ def existing(where: StoreLike, *, file_only: bool = True) -> Iterator[Store | No
     if not isinstance(where, Store) and isinstance(target, Path):
         there = target.is_file() if file_only else target.exists()
         if not there:
+            _no_file_above(target)
             yield None
             return
     with opened(where) as store:
         yield store
+
+
+def _no_file_above(target: Path) -> None:
+    """UsageError where a folder of ``target`` is a file: no database can be there, and
+    reading commands would otherwise say "no runs yet" and exit 0."""
+    for place in target.parents:
+        if os.path.exists(place):  # os.path: False, not an error, where it cannot look
+            if not os.path.isdir(place):
+                raise UsageError(f"no database can be at {target}: {place} is a file")
+            return
 
 
 def save(
