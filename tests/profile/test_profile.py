@@ -261,3 +261,23 @@ def test_the_workers_fix_counts_the_cores_they_share(cores: int, fix: Fix | None
     else:
         assert workers[0].what == fix.what and workers[0].why == fix.why
         assert workers[0].speedup == pytest.approx(fix.speedup)
+
+
+def test_cuda_memory_is_read_from_torch_for_the_scripts_gpu() -> None:
+    """On a GPU the peak is torch's max_memory_allocated of the model's device (a stand-in
+    torch here: this machine has no GPU); on the CPU there is no device peak."""
+    from types import SimpleNamespace
+
+    from gpuscout.profile.hooks import _memory
+
+    asked: list[int] = []
+
+    def peak(index: int) -> int:
+        asked.append(index)
+        return 7 * 2**30
+
+    fake = SimpleNamespace(cuda=SimpleNamespace(max_memory_allocated=peak))
+    on_gpu = _memory(fake, {"type": "cuda", "index": 1})
+    assert on_gpu["peak_device_bytes"] == 7 * 2**30 and asked == [1]
+    assert on_gpu["peak_host_rss_bytes"] > 0
+    assert _memory(fake, {"type": "cpu"})["peak_device_bytes"] is None and asked == [1]
