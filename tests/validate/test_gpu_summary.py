@@ -181,7 +181,7 @@ def test_missing_files_are_listed_as_not_measured(gs: ModuleType, folder: Path) 
         "- `dist_nccl_1rank_full.txt`: missing; step `dist_nccl_1rank_full` skipped: no" in missing
     )
     # a step no call of this folder ran: named, not hidden
-    unrun = "gpuscout_run, pytest_gpu_slow, workloads_tuned, advise"
+    unrun = "gpuscout_run, profile_mlp, pytest_gpu_slow, workloads_tuned, profile_overhead, advise"
     assert f"- not among this run's steps: {unrun}" in missing
     (folder / "bench_full.json").unlink()
     (folder / "bench_micro_full.stderr").write_text("Traceback ...\nKeyboardInterrupt\n")
