@@ -119,6 +119,10 @@ def test_main_checks_or_rewrites_a_readme(
     assert readme.main([str(path), "--check"]) == 0  # it runs; the output is not compared
     assert readme.main([str(path)]) == 0
     assert path.read_text(encoding="utf-8") == "# x\n\n```text\n$ echo fresh\nfresh\n```\n"
+    count = "echo x >> f; wc -l < f"  # one more line in f each time it runs
+    path.write_text(f"```text\n$ {count}\nx\n$ {count}\ny\n```\n", encoding="utf-8")
+    assert readme.main([str(path)]) == 0  # one command shown twice: each its own output
+    assert path.read_text(encoding="utf-8") == f"```text\n$ {count}\n1\n$ {count}\n2\n```\n"
     path.write_text("```text\n$ echo fine\nerror: shown failing\n```\n", encoding="utf-8")
     assert readme.main([str(path), "--check"]) == 1
     assert capsys.readouterr().out.startswith("README line 2: echo fine: ")

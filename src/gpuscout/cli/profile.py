@@ -153,11 +153,15 @@ def gpu_line(gpu: Mapping[str, Any]) -> str:
 
 def _projections(out: ProfileOutcome) -> None:
     table = Table(title="The same script on other GPUs (projected)", title_justify="left")
-    for name in ("GPU", "step", "speedup", "bound", "fits"):
+    # Whether it fits is known only for a model fit recognises: no column of "?"
+    fits = any(p.fits is not None for p in out.projections)
+    for name in ("GPU", "step", "speedup", "bound", *(("fits",) if fits else ())):
         table.add_column(name, justify="left" if name in ("GPU", "bound") else "right")
     for p in out.projections:
-        fits = {True: "yes", False: "no", None: "?"}[p.fits]
-        table.add_row(p.gpu_name, f"{p.step_s * 1e3:.3g} ms", ratio(p.speedup), p.bound, fits)
+        row = [p.gpu_name, f"{p.step_s * 1e3:.3g} ms", ratio(p.speedup), p.bound]
+        if fits:
+            row.append({True: "yes", False: "no", None: "?"}[p.fits])
+        table.add_row(*row)
     console.print(table)
     for note in out.notes:
         console.print(f"[dim]- {escape(note)}[/]")

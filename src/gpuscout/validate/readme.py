@@ -213,22 +213,25 @@ def commands(readme: str) -> list[Command]:
     """Every command the README shows, in order (prose spans with arguments included;
     names and synopses are checked by ``check_synopses``)."""
     lines = readme.splitlines()
-    found: list[Command] = []
+    shown: list[Command] = []
     for block in blocks(lines):
-        found.extend(block_commands(block))
+        shown.extend(block_commands(block))
+    prose: list[Command] = []
     for span, where in prose_spans(lines):
         if len(span.split()) > 1 and not is_synopsis(span) and not _is_name(span):
-            found.append(Command(span, where, False, _why_not_here(span)))
+            prose.append(Command(span, where, False, _why_not_here(span)))
     for span, where in prose_spans(lines, _SCRIPT_SPAN):
-        found.append(Command(span, where, False, "a script: checked with --help"))
-    found.sort(key=lambda c: c.where)
+        prose.append(Command(span, where, False, "a script: checked with --help"))
+    # A block shows each run of a command (an import twice: two outputs); prose that
+    # names a command already run is not run again.
+    found = sorted([*shown, *prose], key=lambda c: c.where)
     seen: set[str] = set()
-    unique = []
-    for c in found:  # the same line twice is run once, where it first appears
-        if c.line not in seen:
+    kept = []
+    for c in found:
+        if c in shown or c.line not in seen:
             seen.add(c.line)
-            unique.append(c)
-    return unique
+            kept.append(c)
+    return kept
 
 
 def _is_name(span: str) -> bool:
@@ -356,12 +359,13 @@ def _shape(output: str, directive: str, session: Session) -> list[str]:
 def regenerate(readme: str, session: Session) -> str:
     """The README with every ``text`` block's output replaced by a real run's."""
     lines = readme.splitlines()
-    done: dict[str, Outcome] = {}
+    # By README line: the same command shown twice (an import repeated) has two outputs.
+    done: dict[int, Outcome] = {}
     for cmd in commands(readme):  # in README order, so each block sees what came before
         t0 = time.perf_counter()
-        done[cmd.line] = run(cmd, session)
+        done[cmd.where] = run(cmd, session)
         took = time.perf_counter() - t0
-        print(f"{took:6.1f} s  exit {done[cmd.line].exit_code}  {cmd.line}", file=sys.stderr)
+        print(f"{took:6.1f} s  exit {done[cmd.where].exit_code}  {cmd.line}", file=sys.stderr)
     new: list[str] = []
     cursor = 0
     for block in blocks(lines):
@@ -377,14 +381,14 @@ def regenerate(readme: str, session: Session) -> str:
     return "\n".join(new) + "\n"
 
 
-def _regenerated_body(block: Block, done: dict[str, Outcome], session: Session) -> list[str] | None:
+def _regenerated_body(block: Block, done: dict[int, Outcome], session: Session) -> list[str] | None:
     if not any(line.startswith("$ ") for line in block.body):
         return None
     body: list[str] = []
-    for line in block.body:
+    for n, line in enumerate(block.body):
         if not line.startswith("$ "):
             continue
-        outcome = done.get(line[2:].strip())
+        outcome = done.get(block.start + 2 + n)  # its 1-based README line
         body.append(line)
         if outcome is not None and outcome.exit_code is not None:
             body.extend(_shape(outcome.output, block.directive, session))
