@@ -35,7 +35,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 TIMEOUT_S = 900.0
@@ -67,6 +67,7 @@ class Command:
     where: int  # 1-based README line
     expect_failure: bool = False
     parse_only: str | None = None  # why it is parsed and not run
+    block: int | None = None  # which code block shows it (None: the prose)
 
 
 @dataclass
@@ -214,22 +215,22 @@ def commands(readme: str) -> list[Command]:
     names and synopses are checked by ``check_synopses``)."""
     lines = readme.splitlines()
     shown: list[Command] = []
-    for block in blocks(lines):
-        shown.extend(block_commands(block))
+    for i, block in enumerate(blocks(lines)):
+        shown.extend(replace(c, block=i) for c in block_commands(block))
     prose: list[Command] = []
     for span, where in prose_spans(lines):
         if len(span.split()) > 1 and not is_synopsis(span) and not _is_name(span):
             prose.append(Command(span, where, False, _why_not_here(span)))
     for span, where in prose_spans(lines, _SCRIPT_SPAN):
         prose.append(Command(span, where, False, "a script: checked with --help"))
-    # A block shows each run of a command (an import twice: two outputs); prose that
-    # names a command already run is not run again.
+    # The same line twice is run once, where it first appears; but one block showing a
+    # command twice (an import repeated) shows two runs, each with its own output.
     found = sorted([*shown, *prose], key=lambda c: c.where)
-    seen: set[str] = set()
+    first: dict[str, int | None] = {}
     kept = []
     for c in found:
-        if c in shown or c.line not in seen:
-            seen.add(c.line)
+        if c.line not in first or (c.block is not None and first[c.line] == c.block):
+            first.setdefault(c.line, c.block)
             kept.append(c)
     return kept
 
@@ -388,11 +389,16 @@ def _regenerated_body(block: Block, done: dict[int, Outcome], session: Session) 
     for n, line in enumerate(block.body):
         if not line.startswith("$ "):
             continue
-        outcome = done.get(block.start + 2 + n)  # its 1-based README line
+        # Its own run (by its 1-based README line), else the first run of the same line
+        outcome = done.get(block.start + 2 + n) or _first_run(line[2:].strip(), done)
         body.append(line)
         if outcome is not None and outcome.exit_code is not None:
             body.extend(_shape(outcome.output, block.directive, session))
     return body
+
+
+def _first_run(line: str, done: dict[int, Outcome]) -> Outcome | None:
+    return next((o for _, o in sorted(done.items()) if o.command.line == line), None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
