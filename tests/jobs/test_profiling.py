@@ -17,8 +17,15 @@ import pytest
 
 from gpuscout._types import Result
 from gpuscout.errors import UnknownNameError, UsageError
-from gpuscout.jobs.profiling import ProfileOptions, _with_waits, check_device, profile
+from gpuscout.jobs.profiling import (
+    ProfileOptions,
+    _with_waits,
+    check_device,
+    memory_check,
+    profile,
+)
 from gpuscout.predict.records import Projection
+from gpuscout.profile.hooks import Observations, Work
 from gpuscout.store import Store
 from helpers import REPO
 
@@ -205,3 +212,88 @@ def test_the_report_shows_the_newest_profile(tiny: Path) -> None:
     page = render(report, "html")
     assert 'href="#profile"' in page and "tiny.py" in page and "waiting for data" in page
     assert "## Your script" in render(report, "md")
+
+
+LLAMA = {  # a tiny Llama-shaped config.json, as transformers writes it
+    "model_type": "llama",
+    "hidden_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 4,
+    "intermediate_size": 128,
+    "vocab_size": 256,
+    "max_position_embeddings": 128,
+}
+
+
+def _observed_llama(optimizer: str, momentum: bool, peak: int | None) -> Observations:
+    work = Work(
+        flops=1.0, samples=2, input_shape=[2, 16], param_dtype="float32",
+        optimizer=optimizer, momentum=momentum,
+    )  # fmt: skip
+    return Observations(
+        work=work,
+        model={"class": "LlamaForCausalLM", "params": 0, "config": LLAMA},
+        memory={"peak_device_bytes": peak},
+    )
+
+
+def test_a_recognised_model_is_held_against_fits_estimate() -> None:
+    from gpuscout.fit import FitRequest, estimate
+    from gpuscout.fit.models import parse_hf_config
+
+    # What fit says for the same request, asked of fit directly
+    spec = parse_hf_config(LLAMA, "test")
+    want = estimate(FitRequest(spec, batch_size=2, seq_len=16, dtype="fp32", optimizer="adamw"))
+    allocator = want.total_bytes - want.overhead_bytes  # torch's peak has no CUDA context
+    check = memory_check(_observed_llama("AdamW", False, 3 * allocator // 2))
+    assert check is not None and check.estimated_bytes == allocator
+    assert check.request == "training, batch 2, sequence 16, fp32, adamw"
+    assert check.measured_over_estimated == pytest.approx(1.5, rel=1e-6)
+    sgd = memory_check(_observed_llama("SGD", True, None))
+    assert sgd is not None and sgd.request.endswith("sgd-momentum")
+    assert sgd.measured_bytes is None and sgd.measured_over_estimated is None
+
+
+def test_no_config_or_an_unknown_family_is_no_check() -> None:
+    assert memory_check(Observations(work=Work(flops=1.0))) is None
+    odd = _observed_llama("AdamW", False, None)
+    odd.model = {"class": "Net", "params": 0, "config": {"model_type": "mamba"}}
+    assert memory_check(odd) is None
+
+
+def test_a_script_whose_model_carries_a_config_gets_the_check(tmp_path: Path) -> None:
+    script = tmp_path / "hf_like.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import torch
+
+            class Config:
+                def to_dict(self):
+                    return {LLAMA!r}
+
+            class Tiny(torch.nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.config = Config()
+                    self.emb = torch.nn.Embedding(256, 64)
+                    self.out = torch.nn.Linear(64, 256)
+                def forward(self, ids):
+                    return self.out(self.emb(ids))
+
+            model = Tiny()
+            opt = torch.optim.AdamW(model.parameters())
+            ids = torch.randint(0, 256, (2, 16))
+            for _ in range(8):
+                model(ids).sum().backward()
+                opt.step()
+                opt.zero_grad()
+            """
+        )
+    )
+    options = ProfileOptions((str(script),), gpus=(), store=False, measure_ceilings=False)
+    out = profile(None, options)
+    assert out.memory is not None and out.memory.model == "Tiny"  # its class: no name given
+    assert out.memory.request == "training, batch 2, sequence 16, fp32, adamw"
+    assert out.memory.estimated_bytes is not None and out.memory.measured_bytes is None

@@ -14,10 +14,11 @@ from rich.table import Table
 from gpuscout import jobs
 from gpuscout.cli._common import DbOpt, JsonOpt, console, err_console, fail_from, print_json
 from gpuscout.errors import GpuscoutError
-from gpuscout.report.fmt import ratio
+from gpuscout.report.fmt import gib, ratio
 
 if TYPE_CHECKING:  # types only: the job's module loads when the command runs
     from gpuscout.jobs import ProfileOutcome
+    from gpuscout.jobs.profiling import MemoryCheck
     from gpuscout.profile.bottleneck import Bottleneck
 
 HELP = (
@@ -95,6 +96,8 @@ def render(out: ProfileOutcome) -> None:
     _verdict(out, out.diagnosis)
     if out.gpu is not None:
         console.print(gpu_line(out.gpu))
+    if out.memory is not None:
+        console.print(memory_line(out.memory))
     if out.projections:
         _projections(out)
     if out.disturbed:
@@ -149,6 +152,18 @@ def gpu_line(gpu: Mapping[str, Any]) -> str:
     elif gpu.get("power_capped"):
         parts.append("at its power limit")
     return f"GPU while timed ({gpu['samples']} samples): " + ", ".join(parts or ["no figures"])
+
+
+def memory_line(m: MemoryCheck) -> str:
+    """fit's estimate for the script's model beside the peak it used, in one line."""
+    said = f"memory: {escape(m.model)} ({escape(m.request)})"
+    if m.estimated_bytes is None:
+        return f"{said}: fit cannot estimate it ({escape(m.problem or '')})"
+    said += f": fit estimates {gib(m.estimated_bytes)} at the peak"
+    if m.measured_bytes is None:
+        return said + " (no GPU: nothing measured to compare)"
+    ratio_ = m.measured_over_estimated
+    return said + f"; it used {gib(m.measured_bytes)} ({ratio_:.2f}x the estimate)"
 
 
 def _projections(out: ProfileOutcome) -> None:

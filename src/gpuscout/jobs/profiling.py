@@ -25,6 +25,8 @@ from gpuscout.bench import run_micro
 from gpuscout.bench.monitor import NvmlMonitor
 from gpuscout.catalog import GpuSpec, find_gpu
 from gpuscout.errors import UsageError
+from gpuscout.fit import FitRequest, estimate
+from gpuscout.fit.models import parse_hf_config
 from gpuscout.jobs.storing import StoreLike, opened, run_fingerprint
 from gpuscout.predict import Projection, predict_results
 from gpuscout.predict.basis import local_ceilings
@@ -61,6 +63,25 @@ class ProfileOptions:
 
 
 @dataclass(frozen=True)
+class MemoryCheck:
+    """``fit``'s estimate of the script's training memory beside what it used, for a
+    model that carries a Hugging Face config fit reads. Both are the allocator's peak:
+    fit's total without the CUDA context, torch's max_memory_allocated."""
+
+    model: str
+    request: str  # what was estimated, in fit's words
+    estimated_bytes: int | None  # None: fit cannot estimate this request (``problem``)
+    measured_bytes: int | None  # None off a GPU
+    problem: str | None = None
+
+    @property
+    def measured_over_estimated(self) -> float | None:
+        if not self.estimated_bytes or self.measured_bytes is None:
+            return None
+        return self.measured_bytes / self.estimated_bytes
+
+
+@dataclass(frozen=True)
 class ProfileOutcome:
     command: tuple[str, ...]
     exit_code: int  # the script's own; 130 after Ctrl-C, 143 after SIGTERM
@@ -78,6 +99,7 @@ class ProfileOutcome:
     # The script's GPU as NVML sampled it over the timed steps: utilization, SM clock,
     # power, clock-event reasons (bench.monitor.summarise_samples); None off NVIDIA
     gpu: Mapping[str, Any] | None = None
+    memory: MemoryCheck | None = None  # fit's estimate beside the measured peak
 
     @property
     def disturbed(self) -> bool:
@@ -137,7 +159,9 @@ def profile(where: StoreLike, options: ProfileOptions, *, nvml: Any = None) -> P
         found = bottleneck(obs, ceiling)
         result = mark_busy([as_result(run, device, found, ceiling, gpu)], load.busy_pct)[0]
         projections, notes = _project(result, micro, targets)
-        result = replace(result, extra={**result.extra, "projections": _kept(projections)})
+        memory = memory_check(obs)
+        kept = {"projections": _kept(projections), "memory_check": _memory_kept(memory)}
+        result = replace(result, extra={**result.extra, **kept})
         run_id = _store(store, result, fp) if options.store else None
     return ProfileOutcome(
         run.command,
@@ -153,6 +177,7 @@ def profile(where: StoreLike, options: ProfileOptions, *, nvml: Any = None) -> P
         run_id=run_id,
         notes=tuple(notes),
         gpu=gpu,
+        memory=memory,
     )
 
 
@@ -194,6 +219,50 @@ def _monitor_of(
                 return monitor
     index = int(asked.split(":")[1]) if asked and ":" in asked else device.get("index") or 0
     return next((m for g, m in monitors if g.index == index), None)
+
+
+_OPTIMIZERS = {"AdamW": "adamw", "Adam": "adam", "SGD": "sgd"}
+
+
+def memory_check(obs: Observations) -> MemoryCheck | None:
+    """fit's estimate for the script's model, batch, sequence, precision and optimizer,
+    beside the peak it measured; None when the model carries no config fit reads."""
+    config = (obs.model or {}).get("config")
+    work = obs.work
+    if not isinstance(config, dict) or work is None:
+        return None
+    try:
+        spec = parse_hf_config(config, "the script's model config")
+    except UsageError:  # not a model family fit knows
+        return None
+    measured = obs.memory.get("peak_device_bytes")
+    name = str(config.get("_name_or_path") or (obs.model or {}).get("class") or spec.name)
+    shape = work.input_shape or []
+    optimizer = _OPTIMIZERS.get(work.optimizer or "", "adamw")
+    request = FitRequest(
+        spec,
+        mode="train",
+        batch_size=work.samples or 1,
+        seq_len=shape[1] if len(shape) >= 2 and spec.family != "vit" else None,
+        dtype=_PARAM_DTYPES.get(str(work.param_dtype), "fp32"),
+        optimizer="sgd-momentum" if optimizer == "sgd" and work.momentum else optimizer,
+    )
+    words = (
+        f"training, batch {request.batch_size}, sequence {request.seq_len or 'default'}, "
+        f"{request.dtype}, {request.optimizer}"
+    )
+    try:
+        est = estimate(request)
+    except UsageError as exc:
+        return MemoryCheck(name, words, None, measured, exc.message)
+    return MemoryCheck(name, words, est.total_bytes - est.overhead_bytes, measured)
+
+
+_PARAM_DTYPES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
+
+
+def _memory_kept(m: MemoryCheck | None) -> dict[str, Any] | None:
+    return None if m is None else asdict(m) | {"ratio": m.measured_over_estimated}
 
 
 def _device_of(obs: Observations, asked: str | None) -> str:

@@ -53,6 +53,9 @@ class Work:
     samples: int | None = None  # the batch's first dimension
     autocast_dtype: str | None = None  # what autocast computed in, if it was on
     param_dtype: str | None = None
+    input_shape: list[int] | None = None  # the model's first input (batch, sequence ...)
+    optimizer: str | None = None  # its class: "AdamW", "SGD" ...
+    momentum: bool = False  # an SGD with momentum keeps a buffer per parameter
 
 
 @dataclass
@@ -233,6 +236,7 @@ class _Counting:
         self.depth = 0
         self.activation_bytes = 0
         self.samples: int | None = None
+        self.input_shape: list[int] | None = None
         self.autocast: str | None = None
         self.root: Any = None
         self.handles: list[Any] = []
@@ -261,6 +265,8 @@ class _Counting:
         if self.depth == 0 and self.root is None:
             self.root = module
             self.samples = _batch_size(inputs, self.torch)
+            first = next(iter(_tensors(inputs, self.torch)), None)
+            self.input_shape = None if first is None else [int(d) for d in first.shape]
             self.autocast = _autocast_dtype(self.torch, inputs)
         self.depth += 1
 
@@ -283,6 +289,9 @@ class _Counting:
             samples=self.samples,
             autocast_dtype=self.autocast,
             param_dtype=str(params[0].dtype).removeprefix("torch.") if params else None,
+            input_shape=self.input_shape,
+            optimizer=type(optimizer).__name__,
+            momentum=any(bool(g.get("momentum")) for g in optimizer.param_groups),
         )
 
 
