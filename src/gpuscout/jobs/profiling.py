@@ -25,7 +25,7 @@ from gpuscout.bench import run_micro
 from gpuscout.bench.monitor import NvmlMonitor
 from gpuscout.catalog import GpuSpec, find_gpu
 from gpuscout.errors import UsageError
-from gpuscout.fit import FitRequest, estimate
+from gpuscout.fit import FitRequest, ModelSpec, estimate
 from gpuscout.fit.models import parse_hf_config
 from gpuscout.jobs.storing import StoreLike, opened, run_fingerprint
 from gpuscout.predict import Projection, predict_results
@@ -33,7 +33,7 @@ from gpuscout.predict.basis import local_ceilings
 from gpuscout.predict.project import MICRO_PREFIXES
 from gpuscout.probe.nvml import nvml_session, probe_nvidia
 from gpuscout.profile.bottleneck import Bottleneck, bottleneck
-from gpuscout.profile.hooks import Observations
+from gpuscout.profile.hooks import Observations, Work
 from gpuscout.profile.spawn import Profiled, run_profiled
 from gpuscout.store import Store
 from gpuscout.timing.load import host_load, mark_busy
@@ -237,16 +237,7 @@ def memory_check(obs: Observations) -> MemoryCheck | None:
         return None
     measured = obs.memory.get("peak_device_bytes")
     name = str(config.get("_name_or_path") or (obs.model or {}).get("class") or spec.name)
-    shape = work.input_shape or []
-    optimizer = _OPTIMIZERS.get(work.optimizer or "", "adamw")
-    request = FitRequest(
-        spec,
-        mode="train",
-        batch_size=work.samples or 1,
-        seq_len=shape[1] if len(shape) >= 2 and spec.family != "vit" else None,
-        dtype=_PARAM_DTYPES.get(str(work.param_dtype), "fp32"),
-        optimizer="sgd-momentum" if optimizer == "sgd" and work.momentum else optimizer,
-    )
+    request = _fit_request(spec, work)
     words = (
         f"training, batch {request.batch_size}, sequence {request.seq_len or 'default'}, "
         f"{request.dtype}, {request.optimizer}"
@@ -256,6 +247,20 @@ def memory_check(obs: Observations) -> MemoryCheck | None:
     except UsageError as exc:
         return MemoryCheck(name, words, None, measured, exc.message)
     return MemoryCheck(name, words, est.total_bytes - est.overhead_bytes, measured)
+
+
+def _fit_request(spec: ModelSpec, work: Work) -> FitRequest:
+    """What the script trains, in fit's words."""
+    shape = work.input_shape or []
+    optimizer = _OPTIMIZERS.get(work.optimizer or "", "adamw")
+    return FitRequest(
+        spec,
+        mode="train",
+        batch_size=work.samples or 1,
+        seq_len=shape[1] if len(shape) >= 2 and spec.family != "vit" else None,
+        dtype=_PARAM_DTYPES.get(str(work.param_dtype), "fp32"),
+        optimizer="sgd-momentum" if optimizer == "sgd" and work.momentum else optimizer,
+    )
 
 
 _PARAM_DTYPES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
