@@ -17,7 +17,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,17 +35,6 @@ from helpers import REPO
 from helpers import report_sample as sample
 
 FINGERPRINT = {"host": "lab-h100", "gpuscout_version": "test"}
-
-
-@pytest.fixture(autouse=True)
-def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GPUSCOUT_HOME", str(tmp_path / "home"))
-
-
-@pytest.fixture
-def memory() -> Iterator[Store]:
-    with Store.open(":memory:") as store:
-        yield store
 
 
 def phase(finished: list[Result], then: BaseException | None = None) -> Callable[..., list[Result]]:

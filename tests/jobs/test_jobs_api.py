@@ -21,17 +21,6 @@ from gpuscout.store import Store
 from helpers import report_sample as sample
 
 
-@pytest.fixture(autouse=True)
-def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GPUSCOUT_HOME", str(tmp_path / "home"))
-
-
-@pytest.fixture
-def memory() -> Iterator[Store]:
-    with Store.open(":memory:") as store:
-        yield store
-
-
 def test_a_job_writes_into_the_callers_store_and_leaves_it_open(
     memory: Store, machine_file: Callable[[str], Path]
 ) -> None:

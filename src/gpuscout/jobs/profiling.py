@@ -17,7 +17,6 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 from gpuscout._types import Ceiling, GpuInfo, NvmlState, Result
@@ -34,7 +33,7 @@ from gpuscout.predict.project import MICRO_PREFIXES
 from gpuscout.probe.nvml import nvml_session, probe_nvidia
 from gpuscout.profile.bottleneck import Bottleneck, bottleneck
 from gpuscout.profile.hooks import Observations, Work
-from gpuscout.profile.spawn import Profiled, run_profiled
+from gpuscout.profile.spawn import Profiled, run_profiled, script_name
 from gpuscout.store import Store
 from gpuscout.timing.load import host_load, mark_busy
 
@@ -339,7 +338,7 @@ def as_result(
     samples = (work.samples if work is not None else None) or 1
     step = found.split.step_s
     return Result(
-        name=f"profile/{_script_name(run.command)}",
+        name=f"profile/{script_name(run.command)}",
         device=device,
         figure=samples / step,
         unit="samples/s" if work is not None and work.samples else "steps/s",
@@ -370,13 +369,6 @@ def as_result(
             "gpu_during": dict(gpu) if gpu is not None else None,
         },
     )
-
-
-def _script_name(command: Sequence[str]) -> str:
-    words = [w for w in command if not re.match(r"^python[\d.]*$", Path(w).name)]
-    if words[:1] == ["-m"] and len(words) > 1:
-        return words[1]
-    return Path(words[0]).name if words else "script"
 
 
 def _project(

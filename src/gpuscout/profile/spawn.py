@@ -42,14 +42,29 @@ class Profiled:
     observations: Observations
 
 
+def split_command(argv: Sequence[str]) -> tuple[str | None, list[str]]:
+    """(the interpreter the user named, or None; the script or ``-m module`` and its
+    arguments)."""
+    words = list(argv)
+    if words and _PYTHON.match(Path(words[0]).name):
+        return words[0], words[1:]
+    return None, words
+
+
+def script_name(argv: Sequence[str]) -> str:
+    """The script's file name, or the module run with ``-m``, as a run is named."""
+    _, words = split_command(argv)
+    if words[:1] == ["-m"] and len(words) > 1:
+        return words[1]
+    return Path(words[0]).name if words else "script"
+
+
 def child_command(argv: Sequence[str], out: Path, *, warmup: int, steps: int | None) -> list[str]:
     """The child's argv: the user's interpreter (or ours) running boot, then the script."""
-    words = list(argv)
-    if not words:
+    if not argv:
         raise UsageError("nothing to profile", "give a script: gpuscout profile train.py ARGS")
-    python = sys.executable
-    if _PYTHON.match(Path(words[0]).name):
-        python, words = words[0], words[1:]
+    named, words = split_command(argv)
+    python = named or sys.executable
     if not words or (words[0] == "-m" and len(words) < 2):
         raise UsageError("no script after the interpreter", "e.g. -- python train.py ARGS")
     if words[0] != "-m" and not Path(words[0]).is_file():
