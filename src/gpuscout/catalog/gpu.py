@@ -14,7 +14,7 @@ from gpuscout.errors import UsageError
 
 SEGMENTS: Final = ("consumer", "workstation", "datacenter")
 VENDORS: Final = ("NVIDIA", "AMD", "Apple", "Intel")
-FORM_FACTORS: Final = ("pcie", "sxm", "oam", "superchip", "soc")
+FORM_FACTORS: Final = ("pcie", "sxm", "oam", "superchip", "soc", "laptop")
 PRECISIONS: Final = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8")
 # Compute capability an NVIDIA GPU needs for each precision's tensor-core path (below it,
 # bf16 is at best emulated): the one table the benchmarks, workloads and predictor share.
