@@ -1,5 +1,5 @@
-"""Model shapes: the shipped data file (models.toml), lookup by name, and Hugging Face
-``config.json`` files read as plain JSON (transformers is not needed).
+"""Model shapes: the shipped data file (models.toml), lookup by name, and a model given
+as a Hugging Face ``config.json`` (read by gpuscout.fit.families).
 
 Every row is validated when first read: required keys per family, types, allowed
 values, and a parameter count (computed from the shape) within 2% of the published one,
@@ -8,10 +8,8 @@ because a wrong shape would silently move every estimate.
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import functools
-import json
 import re
 import sys
 from collections.abc import Callable, Mapping
@@ -20,7 +18,20 @@ from pathlib import Path
 from typing import Any, Final
 
 from gpuscout.errors import CatalogError, UnknownNameError, UsageError
-from gpuscout.fit.spec import FAMILIES, HEADS, ModelSpec, count_params
+from gpuscout.fit.families import parse_hf_config, read_hf_config
+from gpuscout.fit.spec import FAMILIES, ModelSpec, finish_spec
+
+__all__ = [
+    "MODELS_FILE",
+    "PARAMS_TOLERANCE",
+    "find_model",
+    "finish_spec",
+    "list_models",
+    "load_model",
+    "parse_hf_config",
+    "parse_models",
+    "read_hf_config",
+]
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -74,6 +85,29 @@ _FIELDS: Final[dict[str, tuple[str, str]]] = {
     "params_source": ("str", ""),
     "aliases": ("strs", ""),
     "note": ("str", ""),
+    "moe_intermediate": ("int", ""),
+    "shared_intermediate": ("int0", ""),
+    "shared_expert_gate": ("bool", ""),
+    "dense_layers": ("int0", ""),
+    "router_bias": ("bool", ""),
+    "kv_lora_rank": ("int", ""),
+    "q_lora_rank": ("int", ""),
+    "qk_rope_head_dim": ("int", ""),
+    "qk_nope_head_dim": ("int", ""),
+    "v_head_dim": ("int", ""),
+    "qk_norm": ("bool", ""),
+    "sandwich_norm": ("bool", ""),
+    "o_bias": ("bool", ""),
+    "mlp_bias": ("bool", ""),
+    "sliding_window": ("int", ""),
+    "sliding_layers": ("int0", ""),
+    "vision_params": ("int0", ""),
+    "quant": ("str", ""),
+    "stored_bytes": ("int", ""),
+    "stored_layer_bytes": ("ints", ""),
+    "stored_embedding_bytes": ("int0", ""),
+    "stored_head_bytes": ("int0", ""),
+    "warnings": ("strs", ""),
 }
 
 
@@ -160,61 +194,6 @@ def _value(raw: Any, kind: str, where: str) -> Any:
     return tuple(raw) if kind in ("ints", "strs") else raw
 
 
-def finish_spec(values: Mapping[str, Any]) -> ModelSpec:
-    """Fill the derived fields (kv_heads, head_dim, params) and check the combination;
-    UsageError (the caller adds where) for an impossible shape."""
-    v = dict(values)
-    family = v["family"]
-    if family not in ("cnn", "mlp"):
-        _finish_transformer(v)
-    _check_family(v)
-    _check_choices(v)
-    v.pop("params_source", None)
-    spec = ModelSpec(**(v | {"params": 0}))
-    return dataclasses.replace(spec, params=count_params(spec))
-
-
-def _finish_transformer(v: dict[str, Any]) -> None:
-    """kv_heads and head_dim filled in, and the head counts checked."""
-    v.setdefault("kv_heads", v["heads"])
-    if "head_dim" not in v:
-        if v["hidden"] % v["heads"]:
-            raise UsageError(f"hidden {v['hidden']} is not a multiple of heads {v['heads']}")
-        v["head_dim"] = v["hidden"] // v["heads"]
-    if v["heads"] % v["kv_heads"]:
-        raise UsageError(f"heads {v['heads']} is not a multiple of kv_heads {v['kv_heads']}")
-    if v["family"] in ("decoder", "moe-decoder", "encoder") and "vocab" not in v:
-        raise UsageError("a language model needs a vocab size")
-
-
-def _check_family(v: dict[str, Any]) -> None:
-    """What each family needs beyond the required keys (defaults filled in for a cnn)."""
-    family = v["family"]
-    if family == "vit" and "image_size" not in v:
-        raise UsageError("a ViT needs image_size")
-    if family == "cnn":
-        v.setdefault("image_size", 224)
-        v.setdefault("num_classes", 1000)
-        if v["resnet_block"] not in ("basic", "bottleneck"):
-            raise UsageError(f"resnet_block {v['resnet_block']!r} is not basic or bottleneck")
-    if family == "mlp" and len(v["mlp_dims"]) < 2:
-        raise UsageError("an MLP needs at least an input and an output width")
-    if family == "moe-decoder" and v["experts_per_token"] > v["experts"]:
-        raise UsageError("experts_per_token is larger than experts")
-
-
-def _check_choices(v: dict[str, Any]) -> None:
-    """The keys that take one of a few words."""
-    if v.get("head", "lm") not in HEADS:
-        raise UsageError(f"head {v['head']!r} is not one of {', '.join(HEADS)}")
-    if v.get("head") == "classifier" and not v.get("num_classes") and v["family"] != "mlp":
-        raise UsageError("a classifier head needs num_classes")
-    if v.get("mlp", "swiglu") not in ("swiglu", "gelu"):
-        raise UsageError(f"mlp {v['mlp']!r} is not swiglu or gelu")
-    if v.get("norm", "rmsnorm") not in ("rmsnorm", "layernorm"):
-        raise UsageError(f"norm {v['norm']!r} is not rmsnorm or layernorm")
-
-
 def _key(name: str) -> str:
     """Comparison key: lower case, letters and digits only ("Llama 3 8B" -> "llama38b")."""
     return re.sub(r"[^a-z0-9]", "", name.lower())
@@ -266,148 +245,3 @@ def load_model(name_or_path: str) -> ModelSpec:
     if name_or_path.endswith(".json"):
         raise UsageError(f"no such file: {name_or_path}", "give a path to a config.json")
     return find_model(name_or_path)
-
-
-# -- Hugging Face config.json -------------------------------------------------------
-
-_LLAMA_LIKE: Final = ("llama", "mistral", "qwen2", "mixtral")
-SUPPORTED_CONFIGS: Final = (*_LLAMA_LIKE, "gpt2", "bert", "vit")
-
-
-def read_hf_config(path: Path) -> ModelSpec:
-    """Read a config.json as JSON and map it onto a ModelSpec."""
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {path}: {exc}") from exc
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{path} is not valid JSON (line {exc.lineno}: {exc.msg})") from exc
-    if not isinstance(doc, dict):
-        raise UsageError(f"{path} is not a config.json: expected a JSON object")
-    return parse_hf_config(doc, str(path))
-
-
-def parse_hf_config(doc: Mapping[str, Any], origin: str) -> ModelSpec:
-    kind = doc.get("model_type")
-    if kind not in SUPPORTED_CONFIGS:
-        raise UsageError(
-            f"{origin}: model_type {kind!r} is not supported",
-            f"supported model types: {', '.join(SUPPORTED_CONFIGS)}",
-        )
-    get = _Reader(doc, origin, str(kind))
-    name = str(doc.get("_name_or_path") or Path(origin).parent.name or "config")
-    ident = re.sub(r"[^a-z0-9.]+", "-", name.lower().rsplit("/", 1)[-1]).strip("-.") or "config"
-    v: dict[str, Any] = {"id": ident, "name": name, "source": origin}
-    shape = {"gpt2": _gpt2, "bert": _bert, "vit": _vit}.get(str(kind), _llama_like)
-    v |= shape(get, doc)
-    if v.get("max_seq_len"):
-        v["default_seq_len"] = min(v["max_seq_len"], 4096)
-    elif v["family"] != "vit":
-        v["default_seq_len"] = 4096
-    try:
-        return finish_spec({k: val for k, val in v.items() if val is not None})
-    except UsageError as exc:
-        raise UsageError(f"{origin}: {exc.message}") from exc
-
-
-class _Reader:
-    """``get(key, default, kind)``: one config.json value, checked; UsageError naming
-    the file and the key for a missing or malformed one."""
-
-    def __init__(self, doc: Mapping[str, Any], origin: str, kind: str) -> None:
-        self.doc, self.origin, self.kind = doc, origin, kind
-
-    def __call__(self, key: str, default: Any = ..., kind_: type = int) -> Any:
-        doc, origin = self.doc, self.origin
-        if key not in doc or doc[key] is None:
-            if default is ...:
-                raise UsageError(f"{origin}: {self.kind} config has no {key!r}")
-            return default
-        value = doc[key]
-        if kind_ is int and not _whole(value, 1):
-            raise UsageError(f"{origin}: {key!r} must be a positive integer, not {value!r}")
-        if kind_ is bool and not isinstance(value, bool):
-            raise UsageError(f"{origin}: {key!r} must be true or false, not {value!r}")
-        return value
-
-
-def _llama_like(get: _Reader, doc: Mapping[str, Any]) -> dict[str, Any]:
-    kind = get.kind
-    v = {
-        "family": "moe-decoder" if kind == "mixtral" else "decoder",
-        "layers": get("num_hidden_layers"),
-        "hidden": get("hidden_size"),
-        "heads": get("num_attention_heads"),
-        "kv_heads": get("num_key_value_heads", get("num_attention_heads")),
-        "intermediate": get("intermediate_size"),
-        "vocab": get("vocab_size"),
-        "max_seq_len": get("max_position_embeddings", None),
-        "tied_embeddings": get("tie_word_embeddings", False, bool),
-        "qkv_bias": kind == "qwen2" or get("attention_bias", False, bool),
-    }
-    if doc.get("head_dim") is not None:
-        v["head_dim"] = get("head_dim")
-    if kind == "mixtral":
-        v |= {
-            "experts": get("num_local_experts"),
-            "experts_per_token": get("num_experts_per_tok"),
-        }
-    return v
-
-
-def _gpt2(get: _Reader, doc: Mapping[str, Any]) -> dict[str, Any]:
-    hidden = get("n_embd")
-    return {
-        "family": "decoder",
-        "layers": get("n_layer"),
-        "hidden": hidden,
-        "heads": get("n_head"),
-        "intermediate": get("n_inner", 4 * hidden),
-        "vocab": get("vocab_size"),
-        "positions": get("n_positions"),
-        "max_seq_len": get("n_positions"),
-        "tied_embeddings": get("tie_word_embeddings", True, bool),
-        "mlp": "gelu",
-        "norm": "layernorm",
-        "bias": True,
-        "fused_qkv": True,
-    }
-
-
-def _bert(get: _Reader, doc: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "family": "encoder",
-        "layers": get("num_hidden_layers"),
-        "hidden": get("hidden_size"),
-        "heads": get("num_attention_heads"),
-        "intermediate": get("intermediate_size"),
-        "vocab": get("vocab_size"),
-        "positions": get("max_position_embeddings"),
-        "max_seq_len": get("max_position_embeddings"),
-        "type_vocab": get("type_vocab_size", 2),
-        "pooler": True,
-        "head": "mlm",
-        "mlp": "gelu",
-        "norm": "layernorm",
-        "bias": True,
-    }
-
-
-def _vit(get: _Reader, doc: Mapping[str, Any]) -> dict[str, Any]:
-    labels = doc.get("id2label")
-    classes = len(labels) if isinstance(labels, dict) and labels else None
-    return {
-        "family": "vit",
-        "layers": get("num_hidden_layers"),
-        "hidden": get("hidden_size"),
-        "heads": get("num_attention_heads"),
-        "intermediate": get("intermediate_size"),
-        "image_size": get("image_size"),
-        "patch_size": get("patch_size"),
-        "channels": get("num_channels", 3),
-        "num_classes": classes,
-        "head": "classifier" if classes else "none",
-        "mlp": "gelu",
-        "norm": "layernorm",
-        "bias": True,
-    }
