@@ -227,10 +227,30 @@ def test_llama_cpp_mixes_match_llama_cpp_sizes(mix: str, bpw: float) -> None:
     assert got == pytest.approx(bpw, abs=0.00006)  # the table's four decimals
 
 
-def test_llama_3_8b_q4_k_m_is_4_58_gib() -> None:
-    # llama.cpp prints "model size = 4.58 GiB (4.89 BPW)" loading Llama 3 8B Q4_K_M
-    spec = find_model("llama-3-8b")
-    assert weight_bytes(spec, parse_format("q4_k_m")) / 2**30 == pytest.approx(4.58, abs=0.005)
+@pytest.mark.parametrize(
+    ("model", "mix", "gib", "bpw"),
+    [
+        # llama.cpp's "llm_load_print_meta: model size = 4.58 GiB (4.89 BPW)" loading a
+        # Llama 3 8B Q4_K_M (tests/fit/fixtures/published.toml, the Bllossom-8B log)
+        ("llama-3-8b", "q4_k_m", 4.58, 4.89),
+        # "model size = 37.22 GiB (4.53 BPW)", Llama 3.1 70B Q4_0:
+        # https://github.com/ollama/ollama/pull/6279
+        ("llama-3-70b", "q4_0", 37.22, 4.53),
+        # "model size = 4.78 GiB (5.67 BPW)", Mistral 7B Instruct v0.2 Q5_K_M:
+        # https://github.com/ggml-org/llama.cpp/issues/5619
+        ("mistral-7b", "q5_k_m", 4.78, 5.67),
+        # "model size = 4.36 GiB (4.91 BPW)", Qwen2.5 Coder 7B Instruct Q4_K_M (the
+        # Qwen2.5 7B shape): https://github.com/ollama/ollama/issues/8509
+        ("qwen2.5-7b", "q4_k_m", 4.36, 4.91),
+    ],
+)
+def test_mixes_match_the_sizes_llama_cpp_prints(
+    model: str, mix: str, gib: float, bpw: float
+) -> None:
+    spec = find_model(model)
+    size = weight_bytes(spec, parse_format(mix))
+    assert size / 2**30 == pytest.approx(gib, abs=0.005)
+    assert 8 * size / count_params(spec) == pytest.approx(bpw, abs=0.005)
 
 
 # -- KV cache ---------------------------------------------------------------------------
