@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from gpuscout.fit.spec import (
     Linear,
     ModelSpec,
+    attention_widths,
     block_linears,
     resnet_convs,
     resnet_out_channels,
@@ -76,8 +77,8 @@ def _inputs_saved(width: int, consumers: tuple[Linear, ...], g: Regime, fp32_inp
 def layer_train_bytes(spec: ModelSpec, g: Regime, seq: int, flash: bool, tp: int = 1) -> float:
     """Bytes per token one transformer block keeps for its backward pass."""
     h = spec.hidden or 0
-    lins = block_linears(spec)
-    attn_in = tuple(x for x in lins if x.role in ("q", "k", "v", "qkv"))
+    lins = block_linears(spec)  # an MoE's routed block
+    attn_in = tuple(x for x in lins if x.role in _READ_HIDDEN)
     mlp_in = tuple(x for x in lins if x.role in ("gate", "up", "fc1"))
     # Replicated on every tensor-parallel rank: the norms and the column-parallel inputs.
     replicated = 2 * _norm_saved(spec, g) * h
@@ -85,6 +86,7 @@ def layer_train_bytes(spec: ModelSpec, g: Regime, seq: int, flash: bool, tp: int
     # Split across ranks: attention internals, MLP internals, row-parallel inputs.
     k = spec.experts_per_token or 1
     split = _attention_saved(spec, g.a, seq, flash) + k * _mlp_saved(spec, g, lins)
+    split += _latents_saved(spec, g, lins) + _shared_saved(spec, g, lins)
     if spec.experts:
         routed, router = _routing_saved(spec, g, mlp_in)
         split += routed
@@ -96,23 +98,51 @@ def layer_train_bytes(spec: ModelSpec, g: Regime, seq: int, flash: bool, tp: int
     return replicated + split / tp
 
 
+# the projections that read a block's normed input (MLA: its two down-projections)
+_READ_HIDDEN = frozenset({"q", "k", "v", "qkv", "q_a", "kv_a"})
+
+
 def _attention_saved(spec: ModelSpec, a: int, seq: int, flash: bool) -> int:
     """Bytes per token the attention keeps between its projections."""
     heads = spec.heads or 0
+    q, k, v = attention_widths(spec)
+    out = v * heads // (spec.kv_heads or heads or 1)  # one v-wide output per query head
     if flash:  # q, k, v, output; fp32 log-sum-exp
-        return a * (2 * spec.q_width + 2 * spec.kv_width) + 4 * heads
+        return a * (q + k + v + out) + 4 * heads
     # eager: k and v expanded to every head, softmax kept in fp32 and 16-bit
-    return a * 4 * spec.q_width + heads * seq * (4 + (a if a < 4 else 0))
+    return a * (2 * q + 2 * out) + heads * seq * (4 + (a if a < 4 else 0))
+
+
+def _latents_saved(spec: ModelSpec, g: Regime, lins: tuple[Linear, ...]) -> int:
+    """MLA: the compressed query and KV (each normed, then read by its up-projection)."""
+    saved = 0
+    for lin in lins:
+        if lin.role in ("q_b", "kv_b"):
+            saved += _norm_saved(spec, g) * lin.fan_in
+            saved += _inputs_saved(lin.fan_in, (lin,), g, fp32_input=False)
+    return saved
 
 
 def _mlp_saved(spec: ModelSpec, g: Regime, lins: tuple[Linear, ...]) -> int:
     """Bytes per token one MLP (one expert's) keeps, its output layer's input included."""
-    i = spec.intermediate or 0
+    i = spec.expert_width if spec.experts else spec.intermediate or 0
     by_role = {lin.role: lin for lin in lins}
     mlp_out = by_role["down"] if "down" in by_role else by_role["fc2"]
     # SwiGLU: silu keeps the gate, the product keeps silu(gate) and up; GELU its input.
     mlp = 3 * g.a * i if spec.mlp == "swiglu" else g.a * i
     return mlp + _inputs_saved(i, (mlp_out,), g, fp32_input=False)
+
+
+def _shared_saved(spec: ModelSpec, g: Regime, lins: tuple[Linear, ...]) -> int:
+    """The shared expert(s) every token runs through beside its routed ones: their
+    inputs (under autocast, a 16-bit copy each), the gated product and the down input."""
+    shared = {lin.role: lin for lin in lins if lin.role.startswith("shared_")}
+    if not shared:
+        return 0
+    s, h = spec.shared_intermediate, spec.hidden or 0
+    inputs = (shared["shared_gate"], shared["shared_up"])
+    kept = _inputs_saved(h, inputs, g, fp32_input=g.amp) + 3 * g.a * s
+    return kept + _inputs_saved(s, (shared["shared_down"],), g, fp32_input=False)
 
 
 def _routing_saved(spec: ModelSpec, g: Regime, mlp_in: tuple[Linear, ...]) -> tuple[int, int]:
@@ -157,12 +187,22 @@ def layer_infer_bytes(spec: ModelSpec, a: int, tp: int = 1) -> float:
     and the norm output, plus the largest working set (the SwiGLU product holds silu(gate),
     up and their product; RoPE holds q, k, v and three rotated pieces; RMSNorm holds two
     fp32 copies and a 16-bit one)."""
-    h, qw, kvw, i = spec.hidden or 0, spec.q_width, spec.kv_width, spec.intermediate or 0
+    h = spec.hidden or 0
+    q, k, v = attention_widths(spec)
     base = 2 * a * h
-    mlp = (3 if spec.mlp == "swiglu" else 2) * a * i / tp
-    attn = a * (4 * qw + 2 * kvw) / tp
+    mlp = (3 if spec.mlp == "swiglu" else 2) * a * _widest_mlp(spec) / tp
+    attn = a * (4 * q + k + v) / tp
     norm = 8 * h + a * h if spec.norm == "rmsnorm" else a * h  # x.float(), x * rsqrt(..)
     return base + max(mlp, attn, norm)
+
+
+def _widest_mlp(spec: ModelSpec) -> int:
+    """The widest MLP a layer has: an expert, the shared expert(s), or a dense layer's
+    (every layer's without experts; an MoE's first ``dense_layers``)."""
+    if not spec.experts:
+        return spec.intermediate or 0
+    dense = (spec.intermediate or 0) if spec.dense_layers else 0
+    return max(spec.expert_width, spec.shared_intermediate, dense)
 
 
 # -- CNN (ResNet) --------------------------------------------------------------------
