@@ -5,10 +5,12 @@ quantization blocks copied from real checkpoints."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from gpuscout.errors import UnknownNameError
-from gpuscout.fit.models import find_model, finish_spec
+from gpuscout.fit.models import find_model
 from gpuscout.fit.quant import (
     KV_DTYPES,
     format_from_hf_config,
@@ -16,7 +18,7 @@ from gpuscout.fit.quant import (
     parse_kv_dtype,
     weight_bytes,
 )
-from gpuscout.fit.spec import ModelSpec, count_params, param_groups
+from gpuscout.fit.spec import ModelSpec, count_params, finish_spec, param_groups
 
 
 def _llama(**over: object) -> ModelSpec:
@@ -251,6 +253,14 @@ def test_mixes_match_the_sizes_llama_cpp_prints(
     size = weight_bytes(spec, parse_format(mix))
     assert size / 2**30 == pytest.approx(gib, abs=0.005)
     assert 8 * size / count_params(spec) == pytest.approx(bpw, abs=0.005)
+
+
+def test_stored_bytes_are_used_for_the_format_they_were_read_in() -> None:
+    spec = dataclasses.replace(_llama(), quant="q4_k_m", stored_bytes=3_000_000)
+    kept = 17 * 256 * 4  # F32 norms: every rank holds them
+    assert weight_bytes(spec, parse_format("q4_k_m")) == 3_000_000
+    assert weight_bytes(spec, parse_format("q4_k_m"), tp=2) == (3_000_000 - kept) / 2 + kept
+    assert weight_bytes(spec, parse_format("q8_0")) != 3_000_000  # another format: the shape
 
 
 # -- KV cache ---------------------------------------------------------------------------

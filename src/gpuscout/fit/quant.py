@@ -516,7 +516,7 @@ def _category(role: str) -> str:
 def _transformer_linears(spec: ModelSpec) -> Iterator[tuple[int, str, int, int, int]]:
     """(layer, role, fan_in, fan_out, copies) of every block linear."""
     for layer in range(spec.layers or 0):
-        for lin in block_linears(spec):
+        for lin in block_linears(spec, layer):
             yield layer, lin.role, lin.fan_in, lin.fan_out, lin.copies
 
 
@@ -574,18 +574,12 @@ def _linear_extra_bytes(spec: ModelSpec, fmt: WeightFormat) -> float:
     return total
 
 
-def _vision_params(spec: ModelSpec) -> int:
-    """A multimodal checkpoint's vision tower (a ModelSpec field newer shapes carry)."""
-    value = getattr(spec, "vision_params", 0)
-    return value if isinstance(value, int) else 0
-
-
 def _split_bytes(spec: ModelSpec, fmt: WeightFormat) -> tuple[float, float]:
     """(bytes tensor parallelism splits, bytes every rank keeps), counted from the shape."""
+    groups = param_groups(spec)
     if fmt.kind == "gguf":
         split, kept = _gguf_split(spec, fmt)
     else:
-        groups = param_groups(spec)
         split = (
             groups.linear * fmt.linear_bits / 8
             + _linear_extra_bytes(spec, fmt)
@@ -593,7 +587,7 @@ def _split_bytes(spec: ModelSpec, fmt: WeightFormat) -> tuple[float, float]:
             + groups.head * fmt.head_bits / 8
         )
         kept = groups.other * fmt.other_bits / 8
-    return split, kept + 2.0 * _vision_params(spec)  # the vision tower stays 16-bit
+    return split, kept + 2.0 * groups.vision  # the vision tower stays 16-bit
 
 
 def weight_bytes(spec: ModelSpec, fmt: WeightFormat, tp: int = 1) -> float:
@@ -602,18 +596,10 @@ def weight_bytes(spec: ModelSpec, fmt: WeightFormat, tp: int = 1) -> float:
     head split over ``tp``, norms, biases and the vision tower on every rank. A model
     read from files in this format (``spec.quant``) costs the bytes the files hold."""
     split, kept = _split_bytes(spec, fmt)
-    stored = _stored(spec, fmt)
-    if stored is not None:
-        kept = min(kept, stored)
-        split = stored - kept
+    if spec.stored_bytes is not None and spec.quant == fmt.name:
+        kept = min(kept, spec.stored_bytes)
+        split = spec.stored_bytes - kept
     return split / tp + kept
-
-
-def _stored(spec: ModelSpec, fmt: WeightFormat) -> int | None:
-    stored = getattr(spec, "stored_bytes", None)
-    if isinstance(stored, int) and getattr(spec, "quant", None) == fmt.name:
-        return stored
-    return None
 
 
 # -- KV cache -------------------------------------------------------------------------
