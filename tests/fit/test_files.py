@@ -1,0 +1,342 @@
+"""Models read from files: GGUF files written here with gguf's own writer (real Q8_0 /
+Q4_0 / F16 tensor data), safetensors folders written by hand, config.json files, the
+Hugging Face cache layout, and what is said when a repo is not there."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import struct
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from gguf import GGMLQuantizationType, GGUFWriter, LlamaFileType
+from gguf.quants import quantize
+
+from gpuscout.errors import UnknownNameError, UsageError
+from gpuscout.fit.files import load_source
+from gpuscout.fit.quant import parse_format, weight_bytes
+
+HIDDEN, FFN, VOCAB, LAYERS, HEADS, KV_HEADS = 64, 128, 32, 2, 4, 2
+KV = KV_HEADS * HIDDEN // HEADS  # k and v widths: 2 heads of 16
+
+
+def _gguf(
+    path: Path,
+    qtype: GGMLQuantizationType = GGMLQuantizationType.Q8_0,
+    ftype: LlamaFileType | None = LlamaFileType.MOSTLY_Q8_0,
+    tied: bool = False,
+    experts: int = 0,
+) -> dict[str, int]:
+    """A tiny Llama GGUF; returns each tensor's bytes as written."""
+    rng = np.random.default_rng(0)
+    w = GGUFWriter(path, "llama")
+    w.add_name("Tiny Llama")
+    w.add_block_count(LAYERS)
+    w.add_context_length(256)
+    w.add_embedding_length(HIDDEN)
+    w.add_feed_forward_length(FFN)
+    w.add_head_count(HEADS)
+    w.add_head_count_kv(KV_HEADS)
+    w.add_rope_freq_base(500_000.0)
+    w.add_layer_norm_rms_eps(1e-5)
+    w.add_token_list([f"t{i}" for i in range(VOCAB)])
+    if ftype is not None:
+        w.add_file_type(ftype)
+    if experts:
+        w.add_expert_count(experts)
+        w.add_expert_used_count(2)
+    written: dict[str, int] = {}
+
+    def matrix(name: str, rows: int, cols: int) -> None:
+        data = quantize(rng.standard_normal((rows, cols), dtype=np.float32), qtype)
+        w.add_tensor(name, data, raw_dtype=qtype)
+        written[name] = data.nbytes
+
+    def vector(name: str, n: int) -> None:
+        data = np.ones(n, dtype=np.float32)
+        w.add_tensor(name, data)
+        written[name] = data.nbytes
+
+    matrix("token_embd.weight", VOCAB, HIDDEN)
+    for i in range(LAYERS):
+        vector(f"blk.{i}.attn_norm.weight", HIDDEN)
+        matrix(f"blk.{i}.attn_q.weight", HIDDEN, HIDDEN)
+        matrix(f"blk.{i}.attn_k.weight", KV, HIDDEN)
+        matrix(f"blk.{i}.attn_v.weight", KV, HIDDEN)
+        matrix(f"blk.{i}.attn_output.weight", HIDDEN, HIDDEN)
+        vector(f"blk.{i}.ffn_norm.weight", HIDDEN)
+        if experts:
+            vector(f"blk.{i}.ffn_gate_inp.weight", HIDDEN * experts)
+            for part, shape in (
+                ("gate", (FFN, HIDDEN)),
+                ("up", (FFN, HIDDEN)),
+                ("down", (HIDDEN, FFN)),
+            ):
+                data = np.zeros((experts, *shape), dtype=np.float16)
+                w.add_tensor(f"blk.{i}.ffn_{part}_exps.weight", data)
+                written[f"blk.{i}.ffn_{part}_exps.weight"] = data.nbytes
+        else:
+            matrix(f"blk.{i}.ffn_gate.weight", FFN, HIDDEN)
+            matrix(f"blk.{i}.ffn_up.weight", FFN, HIDDEN)
+            matrix(f"blk.{i}.ffn_down.weight", HIDDEN, FFN)
+    vector("output_norm.weight", HIDDEN)
+    if not tied:
+        matrix("output.weight", VOCAB, HIDDEN)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return written
+
+
+def test_a_gguf_file_is_read_and_costed_exactly(tmp_path: Path) -> None:
+    path = tmp_path / "tiny-Q8_0.gguf"
+    written = _gguf(path)
+    # Q8_0: 34 bytes per 32 weights, so the 64x64 attn_q is 64 rows x 2 blocks x 34 bytes
+    assert written["blk.0.attn_q.weight"] == 64 * 2 * 34
+    spec = load_source(str(path))
+    assert (spec.family, spec.layers, spec.hidden, spec.heads, spec.kv_heads) == (
+        "decoder",
+        LAYERS,
+        HIDDEN,
+        HEADS,
+        KV_HEADS,
+    )
+    assert (spec.intermediate, spec.vocab, spec.tied_embeddings) == (FFN, VOCAB, False)
+    assert spec.max_seq_len == 256
+    assert spec.quant == "q8_0"
+    assert spec.stored_bytes == sum(written.values())
+    per_layer = tuple(
+        sum(b for n, b in written.items() if n.startswith(f"blk.{i}.")) for i in range(LAYERS)
+    )
+    assert spec.stored_layer_bytes == per_layer
+    assert spec.stored_embedding_bytes == written["token_embd.weight"]
+    assert spec.stored_head_bytes == written["output.weight"]
+    assert weight_bytes(spec, parse_format("q8_0")) == sum(written.values())
+
+
+def test_the_q8_0_mix_counted_from_the_shape_matches_the_file(tmp_path: Path) -> None:
+    """Every matrix Q8_0 (llama.cpp keeps Q8_0 for the output too), norms F32: the
+    shape-based count of the mix is the file's bytes."""
+    path = tmp_path / "tiny.gguf"
+    written = _gguf(path)
+    spec = dataclasses.replace(load_source(str(path)), stored_bytes=None)
+    assert weight_bytes(spec, parse_format("q8_0")) == sum(written.values())
+
+
+def test_a_tied_q4_0_gguf(tmp_path: Path) -> None:
+    path = tmp_path / "tied.gguf"
+    written = _gguf(path, GGMLQuantizationType.Q4_0, LlamaFileType.MOSTLY_Q4_0, tied=True)
+    assert written["blk.0.attn_q.weight"] == 64 * 2 * 18  # Q4_0: 18 bytes per 32 weights
+    spec = load_source(str(path))
+    assert spec.tied_embeddings and spec.stored_head_bytes == 0
+    assert (spec.quant, spec.stored_bytes) == ("q4_0", sum(written.values()))
+
+
+def test_a_gguf_without_file_type_takes_its_commonest_type(tmp_path: Path) -> None:
+    path = tmp_path / "untyped.gguf"
+    _gguf(path, GGMLQuantizationType.Q4_0, ftype=None)
+    assert load_source(str(path)).quant == "q4_0"
+
+
+def test_a_moe_gguf(tmp_path: Path) -> None:
+    path = tmp_path / "moe.gguf"
+    written = _gguf(path, ftype=LlamaFileType.MOSTLY_F16, experts=4)
+    spec = load_source(str(path))
+    assert (spec.family, spec.experts, spec.experts_per_token) == ("moe-decoder", 4, 2)
+    assert spec.quant == "fp16"
+    assert spec.stored_bytes == sum(written.values())
+
+
+def test_a_folder_holding_one_gguf(tmp_path: Path) -> None:
+    _gguf(tmp_path / "only.gguf")
+    assert load_source(str(tmp_path)).quant == "q8_0"
+
+
+def test_a_broken_gguf_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "broken.gguf"
+    path.write_bytes(b"GGUF" + b"\xff" * 64)
+    with pytest.raises(UsageError, match="not a readable GGUF file"):
+        load_source(str(path))
+
+
+def test_a_missing_part_of_a_split_gguf(tmp_path: Path) -> None:
+    path = tmp_path / "big-00001-of-00002.gguf"
+    _gguf(path)
+    with pytest.raises(UsageError, match=r"missing big-00002-of-00002\.gguf"):
+        load_source(str(path))
+
+
+# -- safetensors ------------------------------------------------------------------------
+
+CONFIG: dict[str, Any] = {
+    "_name_or_path": "org/tiny",
+    "model_type": "llama",
+    "architectures": ["LlamaForCausalLM"],
+    "hidden_size": HIDDEN,
+    "intermediate_size": FFN,
+    "num_attention_heads": HEADS,
+    "num_key_value_heads": KV_HEADS,
+    "num_hidden_layers": LAYERS,
+    "vocab_size": VOCAB,
+    "max_position_embeddings": 256,
+    "tie_word_embeddings": False,
+    "torch_dtype": "bfloat16",
+}
+
+
+def _tensors() -> dict[str, list[int]]:
+    shapes = {"model.embed_tokens.weight": [VOCAB, HIDDEN], "lm_head.weight": [VOCAB, HIDDEN]}
+    for i in range(LAYERS):
+        p = f"model.layers.{i}."
+        shapes |= {
+            p + "input_layernorm.weight": [HIDDEN],
+            p + "self_attn.q_proj.weight": [HIDDEN, HIDDEN],
+            p + "self_attn.k_proj.weight": [KV, HIDDEN],
+            p + "self_attn.v_proj.weight": [KV, HIDDEN],
+            p + "self_attn.o_proj.weight": [HIDDEN, HIDDEN],
+            p + "post_attention_layernorm.weight": [HIDDEN],
+            p + "mlp.gate_proj.weight": [FFN, HIDDEN],
+            p + "mlp.up_proj.weight": [FFN, HIDDEN],
+            p + "mlp.down_proj.weight": [HIDDEN, FFN],
+        }
+    return shapes | {"model.norm.weight": [HIDDEN]}
+
+
+def _safetensors(path: Path, shapes: dict[str, list[int]], itemsize: int = 2) -> int:
+    """A .safetensors file as the format defines it: u64 little-endian header length,
+    the JSON header, then the tensors' bytes. Returns the tensor bytes."""
+    header: dict[str, Any] = {"__metadata__": {"format": "pt"}}
+    offset = 0
+    for name, shape in shapes.items():
+        size = math.prod(shape) * itemsize
+        header[name] = {"dtype": "BF16", "shape": shape, "data_offsets": [offset, offset + size]}
+        offset += size
+    raw = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + bytes(offset))
+    return offset
+
+
+def _checkpoint(folder: Path, config: dict[str, Any] = CONFIG) -> int:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps(config))
+    return _safetensors(folder / "model.safetensors", _tensors())
+
+
+def test_a_checkpoint_folder_costs_its_safetensors_bytes(tmp_path: Path) -> None:
+    total = _checkpoint(tmp_path / "ckpt")
+    params = sum(math.prod(s) for s in _tensors().values())
+    assert total == 2 * params  # bf16
+    spec = load_source(str(tmp_path / "ckpt"))
+    assert (spec.quant, spec.stored_bytes) == ("bf16", total)
+    layer = 2 * (2 * HIDDEN + 2 * HIDDEN * HIDDEN + 2 * KV * HIDDEN + 3 * FFN * HIDDEN)
+    assert spec.stored_layer_bytes == (layer, layer)
+    assert spec.stored_embedding_bytes == spec.stored_head_bytes == 2 * VOCAB * HIDDEN
+    assert weight_bytes(spec, parse_format("bf16")) == total
+    assert spec.params == params  # the shape read from config.json counts the same
+
+
+def test_sharded_safetensors_add_up(tmp_path: Path) -> None:
+    folder = tmp_path / "sharded"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(CONFIG))
+    shapes = list(_tensors().items())
+    half = len(shapes) // 2
+    a = _safetensors(folder / "model-00001-of-00002.safetensors", dict(shapes[:half]))
+    b = _safetensors(folder / "model-00002-of-00002.safetensors", dict(shapes[half:]))
+    assert load_source(str(folder / "config.json")).stored_bytes == a + b
+
+
+def test_an_index_without_shards_gives_the_total(tmp_path: Path) -> None:
+    folder = tmp_path / "index-only"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(CONFIG))
+    index = {"metadata": {"total_size": 123_456}, "weight_map": {}}
+    (folder / "model.safetensors.index.json").write_text(json.dumps(index))
+    spec = load_source(str(folder))
+    assert (spec.stored_bytes, spec.stored_layer_bytes) == (123_456, ())
+
+
+def test_a_config_json_alone(tmp_path: Path) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(CONFIG))
+    spec = load_source(str(path))
+    assert (spec.layers, spec.quant, spec.stored_bytes) == (LAYERS, "bf16", None)
+
+
+def test_a_quantized_checkpoint_names_its_format(tmp_path: Path) -> None:
+    qc = {"quant_method": "awq", "zero_point": True, "group_size": 128, "bits": 4}
+    _checkpoint(tmp_path / "awq", CONFIG | {"quantization_config": qc, "torch_dtype": "float16"})
+    assert load_source(str(tmp_path / "awq")).quant == "awq-4bit-g128"
+
+
+def test_an_unknown_quantization_method_is_a_warning(tmp_path: Path) -> None:
+    config = CONFIG | {"quantization_config": {"quant_method": "hqq"}}
+    _checkpoint(tmp_path / "hqq", config)
+    spec = load_source(str(tmp_path / "hqq"))
+    assert (spec.quant, spec.stored_bytes) == (None, None)
+    assert any("'hqq'" in w for w in spec.warnings)
+
+
+def test_a_broken_safetensors_header_is_one_line(tmp_path: Path) -> None:
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(CONFIG))
+    (folder / "model.safetensors").write_bytes(struct.pack("<Q", 10) + b"not json!!")
+    with pytest.raises(UsageError, match="not a safetensors file"):
+        load_source(str(folder))
+
+
+# -- the Hugging Face cache -------------------------------------------------------------
+
+
+@pytest.fixture
+def hf_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    return tmp_path / "hf" / "hub"
+
+
+def test_a_repo_id_in_the_cache(hf_home: Path) -> None:
+    repo = hf_home / "models--org--tiny"
+    total = _checkpoint(repo / "snapshots" / "abc123")
+    _checkpoint(repo / "snapshots" / "old999", CONFIG | {"num_hidden_layers": 1})
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("abc123")
+    spec = load_source("org/tiny")
+    assert (spec.layers, spec.stored_bytes) == (LAYERS, total)
+
+
+def test_hf_hub_cache_wins_over_hf_home(
+    hf_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _checkpoint(tmp_path / "hub2" / "models--org--tiny" / "snapshots" / "r1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub2"))
+    assert load_source("org/tiny").layers == LAYERS
+
+
+def test_a_repo_missing_from_the_cache_says_what_to_download(hf_home: Path) -> None:
+    with pytest.raises(UsageError) as info:
+        load_source("org/missing")
+    assert "org/missing" in info.value.message and str(hf_home) in info.value.message
+    assert "huggingface-cli download org/missing config.json" in info.value.hint
+
+
+def test_a_missing_repo_that_is_a_shipped_preset(hf_home: Path) -> None:
+    assert load_source("meta-llama/Meta-Llama-3-8B").id == "llama-3-8b"
+
+
+def test_other_names_are_shipped_presets() -> None:
+    assert load_source("llama-3-8b").id == "llama-3-8b"
+    with pytest.raises(UnknownNameError) as info:
+        load_source("llama-3-9b")
+    assert info.value.suggestions
+
+
+def test_a_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="no such file"):
+        load_source(str(tmp_path / "nope.gguf"))
