@@ -152,6 +152,46 @@ def test_a_moe_gguf(tmp_path: Path) -> None:
     assert spec.stored_bytes == sum(written.values())
 
 
+def test_a_deepseek2_gguf_reads_its_latent_attention(tmp_path: Path) -> None:
+    """llama.cpp's deepseek2 keys (a V2-Lite-like shape: no q_lora_rank, the absorbed
+    key width in key_length and the per-head widths in key_length_mla/value_length_mla)."""
+    path = tmp_path / "ds.gguf"
+    w = GGUFWriter(path, "deepseek2")
+    arch = "deepseek2"
+    for key, value in {
+        "block_count": 2,
+        "embedding_length": 64,
+        "feed_forward_length": 256,
+        "attention.head_count": 4,
+        "attention.head_count_kv": 1,
+        "attention.kv_lora_rank": 32,
+        "attention.key_length": 32 + 8,
+        "attention.key_length_mla": 24,
+        "attention.value_length_mla": 16,
+        "rope.dimension_count": 8,
+        "expert_count": 8,
+        "expert_used_count": 2,
+        "expert_shared_count": 1,
+        "expert_feed_forward_length": 32,
+        "leading_dense_block_count": 1,
+        "context_length": 512,
+    }.items():
+        w.add_uint32(f"{arch}.{key}", value)
+    w.add_token_list([f"t{i}" for i in range(VOCAB)])
+    w.add_file_type(LlamaFileType.MOSTLY_F16)
+    w.add_tensor("token_embd.weight", np.zeros((VOCAB, 64), dtype=np.float16))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    spec = load_source(str(path))
+    assert (spec.family, spec.kv_lora_rank, spec.q_lora_rank) == ("moe-decoder", 32, None)
+    assert (spec.qk_rope_head_dim, spec.qk_nope_head_dim, spec.v_head_dim) == (8, 16, 16)
+    assert (spec.experts, spec.experts_per_token, spec.moe_intermediate) == (8, 2, 32)
+    assert (spec.shared_intermediate, spec.dense_layers, spec.intermediate) == (32, 1, 256)
+    assert (spec.quant, spec.stored_bytes) == ("fp16", VOCAB * 64 * 2)
+
+
 def test_a_folder_holding_one_gguf(tmp_path: Path) -> None:
     _gguf(tmp_path / "only.gguf")
     assert load_source(str(tmp_path)).quant == "q8_0"

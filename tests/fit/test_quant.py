@@ -6,10 +6,12 @@ quantization blocks copied from real checkpoints."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
 from gpuscout.errors import UnknownNameError
+from gpuscout.fit.families import read_hf_config
 from gpuscout.fit.models import find_model
 from gpuscout.fit.quant import (
     KV_DTYPES,
@@ -143,6 +145,22 @@ def test_float_formats_are_bytes_per_parameter() -> None:
     n = count_params(spec)
     assert weight_bytes(spec, parse_format("bf16")) == 2 * n
     assert weight_bytes(spec, parse_format("fp32")) == 4 * n
+
+
+CONFIGS = sorted((Path(__file__).parent / "fixtures" / "configs").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_every_family_in_16_bit_is_two_bytes_per_parameter(path: Path) -> None:
+    """MLA, shared and routed experts, dense first layers, vision towers: whatever a
+    family counts, a float format holds every parameter at its width, and a 4-bit one
+    less than half of that."""
+    spec = read_hf_config(path)
+    n = count_params(spec)
+    assert weight_bytes(spec, parse_format("bf16")) == 2 * n
+    assert weight_bytes(spec, parse_format("fp32")) == 4 * n
+    assert weight_bytes(spec, parse_format("q4_k_m")) < weight_bytes(spec, parse_format("q8_0"))
+    assert weight_bytes(spec, parse_format("awq")) < n
 
 
 def test_awq_quantizes_the_linears_and_leaves_the_rest_16_bit() -> None:

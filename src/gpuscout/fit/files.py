@@ -368,6 +368,7 @@ def _head_dims(reader: GGUFReader, arch: str, doc: Mapping[str, Any]) -> dict[st
         reader, f"{arch}.attention.value_length"
     )
     return {
+        "q_lora_rank": doc.get("q_lora_rank"),  # absent: a plain q projection (V2-Lite)
         "qk_rope_head_dim": rope,
         "qk_nope_head_dim": key - rope,
         "v_head_dim": value,

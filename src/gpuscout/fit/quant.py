@@ -587,7 +587,9 @@ def _split_bytes(spec: ModelSpec, fmt: WeightFormat) -> tuple[float, float]:
             + groups.head * fmt.head_bits / 8
         )
         kept = groups.other * fmt.other_bits / 8
-    return split, kept + 2.0 * groups.vision  # the vision tower stays 16-bit
+    # the vision tower: in a float format's width, else 16-bit (quantizers skip it)
+    vision_bits = fmt.other_bits if fmt.kind == "float" else 16.0
+    return split, kept + groups.vision * vision_bits / 8
 
 
 def weight_bytes(spec: ModelSpec, fmt: WeightFormat, tp: int = 1) -> float:
