@@ -310,3 +310,66 @@ def test_malformed_configs_are_one_usage_error_line(
 def test_a_missing_json_path_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="no such file"):
         load_model(str(tmp_path / "nope" / "config.json"))
+
+
+# -- rows of the current families, held to their published config.json ----------------
+
+FIXTURE_CONFIGS = Path(__file__).parent / "fixtures" / "configs"
+ROW_CONFIGS = {  # row id -> the published config.json it is the shape of
+    "llama-3.1-8b": "llama-3.1-8b",
+    "llama-3.2-1b": "llama-3.2-1b",
+    "llama-3.3-70b": "llama-3.3-70b",
+    "llama-2-7b": "llama-2-7b",
+    "mistral-7b": "mistral-7b-v0.1",
+    "mistral-7b-v0.3": "mistral-7b-v0.3",
+    "mixtral-8x7b": "mixtral-8x7b",
+    "qwen2.5-7b": "qwen2.5-7b",
+    "qwen3-8b": "qwen3-8b",
+    "qwen3-30b-a3b": "qwen3-30b-a3b",
+    "gemma-2-9b": "gemma-2-9b",
+    "gemma-3-12b": "gemma-3-12b-it",
+    "phi-3-mini": "phi-3-mini-4k",
+    "phi-4": "phi-4",
+    "deepseek-v3": "deepseek-v3",
+    "gpt2": "gpt2",
+    "vit-b-16": "vit-base-patch16-224",
+}
+
+
+@pytest.mark.parametrize("model_id", list(ROW_CONFIGS))
+def test_a_row_is_the_shape_of_its_published_config(model_id: str) -> None:
+    from gpuscout.fit.spec import block_linears, kv_elements
+
+    row = find_model(model_id)
+    config = read_hf_config(FIXTURE_CONFIGS / f"{ROW_CONFIGS[model_id]}.json")
+    assert param_groups(row) == param_groups(config)
+    assert block_linears(row) == block_linears(config)
+    assert (row.max_seq_len, row.family, row.experts_per_token) == (
+        config.max_seq_len,
+        config.family,
+        config.experts_per_token,
+    )
+    for seq in (1, 4096, 32_768):
+        assert kv_elements(row, seq) == kv_elements(config, seq)
+
+
+def test_llama_3_1_has_its_own_rows() -> None:
+    assert load_model("meta-llama/Llama-3.1-8B").id == "llama-3.1-8b"
+    assert load_model("llama-3.1-70b").id == "llama-3.1-70b"
+    assert find_model("llama-3-8b").max_seq_len == 8192
+    assert find_model("llama-3.1-8b").max_seq_len == 131_072
+    assert find_model("deepseek-v3").quant == "fp8-block128"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("sliding_window = 512", "sliding_window and sliding_layers"),
+        ("dense_layers = 1", "describe experts"),
+        ("kv_lora_rank = 64", "MLA attention (kv_lora_rank) needs"),
+    ],
+)
+def test_rows_with_half_a_feature_are_rejected(change: str, message: str) -> None:
+    with pytest.raises(CatalogError) as exc:
+        parse_models(ROW.replace("vocab = 100", f"vocab = 100\n{change}"))
+    assert message in exc.value.message
