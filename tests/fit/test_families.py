@@ -267,3 +267,28 @@ def test_gemma_3_s_vision_tower_and_projector() -> None:
     spec = spec_of("gemma-3-12b-it")
     assert spec.vision_params == tower + projector == 421_290_864
     assert param_groups(spec).vision == spec.vision_params
+
+
+# -- the stored format ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "changes", "quant"),
+    [
+        ("deepseek-v3", {}, "fp8-block128"),  # quantization_config: fp8 in 128 x 128 blocks
+        ("llama-2-7b", {}, "fp16"),  # no quantization_config: its torch_dtype
+        ("gemma-3-12b-it", {}, "bf16"),  # the multimodal file's own torch_dtype
+        ("gpt2", {}, None),  # neither
+        (
+            "llama-3.1-8b",
+            {"quantization_config": {"quant_method": "awq", "bits": 4, "group_size": 128}},
+            "awq-4bit-g128",
+        ),
+    ],
+)
+def test_the_format_a_config_stores_its_weights_in(
+    name: str, changes: dict[str, Any], quant: str | None
+) -> None:
+    spec = spec_of(name, **changes)
+    assert spec.quant == quant
+    assert spec.params == spec_of(name).params  # the shape is the same whatever it stores

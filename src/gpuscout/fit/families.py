@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from gpuscout.errors import UsageError
+from gpuscout.fit.quant import format_from_hf_config
 from gpuscout.fit.spec import ModelSpec, finish_spec
 
 STANDARD: Final = (
@@ -336,6 +337,7 @@ def parse_hf_config(doc: Mapping[str, Any], origin: str) -> ModelSpec:
     elif v["family"] != "vit":
         v["default_seq_len"] = 4096
     v["default_dtype"] = DTYPES.get(str(doc.get("torch_dtype") or doc.get("dtype")), "bf16")
+    v["quant"] = format_from_hf_config(doc)  # what the checkpoint stores its weights in
     try:
         return finish_spec({k: val for k, val in v.items() if val is not None})
     except UsageError as exc:
