@@ -101,7 +101,7 @@ def test_list_shows_the_models() -> None:
         (("llama-3-8b", "--zero", "3", "--gpus", "3", "--tp", "2"), "not a multiple"),
         (("llama-3-8b", "--gpu", "rtx-9090"), "unknown GPU"),
         (("llama-3-8b", "--gpu", "4090", "--all-gpus"), "not both"),
-        (("llama-3-8b", "--dtype", "fp4"), "unknown dtype"),
+        (("llama-3-8b", "--dtype", "fp5"), "unknown weight format"),
         (("gpt2", "--seq-len", "4096"), "learned positions"),
         ((), "give a MODEL"),
         (("llama-3-8b", "--measure"), "NVML finds none"),

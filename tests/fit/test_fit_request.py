@@ -141,7 +141,7 @@ def test_the_usage_errors_that_say_what_to_do_instead() -> None:
     with pytest.raises(UsageError) as exc:
         check_request(FitRequest(L8, dtype="int4"))
     assert exc.value.hint == (
-        "add --lora-rank 16 for QLoRA (a frozen int4 base with trainable adapters)"
+        "add --lora-rank 16 for QLoRA (a frozen awq-4bit-g128 base with trainable adapters)"
     )
     with pytest.raises(UsageError) as exc:
         check_request(FitRequest(L8, mode="infer", zero=3, gpus=2))
@@ -156,7 +156,7 @@ def test_the_usage_errors_that_say_what_to_do_instead() -> None:
         (L8, {"seq_len": 131_072, "gpus": 8, "tp": 4, "zero": 3}),
         (R50, {"image_size": 32, "gpus": 4, "zero": 2}),
         (L8, {"dtype": "nf4", "lora_rank": 16, "checkpointing": True}),
-        (L8, {"mode": "infer", "dtype": "int4", "gpus": 2, "tp": 2}),
+        (L8, {"mode": "infer", "dtype": "awq-4bit-g128", "gpus": 2, "tp": 2}),
     ],
 )
 def test_possible_requests_pass_unchanged(model: Any, change: dict[str, Any]) -> None:

@@ -80,13 +80,50 @@ def fit_command(
     lora_targets: str = typer.Option(
         "attention", "--lora-targets", help="attention (q, k, v, o) or all (every linear)."
     ),
-    checkpointing: bool = typer.Option(
-        False, "--checkpointing", help="Activation (gradient) checkpointing per layer."
+    checkpointing: bool | None = typer.Option(
+        None,
+        "--checkpointing/--no-checkpointing",
+        help="Activation (gradient) checkpointing per layer (default: on with LoRA, as PEFT).",
+        show_default=False,
     ),
-    gpus: int = typer.Option(1, "--gpus", help="GPUs the job is spread over."),
+    gpus: int | None = typer.Option(
+        None, "--gpus", help="GPUs the job is spread over (default: --tp's, or 1)."
+    ),
     zero: int = typer.Option(0, "--zero", help="ZeRO stage 0-3 (3 = FSDP full shard)."),
-    tp: int = typer.Option(1, "--tp", help="Tensor-parallel degree."),
+    tp: int = typer.Option(1, "--tp", help="Tensor-parallel degree (--tp 2 alone: 2 GPUs)."),
     image_size: int | None = typer.Option(None, "--image-size", help="CNN input side (224)."),
+    engine: str | None = typer.Option(
+        None,
+        "--engine",
+        help="Inference engine: transformers, vllm or llama.cpp (= ollama). Default: "
+        "llama.cpp for GGUF, else transformers.",
+        show_default=False,
+    ),
+    kv_dtype: str | None = typer.Option(
+        None,
+        "--kv-dtype",
+        help="KV cache format: bf16, fp16, fp8 (vLLM), q8_0, q4_0 (llama.cpp). "
+        "Default: the engine's.",
+        show_default=False,
+    ),
+    attention: str = typer.Option(
+        "sdpa", "--attention", help="transformers: sdpa (no scores kept) or eager."
+    ),
+    gpu_memory_utilization: float = typer.Option(
+        0.9, "--gpu-memory-utilization", help="vLLM: its share of the GPU's memory."
+    ),
+    gpu_layers: int | None = typer.Option(
+        None,
+        "--gpu-layers",
+        help="llama.cpp's -ngl: blocks on the GPU (default: as many as fit).",
+        show_default=False,
+    ),
+    prefill_chunk: int | None = typer.Option(
+        None,
+        "--prefill-chunk",
+        help="vLLM's max_num_batched_tokens (default: 2048, 8192 on 70 GiB+ GPUs).",
+        show_default=False,
+    ),
     measure: bool = typer.Option(
         False, "--measure", help="Also run real steps on this machine's GPU and store both."
     ),
@@ -115,6 +152,12 @@ def fit_command(
         zero=zero,
         tp=tp,
         image_size=image_size,
+        engine=engine,
+        kv_dtype=kv_dtype,
+        attention=attention,
+        gpu_memory_utilization=gpu_memory_utilization,
+        gpu_layers=gpu_layers,
+        prefill_chunk=prefill_chunk,
         gpu=tuple(gpu or ()),
         all_gpus=all_gpus,
         measure=measure,
@@ -211,6 +254,21 @@ def render(est: MemoryEstimate, fits: list[GpuFit], measured: Measured | None) -
         f"[bold]{spec.name}[/] ({spec.id}): {_count(spec.params)} parameters, {spec.family}; "
         f"{_what(req)}"
     )
+    console.print(_terms_table(est))
+    console.print(f"largest: {est.dominant.replace('_', ' ')}. lever: {est.lever}")
+    if est.assumptions:
+        console.print(f"[dim]{est.assumptions}[/]")
+    for warning in est.warnings:
+        console.print(f"[yellow]warning: {warning}[/]")
+    for note in est.notes:
+        console.print(f"[dim]- {note}[/]")
+    console.print(_gpu_table(req, fits))
+    console.print(f"[dim]{_gpu_table_key(req)}[/]")
+    if measured is not None:
+        _render_measured(est, measured)
+
+
+def _terms_table(est: MemoryEstimate) -> Table:
     terms = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     terms.add_column("per GPU")
     terms.add_column("GiB", justify="right")
@@ -227,29 +285,60 @@ def render(est: MemoryEstimate, fits: list[GpuFit], measured: Measured | None) -
             terms.add_row(name, _gib(value))
     terms.add_row("[bold]peak[/]", f"[bold]{_gib(est.total_bytes)}[/]")
     terms.add_row("band", f"{_gib(est.low_bytes)} - {_gib(est.high_bytes)}")
-    console.print(terms)
-    console.print(f"largest: {est.dominant.replace('_', ' ')}. lever: {est.lever}")
-    for note in est.notes:
-        console.print(f"[dim]- {note}[/]")
+    if est.host_bytes:
+        terms.add_row("system RAM", _gib(est.host_bytes))
+    return terms
+
+
+def _gpu_columns(req: FitRequest) -> tuple[str, ...]:
+    if req.mode == "infer" and req.engine == "vllm":
+        return ("gpu", "GiB", "budget", "need", "starts", "max batch", "max context")
+    if req.mode == "infer" and req.engine == "llama.cpp":
+        return ("gpu", "GiB", "need", "all on GPU", "GPU layers", "RAM GiB", "max context")
+    return ("gpu", "GiB", "need", "fits", "max batch", "max context")
+
+
+def _gpu_table(req: FitRequest, fits: list[GpuFit]) -> Table:
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for col in ("gpu", "GiB", "need", "fits", "max batch", "max context"):
+    for col in _gpu_columns(req):
         table.add_column(col, justify="left" if col == "gpu" else "right", no_wrap=col == "gpu")
+    transformer = req.model.is_transformer
     for f in fits:
-        table.add_row(
-            f.gpu_id,
-            f"{f.memory_bytes / GIB:g}",
-            _gib(f.need_bytes),
-            "[green]yes[/]" if f.fits else "[red]no[/]",
-            _cap(f.max_batch_size),
-            "" if f.max_seq_len is None and not spec.is_transformer else _cap(f.max_seq_len),
+        yes = "[green]yes[/]" if f.fits else "[red]no[/]"
+        context = "" if f.max_seq_len is None and not transformer else _cap(f.max_seq_len)
+        cells = {
+            "gpu": f.gpu_id,
+            "GiB": f"{f.memory_bytes / GIB:g}",
+            "budget": _gib(f.budget_bytes),
+            "need": _gib(f.need_bytes),
+            "starts": yes,
+            "fits": yes,
+            "all on GPU": yes,
+            "GPU layers": f"{f.gpu_layers}/{f.total_layers}",
+            "RAM GiB": _gib(f.host_bytes),
+            "max batch": _cap(f.max_batch_size),
+            "max context": context,
+        }
+        table.add_row(*(cells[c] for c in _gpu_columns(req)))
+    return table
+
+
+def _gpu_table_key(req: FitRequest) -> str:
+    if req.mode == "infer" and req.engine == "vllm":
+        return (
+            "budget = gpu_memory_utilization x the memory a process sees; starts when weights, "
+            "activations and the KV cache for the context fit in it; max context = what its "
+            "KV cache holds at this batch"
         )
-    console.print(table)
-    console.print(
-        "[dim]need = peak + 5% allocator margin; fits when need <= 98.5% of the GPU's memory; "
-        "max batch at this context, max context at this batch[/]"
+    if req.mode == "infer" and req.engine == "llama.cpp":
+        return (
+            "need = GPU memory with the layers shown on the GPU; the rest of the weights and "
+            "their KV cache in system RAM (slower); max context with every layer on the GPU"
+        )
+    return (
+        "need = peak + 5% allocator margin; fits when need <= 98.5% of the GPU's memory; "
+        "max batch at this context, max context at this batch"
     )
-    if measured is not None:
-        _render_measured(est, measured)
 
 
 def _cap(n: int | None) -> str:

@@ -5,8 +5,9 @@
     >>> est.weights_bytes, est.kv_cache_bytes
     (16060522496, 1073741824)
 
-Model shapes come from models.toml (package data, each row with its source) or a
-Hugging Face config.json; ``estimate`` counts every term per GPU (weights, gradients,
+Model shapes come from models.toml (package data, each row with its source), a Hugging
+Face config.json (a file, a folder with safetensors, a repo id in the local Hugging Face
+cache) or a GGUF file (``load_model`` reads each); ``estimate`` counts every term per GPU (weights, gradients,
 optimizer states, activations with the logits spike, KV cache, CUDA context) and
 ``fit_on`` / ``fit_across`` compare them with catalog GPUs. ``search.find_max_batch``
 is the doubling-then-bisecting search that ``gpuscout fit --measure`` runs on a real GPU.
@@ -15,9 +16,9 @@ is the doubling-then-bisecting search that ``gpuscout fit --measure`` runs on a 
 from __future__ import annotations
 
 from gpuscout.fit.estimate import CUDA_CONTEXT_BYTES, estimate
+from gpuscout.fit.files import load_source as load_model
 from gpuscout.fit.models import (
     list_models,
-    load_model,
     parse_hf_config,
     parse_models,
     read_hf_config,

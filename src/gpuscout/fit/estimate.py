@@ -30,10 +30,18 @@ from gpuscout.fit.activations import (
     resnet_train_bytes,
     resnet_train_peak,
 )
+from gpuscout.fit.engines import (
+    LLAMACPP_UBATCH,
+    VLLM_CHUNK_SMALL,
+    VLLM_GRAPHS_BYTES,
+    VLLM_MAX_SEQS,
+    VLLM_SAMPLER_BYTES,
+    llamacpp_compute_buffer,
+)
+from gpuscout.fit.quant import KV_DTYPES as KV_BYTES
+from gpuscout.fit.quant import parse_format, weight_bytes
 from gpuscout.fit.request import (
-    LINEAR_BYTES,
     OPTIMIZER_STATE_BYTES,
-    QUANTIZED,
     STEP_TEMP_BYTES,
     FitRequest,
     MemoryEstimate,
@@ -44,6 +52,7 @@ from gpuscout.fit.spec import (
     ParamGroups,
     block_linears,
     iter_lora_targets,
+    kv_elements,
     lora_params,
     param_groups,
 )
@@ -80,6 +89,8 @@ class _Terms:
     overhead: float
     step_temp: float
     notes: tuple[str, ...]
+    host: float = 0.0
+    outside: float = 0.0
 
 
 def estimate(req: FitRequest) -> MemoryEstimate:
@@ -136,6 +147,10 @@ def estimate(req: FitRequest) -> MemoryEstimate:
         dominant=dominant,
         lever=_lever(dominant, req),
         notes=tuple(notes),
+        host_bytes=round(t.host),
+        outside_budget_bytes=round(t.outside),
+        assumptions=assumptions(req),
+        warnings=_warnings(req),
     )
 
 
@@ -152,11 +167,48 @@ def _sharded(groups: ParamGroups, tp: int) -> float:
     return (groups.linear + groups.embedding + groups.head) / tp + groups.other
 
 
-def _weight_bytes(groups: ParamGroups, dtype: str, tp: int) -> float:
-    if dtype in (*QUANTIZED, "fp8"):
-        rest = (groups.embedding + groups.head) / tp + groups.other
-        return LINEAR_BYTES[dtype] * groups.linear / tp + 2 * rest
-    return LINEAR_BYTES[dtype] * _sharded(groups, tp)
+def _weights(req: FitRequest) -> float:
+    """Bytes of weights one tensor-parallel rank holds in the request's format."""
+    return weight_bytes(req.model, parse_format(req.dtype), req.tp)
+
+
+def _linear_bits(req: FitRequest) -> float:
+    return parse_format(req.dtype).linear_bits
+
+
+def _embedding_bytes(req: FitRequest) -> float:
+    """The token embedding's bytes (the file's when read from one in this format)."""
+    spec, fmt = req.model, parse_format(req.dtype)
+    if spec.stored_bytes is not None and spec.quant == fmt.name:
+        return float(spec.stored_embedding_bytes)
+    return param_groups(spec).embedding * fmt.embedding_bits / 8
+
+
+@dataclass(frozen=True)
+class WeightSplit:
+    """Weights by where an engine may place them: the token embedding, the output layer,
+    each block, and the rest (final norm)."""
+
+    embedding: float
+    head: float
+    layers: tuple[float, ...]
+    other: float
+
+
+def weight_split(req: FitRequest) -> WeightSplit:
+    """The request's weights split by block (a file's own bytes when it has them)."""
+    spec, fmt = req.model, parse_format(req.dtype)
+    total = weight_bytes(spec, fmt, 1)
+    embedding = _embedding_bytes(req)
+    n = spec.layers or 0
+    if spec.stored_layer_bytes and spec.quant == fmt.name:
+        head = float(spec.stored_head_bytes)
+        layers = tuple(float(b) for b in spec.stored_layer_bytes)
+    else:
+        head = param_groups(spec).head * fmt.head_bits / 8
+        other = 2.0 * (spec.hidden or 0)
+        layers = (max(0.0, total - embedding - head - other) / max(1, n),) * n
+    return WeightSplit(embedding, head, layers, max(0.0, total - embedding - head - sum(layers)))
 
 
 @dataclass(frozen=True)
@@ -171,10 +223,14 @@ class _States:
     step_temp: float = 0.0
     kv_cache: float = 0.0
     notes: tuple[str, ...] = ()
+    host: float = 0.0  # system RAM (llama.cpp's token embedding)
+    outside: float = 0.0  # vLLM: the part outside gpu_memory_utilization
 
 
 def _terms(req: FitRequest) -> _Terms:
     overhead = CUDA_CONTEXT_BYTES + CUBLAS_WORKSPACE_BYTES + (NCCL_BYTES if req.gpus > 1 else 0)
+    if req.mode == "infer" and req.engine == "vllm":
+        overhead += VLLM_GRAPHS_BYTES
     if req.mode != "train":
         st = _inference(req)
     elif req.lora:
@@ -198,6 +254,8 @@ def _terms(req: FitRequest) -> _Terms:
         overhead,
         st.step_temp,
         notes,
+        st.host,
+        st.outside,
     )
 
 
@@ -207,12 +265,19 @@ def _act_bytes(req: FitRequest) -> int:
 
 
 def _inference(req: FitRequest) -> _States:
-    weights = _weight_bytes(param_groups(req.model), req.dtype, req.tp)
+    weights = _weights(req)
     acts, kv = _infer_activations(req, _act_bytes(req))
     notes: tuple[str, ...] = ()
-    if req.dtype in (*QUANTIZED, "fp8"):
-        notes = ("KV cache and activations in bf16 (weights only are quantized)",)
-    return _States(weights, acts, acts, kv_cache=kv, notes=notes)
+    if _linear_bits(req) < 16 and req.model.is_transformer:
+        kv_dtype = req.effective_kv_dtype
+        notes = (f"KV cache in {kv_dtype}, activations in 16-bit (weights only are quantized)",)
+    host = 0.0
+    if req.engine == "llama.cpp" and req.model.is_transformer:
+        # llama.cpp keeps the token embedding in system RAM (a row lookup per token)
+        host = _embedding_bytes(req)
+        weights -= host
+    outside = CUDA_CONTEXT_BYTES + VLLM_GRAPHS_BYTES if req.engine == "vllm" else 0.0
+    return _States(weights, acts, acts, kv_cache=kv, notes=notes, host=host, outside=outside)
 
 
 def _lora_training(req: FitRequest) -> _States:
@@ -221,7 +286,7 @@ def _lora_training(req: FitRequest) -> _States:
     rank = req.lora_rank or 0
     count = lora_params(spec, rank, req.lora_targets)
     trainable = count / req.tp
-    base = _weight_bytes(param_groups(spec), req.dtype, req.tp)
+    base = _weights(req)
     kind = "QLoRA" if req.quantized_base else "LoRA"
     regime = Regime(
         a=_act_bytes(req),
@@ -252,10 +317,11 @@ def _full_training(req: FitRequest) -> _States:
     amp = req.dtype != "fp32"
     notes: tuple[str, ...] = ()
     if amp:
+        per_param = 2 + 2 + 4 + OPTIMIZER_STATE_BYTES[req.optimizer]
         notes += (
-            f"mixed precision: {req.dtype} compute, fp32 master weights "
-            f"({16 if req.optimizer in ('adam', 'adamw') else 'n'} bytes/param with Adam "
-            "before sharding)",
+            f"mixed precision: {req.dtype} compute, fp32 master weights: {per_param} bytes "
+            f"per parameter with {req.optimizer} before sharding (weights, gradients, "
+            "masters, optimizer states)",
         )
     if req.dtype == "fp8":
         notes += ("fp8 training keeps high-precision masters: no saving on model states",)
@@ -359,39 +425,143 @@ def _infer_activations(req: FitRequest, a: int) -> tuple[float, float]:
         return b * mlp_infer_bytes(spec, a), 0.0
     s = req.effective_seq_len or 1
     per_token = layer_infer_bytes(spec, a, req.tp) + 8
-    if spec.family in ("decoder", "moe-decoder"):
-        rows = max(1, min(b, PREFILL_TOKENS // s))  # whole sequences per prefill chunk
-        work = rows * s * per_token + b * (spec.vocab or 0) * (a + 4)  # last-position logits
-        kv_heads = max(1, (spec.kv_heads or 0) // req.tp)
-        kv_bytes = 4 if req.dtype == "fp32" else 2
-        kv = 2.0 * (spec.layers or 0) * kv_heads * (spec.head_dim or 0) * s * b * kv_bytes
-        return work, kv
-    work = b * s * per_token  # encoders and ViTs run the whole batch at once
-    if spec.head == "mlm" and spec.vocab:  # logits at every position, after the blocks
-        work = max(work, b * s * (spec.vocab * a / req.tp + 2 * a * (spec.hidden or 0)))
-    return work, 0.0
+    if spec.family not in ("decoder", "moe-decoder"):
+        work = b * s * per_token  # encoders and ViTs run the whole batch at once
+        if spec.head == "mlm" and spec.vocab:  # logits at every position, after the blocks
+            work = max(work, b * s * (spec.vocab * a / req.tp + 2 * a * (spec.hidden or 0)))
+        return work, 0.0
+    kv = kv_elements(spec, s, req.tp) * b * KV_BYTES[req.effective_kv_dtype]
+    return _decoder_work(req, a, s, per_token), kv
+
+
+def _decoder_work(req: FitRequest, a: int, s: int, per_token: float) -> float:
+    """A decoder's forward working set as the request's engine runs it."""
+    spec, b = req.model, req.batch_size
+    vocab = spec.vocab or 0
+    if req.engine == "llama.cpp":
+        buf = llamacpp_compute_buffer(
+            hidden=spec.hidden or 0,
+            intermediate=_ffn_width(spec),
+            heads=spec.heads or 0,
+            vocab=vocab,
+            context=s,
+            flash=req.flash_attention,
+        )
+        return buf.total
+    if req.engine == "vllm":
+        # the profiling forward over a full chunk, and the sampler's dummy run
+        chunk = req.prefill_chunk or VLLM_CHUNK_SMALL
+        return chunk * per_token + VLLM_SAMPLER_BYTES * VLLM_MAX_SEQS * vocab / req.tp
+    rows = max(1, min(b, PREFILL_TOKENS // s))  # whole sequences per prefill step
+    work = rows * s * per_token + b * vocab * (a + 4)  # last-position logits
+    if not req.flash_attention:  # eager attention keeps fp32 scores of every head
+        work += rows * s * s * (spec.heads or 0) * (4 + a) / req.tp
+    return work
+
+
+def _ffn_width(spec: ModelSpec) -> int:
+    """The widest feed-forward a token passes through (a routed expert's, or dense)."""
+    k = spec.experts_per_token or 1
+    routed = (spec.moe_intermediate or spec.intermediate or 0) * k if spec.experts else 0
+    return max(spec.intermediate or 0, routed + spec.shared_intermediate)
 
 
 def _lever(dominant: str, req: FitRequest) -> str:
-    train = req.mode == "train"
     if dominant == "weights":
-        if not train:
-            return (
-                "quantize the weights: --dtype int8 halves them, --dtype int4 or nf4 quarters them"
-            )
-        if not req.lora:
-            return "LoRA adapters on a frozen base (--lora-rank 16; --dtype nf4 makes it QLoRA)"
-        return "shard the weights over several GPUs (--gpus N with --zero 3, or --tp N)"
+        return _weights_lever(req)
     if dominant == "optimizer":
+        if req.optimizer == "adam8bit":
+            return "--zero 1 shards the optimizer over --gpus N, or train LoRA adapters"
         return "--optimizer adam8bit (2 instead of 8 bytes/param), --zero 1 over --gpus N, or LoRA"
     if dominant == "gradients":
         return "--zero 2 shards gradients over --gpus N; LoRA trains only small adapters"
     if dominant == "activations":
-        if train and not req.checkpointing and req.model.is_transformer:
+        if req.mode == "train" and not req.checkpointing and req.model.is_transformer:
             return (
                 "--checkpointing keeps one tensor per layer and recomputes the rest (~30% slower)"
             )
         return "a smaller --batch-size (or --seq-len): activations grow linearly with both"
     if dominant == "kv_cache":
-        return "a shorter --seq-len or smaller --batch-size; an fp8 KV cache would halve it"
+        return _kv_lever(req)
     return "the CUDA context is a fixed cost: this job is small for any GPU"
+
+
+def _weights_lever(req: FitRequest) -> str:
+    """What shrinks the weights from where the request already is."""
+    bits = _linear_bits(req)
+    if req.mode == "train" and not req.lora:
+        return "LoRA adapters on a frozen base (--lora-rank 16; --dtype nf4 makes it QLoRA)"
+    if req.mode == "train":
+        if bits > 5:
+            return "--dtype nf4 makes it QLoRA (a 4-bit base); or --tp N over several GPUs"
+        return "shard the weights over several GPUs (--gpus N with --zero 3, or --tp N)"
+    if bits > 9:
+        return "quantize the weights: --dtype int8 halves them, --dtype awq or q4_k_m quarters them"
+    if bits > 5:
+        return "--dtype awq (4-bit) or q4_k_m halves them again; or --tp N over several GPUs"
+    if req.engine == "llama.cpp":
+        return "fewer layers on the GPU (--gpu-layers N): the rest run from system RAM, slower"
+    return "split them over GPUs (--tp N), or --engine llama.cpp to keep some layers in RAM"
+
+
+def _kv_lever(req: FitRequest) -> str:
+    kv = req.effective_kv_dtype
+    if kv in ("fp32", "bf16", "fp16"):
+        smaller = "--kv-dtype q8_0" if req.engine == "llama.cpp" else "--kv-dtype fp8 (vLLM)"
+        return f"a shorter --seq-len or smaller --batch-size; {smaller} halves the KV cache"
+    if kv in ("fp8", "q8_0") and req.engine == "llama.cpp":
+        return "a shorter --seq-len or smaller --batch-size; --kv-dtype q4_0 halves it again"
+    return "a shorter --seq-len or smaller --batch-size: the KV cache grows with both"
+
+
+# -- what every answer says it assumed, and what it warns about ---------------------
+
+
+def assumptions(req: FitRequest) -> str:
+    """The engine, attention kernel, prefill chunk and KV format in one line."""
+    spec = req.model
+    if req.mode == "train":
+        parts = ["PyTorch training", _attention_kernel(req)]
+        if req.lora and req.checkpointing:
+            parts.append("checkpointing on (PEFT's LoRA recipes' default)")
+        return "assumes: " + ", ".join(parts)
+    if not spec.is_transformer or spec.family not in ("decoder", "moe-decoder"):
+        return "assumes: PyTorch inference, the whole batch in one forward"
+    kv = req.effective_kv_dtype
+    if req.engine == "vllm":
+        chunk = req.prefill_chunk or VLLM_CHUNK_SMALL
+        return (
+            f"assumes: vLLM, gpu_memory_utilization {req.gpu_memory_utilization:.2f} (the rest "
+            f"of that budget becomes KV cache), FlashAttention, prefill in chunks of {chunk:,} "
+            f"tokens, KV cache {kv}, CUDA graphs ~{VLLM_GRAPHS_BYTES / MIB:.0f} MiB outside "
+            "the budget"
+        )
+    if req.engine == "llama.cpp":
+        fa = "flash attention" if req.flash_attention else "no flash attention (-fa off)"
+        return (
+            f"assumes: llama.cpp (as Ollama runs it), {fa}, micro-batch {LLAMACPP_UBATCH}, "
+            f"KV cache {kv} for the whole {req.effective_seq_len:,}-token context, token "
+            "embedding in system RAM"
+        )
+    return (
+        f"assumes: transformers, {_attention_kernel(req)}, the whole prompt prefilled at "
+        f"once, KV cache {kv}"
+    )
+
+
+def _attention_kernel(req: FitRequest) -> str:
+    if req.flash_attention:
+        return "SDPA attention (FlashAttention / memory-efficient: no scores kept)"
+    return "eager attention (every head's scores kept)"
+
+
+def _warnings(req: FitRequest) -> tuple[str, ...]:
+    spec = req.model
+    out = list(spec.warnings)
+    limit = spec.max_seq_len
+    if req.seq_len and limit and req.seq_len > limit and not spec.positions:
+        out.append(
+            f"--seq-len {req.seq_len:,} is longer than {spec.name}'s {limit:,}-token context: "
+            "past it the model was not trained (RoPE scaling changes that)"
+        )
+    return tuple(out)

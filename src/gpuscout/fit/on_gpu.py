@@ -10,13 +10,14 @@ peak plus the allocator's fragmentation margin.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 from gpuscout.catalog import GpuSpec, find_gpu
 from gpuscout.errors import UsageError
-from gpuscout.fit.estimate import ALLOCATOR_MARGIN, estimate
+from gpuscout.fit.engines import vllm_chunk
+from gpuscout.fit.estimate import ALLOCATOR_MARGIN, estimate, weight_split
 from gpuscout.fit.request import FitRequest, MemoryEstimate, check_request
 from gpuscout.fit.search import find_max_value
 
@@ -47,10 +48,19 @@ class GpuFit:
     fits: bool
     max_batch_size: int | None  # largest batch that fits at this seq_len (None: not even 1)
     max_seq_len: int | None  # longest context that fits at this batch (transformers only)
+    budget_bytes: int | None = None  # vLLM: gpu_memory_utilization x the GPU's memory
+    gpu_layers: int | None = None  # llama.cpp: blocks on the GPU (of ``total_layers``)
+    total_layers: int | None = None
+    host_bytes: int = 0  # system RAM the engine needs (llama.cpp: embedding, offloaded layers)
 
 
 def need_bytes(est: MemoryEstimate) -> int:
-    """The estimate's peak plus the allocator's fragmentation margin."""
+    """The estimate's peak plus PyTorch's allocator fragmentation margin. Serving
+    engines allocate fixed buffers up front (llama.cpp's, vLLM's KV blocks after a
+    measured profile): no margin."""
+    req = est.request
+    if req.mode == "infer" and req.engine in ("llama.cpp", "vllm"):
+        return est.total_bytes
     return round(est.total_bytes + ALLOCATOR_MARGIN * (est.total_bytes - est.overhead_bytes))
 
 
@@ -63,6 +73,10 @@ def fit_on(req: FitRequest, gpu: GpuSpec, usable_bytes: int | None = None) -> Gp
     longest context at its batch (the model's own limit at most)."""
     req = check_request(req)
     usable = usable_bytes if usable_bytes is not None else round(gpu.memory_bytes * USABLE_FRACTION)
+    if req.mode == "infer" and req.engine == "vllm":
+        return vllm_fit(req, gpu, usable)
+    if req.mode == "infer" and req.engine == "llama.cpp" and req.model.is_transformer:
+        return llamacpp_fit(req, gpu, usable)
     need = need_bytes(estimate(req))
 
     max_batch = max_batch_within(req, usable)
@@ -103,3 +117,99 @@ def fit_across(req: FitRequest, gpus: Sequence[GpuSpec]) -> list[GpuFit]:
     if not gpus:
         raise UsageError("no GPUs to fit on", "name one with --gpu, or use --all-gpus")
     return [fit_on(req, g) for g in gpus]
+
+
+# -- serving engines -------------------------------------------------------------------
+
+
+def _longest(req: FitRequest, ok: Callable[[FitRequest], bool]) -> int | None:
+    """The longest context (at the request's batch) for which ``ok`` holds."""
+    spec = req.model
+    limit = spec.positions or spec.max_seq_len or MAX_CONTEXT
+    return find_max_value(lambda n: ok(dataclasses.replace(req, seq_len=n)), 1, limit)
+
+
+def _largest_batch(req: FitRequest, ok: Callable[[FitRequest], bool]) -> int | None:
+    return find_max_value(lambda n: ok(dataclasses.replace(req, batch_size=n)), 1, MAX_BATCH)
+
+
+def vllm_fit(req: FitRequest, gpu: GpuSpec, usable: int) -> GpuFit:
+    """vLLM starts when weights, the profiled activation peak and the KV cache for the
+    context fit in ``gpu_memory_utilization`` of the GPU's memory, and the CUDA context
+    and graphs fit in what is left outside it."""
+    if req.prefill_chunk is None:
+        req = dataclasses.replace(req, prefill_chunk=vllm_chunk(gpu.memory_bytes, gpu.name))
+    budget = round(req.gpu_memory_utilization * usable)
+
+    def ok(r: FitRequest) -> bool:
+        est = estimate(r)
+        inside = need_bytes(est) - est.outside_budget_bytes
+        return inside <= budget and est.outside_budget_bytes <= usable - budget
+
+    need = need_bytes(estimate(req))
+    return GpuFit(
+        gpu_id=gpu.id,
+        gpu_name=gpu.name,
+        segment=gpu.segment,
+        memory_bytes=gpu.memory_bytes,
+        usable_bytes=usable,
+        need_bytes=need,
+        fits=ok(req),
+        max_batch_size=_largest_batch(req, ok),
+        max_seq_len=_longest(req, ok),
+        budget_bytes=budget,
+    )
+
+
+def llamacpp_fit(req: FitRequest, gpu: GpuSpec, usable: int) -> GpuFit:
+    """llama.cpp puts as many blocks on the GPU as fit (or ``gpu_layers``), the output
+    layer with the last of them; the rest, and the token embedding, stay in system RAM.
+    The longest context is the one at which every block still fits on the GPU."""
+    est = estimate(req)
+    layers = req.model.layers or 0
+    on_gpu = req.gpu_layers if req.gpu_layers is not None else _layers_that_fit(est, usable)
+    on_gpu = min(on_gpu, layers)
+    gpu_bytes, host = _offload_split(est, on_gpu)
+
+    def ok(r: FitRequest) -> bool:
+        return need_bytes(estimate(r)) <= usable
+
+    return GpuFit(
+        gpu_id=gpu.id,
+        gpu_name=gpu.name,
+        segment=gpu.segment,
+        memory_bytes=gpu.memory_bytes,
+        usable_bytes=usable,
+        need_bytes=round(gpu_bytes),
+        fits=on_gpu >= layers and gpu_bytes <= usable,
+        max_batch_size=_largest_batch(req, ok),
+        max_seq_len=_longest(req, ok),
+        gpu_layers=on_gpu,
+        total_layers=layers,
+        host_bytes=round(host),
+    )
+
+
+def _offload_split(est: MemoryEstimate, on_gpu: int) -> tuple[float, float]:
+    """(GPU bytes, system RAM bytes) with ``on_gpu`` blocks on the GPU: each block takes
+    its weights and its share of the KV cache along; the output layer goes with the
+    last block; the compute buffer and the CUDA context stay on the GPU."""
+    split = weight_split(est.request)
+    layers = len(split.layers)
+    kv_per_layer = est.kv_cache_bytes / max(1, layers)
+    all_on = on_gpu >= layers
+    gpu = float(est.overhead_bytes + est.activations_bytes)
+    gpu += sum(split.layers[:on_gpu]) + on_gpu * kv_per_layer + (split.head if all_on else 0.0)
+    host = float(est.host_bytes) + sum(split.layers[on_gpu:]) + (layers - on_gpu) * kv_per_layer
+    host += 0.0 if all_on else split.head
+    return gpu, host
+
+
+def _layers_that_fit(est: MemoryEstimate, usable: int) -> int:
+    """The most blocks whose weights and KV cache fit beside the fixed GPU costs."""
+    layers = len(weight_split(est.request).layers)
+    best = 0
+    for n in range(layers + 1):
+        if _offload_split(est, n)[0] <= usable:
+            best = n
+    return best

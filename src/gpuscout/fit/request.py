@@ -15,31 +15,21 @@ from dataclasses import dataclass
 from typing import Final
 
 from gpuscout.errors import UnknownNameError, UsageError
+from gpuscout.fit.engines import (
+    KV_DTYPES_BY_ENGINE,
+    LLAMACPP_DEFAULT_CONTEXT,
+    default_kv_dtype,
+    parse_engine,
+)
+from gpuscout.fit.quant import parse_format, parse_kv_dtype
 from gpuscout.fit.spec import ModelSpec
 
 MODES: Final = ("train", "infer")
-DTYPES: Final = ("fp32", "bf16", "fp16", "fp8", "int8", "int4", "nf4")
-QUANTIZED: Final = ("int8", "int4", "nf4")  # weight-only formats: they cannot be trained
+# The formats people name most (quant.parse_format reads many more: every GGUF type and
+# mix, GPTQ/AWQ at any bits and group, EXL2 at any bits per weight).
+DTYPES: Final = ("fp32", "bf16", "fp16", "fp8", "int8", "nf4", "awq", "gptq", "q4_k_m", "q8_0")
 OPTIMIZERS: Final = ("sgd", "sgd-momentum", "adam", "adamw", "adam8bit")
 LORA_TARGETS: Final = ("attention", "all")
-
-# Bytes per parameter of a quantized linear weight, scales included:
-# - int8 (LLM.int8 / W8A8): 1 byte + an fp32 scale per row of ~4096 -> ~1/1024 more;
-# - int4 (GPTQ/AWQ, group 128): 4 bits + an fp16 scale and a 4-bit zero per 128 weights;
-# - nf4 (bitsandbytes, block 64, double quantization): 4 bits + an 8-bit absmax per 64
-#   weights + an fp32 scale per 256 absmax blocks (~4.13 bits, the QLoRA paper);
-# - fp8 (E4M3, per-tensor scales).
-# Embeddings, an untied output layer, norms and biases stay in 16-bit (bitsandbytes and
-# GPTQ/AWQ leave them), which is most of a small model's weights.
-LINEAR_BYTES: Final = {
-    "fp32": 4.0,
-    "bf16": 2.0,
-    "fp16": 2.0,
-    "fp8": 1.0,
-    "int8": 1.0 + 1 / 1024,
-    "int4": 0.5 + 2.5 / 128,
-    "nf4": 0.5 + 1 / 64 + 4 / (64 * 256),
-}
 OPTIMIZER_STATE_BYTES: Final = {  # per trainable parameter, fp32 states
     "sgd": 0,
     "sgd-momentum": 4,  # momentum buffer
@@ -69,6 +59,11 @@ class FitRequest:
     flash_attention: bool = True
     lora_targets: str = "attention"  # "attention" (q, k, v, o) or "all" (every linear)
     image_size: int | None = None  # cnn: input side in pixels (None: the model's)
+    engine: str = "transformers"  # inference: transformers, vllm or llama.cpp (engines.py)
+    kv_dtype: str | None = None  # the KV cache's format (None: the engine's default)
+    prefill_chunk: int | None = None  # vLLM's max_num_batched_tokens (None: its default)
+    gpu_memory_utilization: float = 0.9  # vLLM's share of the GPU's total memory
+    gpu_layers: int | None = None  # llama.cpp's -ngl (None: as many as fit)
 
     @property
     def dp(self) -> int:
@@ -81,7 +76,8 @@ class FitRequest:
 
     @property
     def quantized_base(self) -> bool:
-        return self.dtype in (*QUANTIZED, "fp8") and self.lora
+        """LoRA on a base kept in a quantized format (QLoRA)."""
+        return self.lora and parse_format(self.dtype).linear_bits < 16
 
     @property
     def effective_seq_len(self) -> int | None:
@@ -91,11 +87,21 @@ class FitRequest:
             return spec.tokens_per_sample
         if not spec.is_transformer:
             return None
-        return self.seq_len or spec.default_seq_len or spec.max_seq_len or 2048
+        if self.seq_len:
+            return self.seq_len
+        if self.mode == "infer" and self.engine == "vllm" and spec.max_seq_len:
+            return spec.max_seq_len  # vLLM's max_model_len defaults to the model's limit
+        if self.mode == "infer" and self.engine == "llama.cpp":
+            return min(LLAMACPP_DEFAULT_CONTEXT, spec.max_seq_len or LLAMACPP_DEFAULT_CONTEXT)
+        return spec.default_seq_len or spec.max_seq_len or 2048
 
     @property
     def effective_image_size(self) -> int | None:
         return self.image_size or self.model.image_size
+
+    @property
+    def effective_kv_dtype(self) -> str:
+        return self.kv_dtype or default_kv_dtype(self.engine, self.dtype)
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,10 @@ class MemoryEstimate:
     dominant: str
     lever: str
     notes: tuple[str, ...] = ()
+    host_bytes: int = 0  # system RAM the engine keeps (llama.cpp's token embedding)
+    outside_budget_bytes: int = 0  # vLLM: the part outside gpu_memory_utilization
+    assumptions: str = ""  # engine, attention kernel, prefill chunk, KV dtype: one line
+    warnings: tuple[str, ...] = ()
 
 
 def _choice(value: str, allowed: tuple[str, ...], kind: str) -> str:
@@ -139,12 +149,16 @@ def check_request(req: FitRequest) -> FitRequest:
     req = dataclasses.replace(
         req,
         mode=_choice(req.mode, MODES, "mode"),
-        dtype=_choice(req.dtype, DTYPES, "dtype"),
+        dtype=parse_format(req.dtype).name,
         optimizer=_choice(req.optimizer, OPTIMIZERS, "optimizer"),
         lora_targets=_choice(req.lora_targets, LORA_TARGETS, "LoRA target set"),
+        engine=parse_engine(req.engine),
     )
+    if req.kv_dtype is not None:
+        req = dataclasses.replace(req, kv_dtype=parse_kv_dtype(req.kv_dtype))
     for check in (
         _check_sizes,
+        _check_engine,
         _check_sharding,
         _check_lora,
         _check_mode,
@@ -166,6 +180,29 @@ def _check_sizes(req: FitRequest) -> None:
         raise UsageError(f"--seq-len must be at least 1, not {req.seq_len}")
     if req.image_size is not None and (req.model.family != "cnn" or req.image_size < 32):
         raise UsageError("--image-size applies to CNN models only, and must be at least 32")
+
+
+def _check_engine(req: FitRequest) -> None:
+    """What the engine offers: training only in PyTorch, its KV formats, its knobs."""
+    if req.mode == "train" and req.engine != "transformers":
+        raise UsageError(
+            f"{req.engine} serves models; training runs in PyTorch",
+            "drop --engine, or add --infer",
+        )
+    offered = KV_DTYPES_BY_ENGINE[req.engine]
+    if req.effective_kv_dtype not in offered:
+        raise UsageError(
+            f"{req.engine} has no {req.effective_kv_dtype} KV cache",
+            f"its KV formats: {', '.join(offered)}",
+        )
+    if not 0.05 <= req.gpu_memory_utilization <= 1.0:
+        raise UsageError(
+            f"--gpu-memory-utilization must be within 0.05-1, not {req.gpu_memory_utilization:g}"
+        )
+    if req.gpu_layers is not None and (req.engine != "llama.cpp" or req.gpu_layers < 0):
+        raise UsageError("--gpu-layers (llama.cpp's -ngl) needs --engine llama.cpp and >= 0")
+    if req.prefill_chunk is not None and req.prefill_chunk < 1:
+        raise UsageError(f"--prefill-chunk must be at least 1, not {req.prefill_chunk}")
 
 
 def _check_sharding(req: FitRequest) -> None:
@@ -191,7 +228,7 @@ def _check_lora(req: FitRequest) -> None:
 def _check_mode(req: FitRequest) -> None:
     """What training and inference each allow."""
     train = req.mode == "train"
-    if train and req.dtype in QUANTIZED and not req.lora:
+    if train and not parse_format(req.dtype).trainable and not req.lora:
         raise UsageError(
             f"{req.dtype} weights cannot be trained directly",
             f"add --lora-rank 16 for QLoRA (a frozen {req.dtype} base with trainable adapters)",

@@ -56,11 +56,17 @@ class FitOptions:
     optimizer: str = "adamw"
     lora_rank: int | None = None
     lora_targets: str = "attention"
-    checkpointing: bool = False
-    gpus: int = 1
+    checkpointing: bool | None = None  # None: on for LoRA/QLoRA (PEFT's recipes), else off
+    gpus: int | None = None  # None: --tp's degree, or 1
     zero: int = 0
     tp: int = 1
     image_size: int | None = None
+    engine: str | None = None  # None: llama.cpp for a GGUF model, else transformers
+    kv_dtype: str | None = None
+    attention: str = "sdpa"  # "sdpa" (FlashAttention / memory-efficient) or "eager"
+    gpu_memory_utilization: float = 0.9
+    gpu_layers: int | None = None
+    prefill_chunk: int | None = None
     gpu: tuple[str, ...] = ()
     all_gpus: bool = False
     measure: bool = False
@@ -121,21 +127,37 @@ def fit(
 
 
 def _request(spec: ModelSpec, o: FitOptions) -> FitRequest:
+    lora = o.lora_rank is not None
+    if o.attention not in ("sdpa", "eager", "flash"):
+        raise UsageError(f"--attention {o.attention!r} is not sdpa or eager")
     return FitRequest(
         spec,
         mode=o.mode,
         batch_size=o.batch_size if o.batch_size is not None else spec.default_batch_size or 1,
         seq_len=o.seq_len,
-        dtype=o.dtype or spec.default_dtype,
+        dtype=o.dtype or spec.quant or spec.default_dtype,
         optimizer=o.optimizer,
         lora_rank=o.lora_rank,
-        checkpointing=o.checkpointing,
-        gpus=o.gpus,
+        checkpointing=o.checkpointing if o.checkpointing is not None else lora,
+        gpus=o.gpus if o.gpus is not None else o.tp,
         zero=o.zero,
         tp=o.tp,
         lora_targets=o.lora_targets,
         image_size=o.image_size,
+        engine=o.engine or _default_engine(spec, o),
+        kv_dtype=o.kv_dtype,
+        flash_attention=o.attention != "eager",
+        gpu_memory_utilization=o.gpu_memory_utilization,
+        gpu_layers=o.gpu_layers,
+        prefill_chunk=o.prefill_chunk,
     )
+
+
+def _default_engine(spec: ModelSpec, o: FitOptions) -> str:
+    """llama.cpp for a GGUF model or format (what runs those), else transformers."""
+    fmt = (o.dtype or spec.quant or "").lower()
+    gguf = fmt.startswith(("q", "iq", "tq")) and o.mode == "infer"
+    return "llama.cpp" if gguf else "transformers"
 
 
 def _gpu_specs(o: FitOptions, gpus_here: LocalGpus) -> list[GpuSpec]:
