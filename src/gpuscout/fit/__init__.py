@@ -7,8 +7,9 @@
 
 Model shapes come from models.toml (package data, each row with its source), a Hugging
 Face config.json (a file, a folder with safetensors, a repo id in the local Hugging Face
-cache) or a GGUF file (``load_model`` reads each); ``estimate`` counts every term per GPU (weights, gradients,
-optimizer states, activations with the logits spike, KV cache, CUDA context) and
+cache) or a GGUF file (``load_model`` reads each); ``estimate`` counts every term per
+GPU (weights, gradients, optimizer states, activations with the logits spike, KV cache,
+CUDA context) and
 ``fit_on`` / ``fit_across`` compare them with catalog GPUs. ``search.find_max_batch``
 is the doubling-then-bisecting search that ``gpuscout fit --measure`` runs on a real GPU.
 """
