@@ -242,7 +242,9 @@ def _what(req: FitRequest) -> str:
     elif spec.family == "cnn":
         size += f" x {req.effective_image_size}px"
     parts.append(size)
-    if req.gpus > 1:
+    if req.gpus > 1 and req.mode == "infer":
+        parts.append(f"{req.gpus} GPUs (tensor parallel {req.tp})")
+    elif req.gpus > 1:
         parts.append(f"{req.gpus} GPUs (ZeRO-{req.zero}, TP {req.tp})")
     return ", ".join(parts)
 

@@ -268,7 +268,7 @@ def _inference(req: FitRequest) -> _States:
     weights = _weights(req)
     acts, kv = _infer_activations(req, _act_bytes(req))
     notes: tuple[str, ...] = ()
-    if _linear_bits(req) < 16 and req.model.is_transformer:
+    if _linear_bits(req) < 16 and req.model.is_transformer and req.engine != "llama.cpp":
         kv_dtype = req.effective_kv_dtype
         notes = (f"KV cache in {kv_dtype}, activations in 16-bit (weights only are quantized)",)
     host = 0.0
@@ -501,7 +501,10 @@ def _weights_lever(req: FitRequest) -> str:
         return "--dtype awq (4-bit) or q4_k_m halves them again; or --tp N over several GPUs"
     if req.engine == "llama.cpp":
         return "fewer layers on the GPU (--gpu-layers N): the rest run from system RAM, slower"
-    return "split them over GPUs (--tp N), or --engine llama.cpp to keep some layers in RAM"
+    return (
+        f"split them over more GPUs (--tp {2 * req.tp}), or --engine llama.cpp to keep "
+        "some layers in system RAM"
+    )
 
 
 def _kv_lever(req: FitRequest) -> str:
