@@ -304,6 +304,20 @@ CASES: Final[tuple[Case, ...]] = (
     # (d) parameter counts as their authors publish them
     Case("params-llama3-8b-llamacpp", _req("llama-3-8b"), params, WEIGHTS_TOLERANCE),
     Case("params-mixtral-8x7b-total", _req("mixtral-8x7b"), params, WEIGHTS_TOLERANCE),
+    Case("params-llama31-70b-llamacpp", _req("llama-3.1-70b"), params, WEIGHTS_TOLERANCE),
+    Case("params-gemma2-9b", _req("gemma-2-9b"), params, WEIGHTS_TOLERANCE),
+    Case("params-qwen3-8b", _req("qwen3-8b"), params, 0.02),  # published rounded: 8.2B
+    Case("params-qwen3-30b-a3b-total", _req("qwen3-30b-a3b"), params, WEIGHTS_TOLERANCE),
+    Case("params-phi-3-mini", _req("phi-3-mini"), params, 0.02),  # published rounded: 3.8B
+    Case(
+        "params-phi-4",
+        _req("phi-4"),
+        params,
+        WEIGHTS_TOLERANCE,
+        miss="Microsoft's card rounds to 14B; the config counts 14.66B (transformers counts "
+        "the same, tests/fit/fixtures/transformers_counts.json)",
+    ),
+    Case("params-deepseek-v3-total", _req("deepseek-v3"), params, WEIGHTS_TOLERANCE),
 )
 
 
@@ -320,10 +334,9 @@ def markdown(comparisons: list[Comparison], figures: Mapping[str, Mapping[str, A
     ]
     for c in comparisons:
         fig = figures[c.case.figure]
-        rel = {"eq": "", "lt": "< ", "le": "<= ", "gt": "> ", "ge": ">= "}[c.relation]
         gap = f"{c.error:+.1%}" if c.relation == "eq" else "bound"
         lines.append(
-            f"| [{c.case.figure}]({fig['url']}) | {rel}{fig['unit_as_printed']} | "
+            f"| [{c.case.figure}]({fig['url']}) | {fig['unit_as_printed']} | "
             f"{_show(c.ours, fig)} | {gap} | {_verdict(c)} |"
         )
     return "\n".join(lines)
@@ -340,3 +353,37 @@ def _show(value: float, fig: Mapping[str, Any]) -> str:
     if what.endswith("_bytes"):
         return f"{value / GIB:,.2f} GiB"
     return f"{value:,.0f}"
+
+
+def families_markdown(fixtures: Path) -> str:
+    """Each family fixture's parameter count beside the one transformers recorded."""
+    import json
+
+    from gpuscout.fit.models import read_hf_config
+
+    recorded = json.loads((fixtures / "transformers_counts.json").read_text(encoding="utf-8"))
+    lines = [
+        f"transformers {recorded['transformers']} on the meta device (torch {recorded['torch']})",
+        "",
+        "| config | transformers class | transformers | gpuscout | difference |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for name, row in sorted(recorded["counts"].items()):
+        ours = read_hf_config(fixtures / "configs" / f"{name}.json").params
+        diff = ours - int(row["params"])
+        lines.append(f"| {name} | {row['class']} | {row['params']:,} | {ours:,} | {diff:+,} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the two tables of docs/fit-validation.md (run from the repository root)."""
+    fixtures = Path(argv[0] if argv else "tests/fit/fixtures")
+    figures = load_figures(fixtures / "published.toml")
+    print(families_markdown(fixtures))
+    print()
+    print(markdown([compare(c, figures) for c in CASES], figures))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
