@@ -82,6 +82,8 @@ def _read_json(path: Path) -> dict[str, Any]:
 def hf_cache_dir() -> Path:
     """Where huggingface_hub keeps downloads: $HF_HUB_CACHE, else $HF_HOME/hub, else
     $XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub."""
+    # The documented cache layout, by hand: huggingface_hub would bring eight packages
+    # for this one offline lookup (its try_to_load_from_cache).
     env = os.environ
     if env.get("HF_HUB_CACHE"):
         return Path(env["HF_HUB_CACHE"]).expanduser()
