@@ -300,3 +300,32 @@ def test_the_arithmetic_matches_what_autograd_keeps(req: FitRequest) -> None:
     est = estimate(req)
     predicted = est.total_bytes - est.overhead_bytes  # the allocator's part
     assert predicted == pytest.approx(sim["peak_bytes"], rel=0.05), sim
+
+
+@pytest.mark.parametrize(
+    ("model", "change", "words"),
+    [
+        ("qwen3-8b", {}, "q/k norms"),
+        ("qwen2.5-7b", {}, "biases"),
+        ("gemma-2-9b", {}, "head width"),
+        ("llama-3-8b", {"sandwich_norm": True}, "norms around attention and MLP"),
+        ("deepseek-v3", {}, "no moe-decoder model"),
+        ("phi-3-mini", {}, None),  # fused projections hold and run as separate ones
+    ],
+)
+def test_measure_refuses_what_its_plain_llama_cannot_be(
+    model: str, change: dict[str, Any], words: str | None
+) -> None:
+    req = FitRequest(dataclasses.replace(load_model(model), **change), seq_len=1024)
+    if words is None:
+        assert check_measurable(req).model.id == model
+        return
+    with pytest.raises(UsageError, match=words):
+        check_measurable(req)
+
+
+def test_measure_refuses_a_context_past_the_sliding_window() -> None:
+    spec = load_model("mistral-7b")  # v0.1: a 4096-token window on every layer
+    assert check_measurable(FitRequest(spec, seq_len=4096)).model.id == "mistral-7b"
+    with pytest.raises(UsageError, match="slides a 4096 window"):
+        check_measurable(FitRequest(spec, seq_len=8192))

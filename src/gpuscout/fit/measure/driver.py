@@ -87,6 +87,8 @@ def check_measurable(req: FitRequest) -> FitRequest:
         why = f"--measure has no {spec.family} model to build"
     elif spec.family == "decoder" and _decoder_problem(spec):
         why = f"--measure builds Llama-shaped decoders; {spec.id} {_decoder_problem(spec)}"
+    elif spec.sliding_window and (req.effective_seq_len or 0) > spec.sliding_window:
+        why = f"--measure attends to every token; {spec.id} slides a {spec.sliding_window} window"
     elif spec.family == "encoder" and (spec.mlp != "gelu" or spec.norm != "layernorm"):
         why = f"--measure builds BERT-shaped encoders; {spec.id} is not one"
     # Every cnn row is a ResNet and every mlp row a stack of widths (the table checks
@@ -112,6 +114,19 @@ def _decoder_problem(spec: ModelSpec) -> str | None:
         return "has learned positions, LayerNorm or a GELU MLP"
     if (spec.head_dim or 0) * (spec.heads or 0) != spec.hidden:
         return "has a head width other than hidden / heads"
+    # The builder makes a plain Llama block: any of these would be measured as one.
+    extras = {
+        "MLA attention": spec.kv_lora_rank is not None,
+        "shared or dense-first experts": bool(spec.shared_intermediate or spec.dense_layers),
+        "a separate expert width": spec.moe_intermediate is not None,
+        "q/k norms": spec.qk_norm,
+        "norms around attention and MLP": spec.sandwich_norm,
+        "biases": spec.bias or spec.qkv_bias,
+        "a vision tower": bool(spec.vision_params),
+    }
+    found = [name for name, present in extras.items() if present]
+    if found:
+        return "has " + ", ".join(found) + " (the measured model is a plain Llama block)"
     return None
 
 
