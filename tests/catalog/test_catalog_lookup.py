@@ -58,6 +58,11 @@ def test_every_spelling_finds_rtx_4090(name: str) -> None:
         ("M4 Max", "apple-m4-max-40c"),
         ("rtx 4000 ada", "rtx-4000-ada"),
         ("A100 SXM4 40GB", "a100-sxm4-40gb"),
+        ("rtx 4090 laptop", "rtx-4090-laptop"),
+        ("4060 laptop", "rtx-4060-laptop"),
+        ("RTX 4060 Mobile", "rtx-4060-laptop"),
+        ("NVIDIA GeForce RTX 5090 Laptop GPU", "rtx-5090-laptop"),
+        ("3080 ti laptop", "rtx-3080-ti-laptop"),
     ],
 )
 def test_find_gpu(name: str, gpu_id: str) -> None:
@@ -182,6 +187,11 @@ def test_rules_on_a_catalog_of_our_own() -> None:
         ("NVIDIA GeForce RTX 3080", 12288, "rtx-3080-12gb"),
         ("NVIDIA GeForce RTX 4060 Ti", 8188, "rtx-4060-ti-8gb"),
         ("NVIDIA GeForce RTX 4060 Ti", 16380, "rtx-4060-ti-16gb"),
+        # A laptop part is its own row, never the desktop card of the same number.
+        ("NVIDIA GeForce RTX 3060 Laptop GPU", 6144, "rtx-3060-laptop"),
+        ("NVIDIA GeForce RTX 3080 Laptop GPU", 16384, "rtx-3080-laptop-16gb"),
+        ("NVIDIA GeForce RTX 3080 Laptop GPU", 8192, "rtx-3080-laptop-8gb"),
+        ("NVIDIA GeForce RTX 4090 Laptop GPU", 16376, "rtx-4090-laptop"),
         # A MIG slice reports its own memory; the name still says which GPU it is.
         ("NVIDIA H100 80GB HBM3 MIG 1g.10gb", 9984, "h100-sxm5-80gb"),
         ("NVIDIA A100-SXM4-40GB MIG 3g.20gb", 19968, "a100-sxm4-40gb"),
@@ -202,7 +212,7 @@ def test_match_local_gpu_without_memory() -> None:
     ("nvml_name", "memory_mib"),
     [
         ("NVIDIA GeForce RTX 4070 Ti", 12282),  # not in the catalog; must not become a 4070
-        ("NVIDIA GeForce RTX 3060 Laptop GPU", 6144),  # a laptop part is a different GPU
+        ("NVIDIA GeForce RTX 3050 Laptop GPU", 4096),  # a laptop part is a different GPU
         ("Tesla V100S-PCIE-32GB", 32510),
         ("NVIDIA GeForce RTX 4090", 8192),  # memory contradicts the row
         ("NVIDIA H100", 81559),  # PCIe or SXM: both 80 GB, so unsure
@@ -222,3 +232,63 @@ def test_match_local_gpu_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(lookup, "_index", broken)
     assert match_local_gpu("NVIDIA L4", 24 * 1024 * MIB) is None
+
+
+LAPTOP_NUMBERS = [
+    "3060",
+    "3070",
+    "3080 ti",
+    "4050",
+    "4060",
+    "4070",
+    "4080",
+    "4090",
+    "5070",
+    "5080",
+    "5090",
+]
+
+
+@pytest.mark.parametrize("number", LAPTOP_NUMBERS)
+@pytest.mark.parametrize(
+    "spelling", ["rtx {} laptop", "{} laptop", "GeForce RTX {} Laptop GPU", "{} mobile"]
+)
+def test_a_laptop_name_finds_the_laptop_row(number: str, spelling: str) -> None:
+    found = find_gpu(spelling.format(number))
+    assert found.form_factor == "laptop"
+    assert found.id == f"rtx-{number.replace(' ', '-')}-laptop"
+
+
+@pytest.mark.parametrize(
+    ("name", "gpu_id"),
+    [
+        ("rtx 4090", "rtx-4090"),
+        ("4090", "rtx-4090"),
+        ("RTX 4080", "rtx-4080"),
+        ("rtx 4070", "rtx-4070"),
+        ("rtx 5090", "rtx-5090"),
+        ("5080", "rtx-5080"),
+        ("rtx 5070", "rtx-5070"),
+        ("rtx 3070", "rtx-3070"),
+        ("NVIDIA GeForce RTX 3060", "rtx-3060-12gb"),
+    ],
+)
+def test_a_desktop_name_never_finds_a_laptop_row(name: str, gpu_id: str) -> None:
+    assert find_gpu(name).id == gpu_id
+    assert all(g.form_factor != "laptop" for g in search_gpus(name))
+
+
+@pytest.mark.parametrize("name", ["rtx 3080 ti", "3080 ti", "rtx 4050"])
+def test_a_desktop_name_without_a_desktop_row_is_not_a_laptop(name: str) -> None:
+    """The desktop 3080 Ti is not in the catalog: its name must not reach the laptop part."""
+    assert search_gpus(name) == ()
+    with pytest.raises(UnknownNameError):
+        find_gpu(name)
+
+
+def test_a_laptop_word_never_finds_a_desktop_row() -> None:
+    assert {g.form_factor for g in search_gpus("rtx laptop")} == {"laptop"}
+    assert {g.id for g in search_gpus("rtx 3080 laptop")} == {
+        "rtx-3080-laptop-16gb",
+        "rtx-3080-laptop-8gb",
+    }

@@ -7,7 +7,9 @@ The rule, in order (the first step that finds anything decides):
    "RTX 4090", "rtx4090" and "4090" are all exact for rtx-4090, and an NVML name is
    exact for its row, so "H200" means the H200 SXM that NVML calls "NVIDIA H200";
 3. every typed word starts a different word of one of a row's names: "h100 sxm" finds
-   h100-sxm5-80gb.
+   h100-sxm5-80gb. A laptop row is found this way only when a word says laptop ("laptop",
+   "mobile"): "rtx 3080 ti" names the desktop card, never the 3080 Ti Laptop GPU, and a word
+   like "laptop" never matches a desktop row's names.
 
 One row found: that row. Several: the name is ambiguous and AmbiguousGpuError lists them
 (there is no guessing: "h100" names three GPUs with different speeds). None:
@@ -28,7 +30,7 @@ from typing import Final
 
 from gpuscout.catalog.gpu import GpuSpec
 from gpuscout.catalog.loader import load_gpus
-from gpuscout.catalog.names import keys, normalize, tokens
+from gpuscout.catalog.names import LAPTOP_WORDS, keys, normalize, tokens
 from gpuscout.errors import GpuscoutError, UnknownNameError, UsageError
 
 # NVML's total memory is a little under the marketed size (ECC and reserved memory: a
@@ -75,7 +77,14 @@ class GpuIndex:
         exact = self._exact.get("".join(words))
         if exact:
             return tuple(exact)
-        return tuple(s for s, names in self._words if any(_covers(words, n) for n in names))
+        # A laptop GPU shares its desktop sibling's number but not its speed: "rtx 3080 ti"
+        # (a desktop card) must not fall through to the 3080 Ti Laptop row.
+        laptop_ok = not LAPTOP_WORDS.isdisjoint(words)
+        return tuple(
+            s
+            for s, names in self._words
+            if (laptop_ok or s.form_factor != "laptop") and any(_covers(words, n) for n in names)
+        )
 
     def find(self, name: str) -> GpuSpec:
         found = self.candidates(name)

@@ -18,6 +18,9 @@ NOISE_WORDS: Final = frozenset(
 # without its leading series word.
 SERIES_WORDS: Final = frozenset({"rtx", "gtx", "rx"})
 
+# Words that say a name means the laptop GPU, which shares its desktop sibling's number.
+LAPTOP_WORDS: Final = frozenset({"laptop", "mobile"})
+
 _WORD_RE: Final = re.compile(r"[a-z0-9]+")
 
 
