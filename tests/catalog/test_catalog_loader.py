@@ -65,6 +65,13 @@ def test_good_text_parses() -> None:
     assert b.source == ("https://example.com/b1", "https://example.com/b2")
 
 
+def test_memory_options_are_optional_and_kept_in_order() -> None:
+    a, b = parse_gpus(mutate('note = ""', "memory_options_gb = [8, 16, 24]"))
+    assert a.memory_options_gb == ()  # one size: no list
+    assert b.memory_options_gb == (8.0, 16.0, 24.0)
+    assert b.memory_gb == 24
+
+
 def test_read_gpus_from_a_path(tmp_path: Path) -> None:
     path = tmp_path / "mine.toml"
     path.write_text(GOOD, encoding="utf-8")
@@ -94,6 +101,12 @@ def test_read_gpus_from_a_path(tmp_path: Path) -> None:
         ('note = ""', 'note = ""\nmemry_gb = 3', "unknown key"),
         ("fp32_tflops = 61.4", "fp32_tflops = 61.4\nbf16_tensor_tflops = 30.7", "below fp32"),
         ('note = ""', 'aliases = [""]', "non-empty strings"),
+        ('note = ""', "memory_options_gb = [16, 8, 24]", "must rise without repeats"),
+        ('note = ""', "memory_options_gb = [8, 16]", "end at memory_gb (24)"),
+        ('note = ""', "memory_options_gb = [8, 8, 24]", "must rise"),
+        ('note = ""', "memory_options_gb = []", "non-empty list of numbers"),
+        ('note = ""', 'memory_options_gb = ["8", 24]', "a number"),
+        ('note = ""', "memory_options_gb = [0.5, 24]", "between 1 and 2048"),
     ],
 )
 def test_malformed_row_names_the_row(old: str, new: str, message: str) -> None:

@@ -83,6 +83,9 @@ class GpuSpec:
     nvlink_bandwidth_gbs: float | None = None  # total bidirectional, per GPU
     launch_price_usd: float | None = None
     aliases: tuple[str, ...] = ()
+    # Every memory size the vendor sells this GPU with, smallest first (Apple's unified
+    # memory options); memory_gb is the largest. Empty when there is one size.
+    memory_options_gb: tuple[float, ...] = ()
     note: str = ""
 
     @property

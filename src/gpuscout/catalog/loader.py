@@ -66,6 +66,7 @@ _GPU_FIELDS: Final[dict[str, tuple[str, bool, _NUM | None]]] = {
     "form_factor": ("str", True, None),
     "launch_price_usd": ("float", False, (1, 1_000_000)),
     "aliases": ("strlist", False, None),
+    "memory_options_gb": ("numlist", False, (1, 2048)),
     "source": ("urls", True, None),
     "note": ("text", False, None),
 }
@@ -204,14 +205,30 @@ def _gpu(row: Mapping[str, Any], where: str) -> GpuSpec:
         raise bad('NVIDIA GPUs need a compute_capability such as "9.0"')
     if cc is not None and (v["vendor"] != "NVIDIA" or not _CC_RE.match(cc)):
         raise bad(f'compute_capability {cc!r} must look like "8.6" and only on NVIDIA GPUs')
+    problem = _figures_problem(v)
+    if problem:
+        raise bad(problem)
+    return GpuSpec(**v)
+
+
+def _figures_problem(v: Mapping[str, Any]) -> str | None:
+    """What is wrong between a row's figures (each valid alone), or None."""
+    options = v.get("memory_options_gb")
+    if options is not None and (
+        list(options) != sorted(set(options)) or options[-1] != v["memory_gb"]
+    ):
+        return (
+            f"memory_options_gb {list(options)} must rise without repeats "
+            f"and end at memory_gb ({v['memory_gb']:g})"
+        )
     if v.get("nvlink_bandwidth_gbs") is not None and not v["nvlink"]:
-        raise bad("nvlink_bandwidth_gbs is set but nvlink is false")
+        return "nvlink_bandwidth_gbs is set but nvlink is false"
     # Tensor units run at least as fast as the vector units they sit beside; a tensor
     # figure below FP32 means a unit or sparsity mix-up in the row.
     for key in ("tf32_tensor_tflops", "fp16_tensor_tflops", "bf16_tensor_tflops"):
         if v.get(key) is not None and v[key] < v["fp32_tflops"] * 0.99:
-            raise bad(f"{key} ({v[key]}) is below fp32_tflops ({v['fp32_tflops']})")
-    return GpuSpec(**v)
+            return f"{key} ({v[key]}) is below fp32_tflops ({v['fp32_tflops']})"
+    return None
 
 
 def _validated(
@@ -273,6 +290,12 @@ def _strlist(raw: Any, bounds: _NUM | None) -> tuple[str, ...]:
     return tuple(s.strip() for s in raw)
 
 
+def _numlist(raw: Any, bounds: _NUM | None) -> tuple[float, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise _Invalid("a non-empty list of numbers")
+    return tuple(_float(x, bounds) for x in raw)
+
+
 def _urls(raw: Any, bounds: _NUM | None) -> tuple[str, ...]:
     urls = [raw] if isinstance(raw, str) else raw
     if not isinstance(urls, list) or not urls or not all(_is_url(u) for u in urls):
@@ -316,6 +339,7 @@ _READERS: Final[dict[str, _Reader]] = {
     "int": _int,
     "float": _float,
     "strlist": _strlist,
+    "numlist": _numlist,
     "urls": _urls,
     "text": _text,
     "str": _str,
