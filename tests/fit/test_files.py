@@ -1,6 +1,7 @@
 """Models read from files: GGUF files written here with gguf's own writer (real Q8_0 /
-Q4_0 / F16 tensor data), safetensors folders written by hand, config.json files, the
-Hugging Face cache layout, and what is said when a repo is not there."""
+Q4_0 / F16 tensor data) and read beside gguf's own reader, safetensors folders written by
+hand, config.json files, the Hugging Face cache layout, and what is said when a repo is
+not there."""
 
 from __future__ import annotations
 
@@ -13,11 +14,19 @@ from typing import Any
 
 import numpy as np
 import pytest
-from gguf import GGMLQuantizationType, GGUFWriter, LlamaFileType
+from gguf import (
+    GGMLQuantizationType,
+    GGUFEndian,
+    GGUFReader,
+    GGUFValueType,
+    GGUFWriter,
+    LlamaFileType,
+    TokenType,
+)
 from gguf.quants import quantize
 
 from gpuscout.errors import UnknownNameError, UsageError
-from gpuscout.fit.files import load_source
+from gpuscout.fit.files import GgufArray, GgufHeader, load_source, read_gguf_header
 from gpuscout.fit.quant import parse_format, weight_bytes
 
 HIDDEN, FFN, VOCAB, LAYERS, HEADS, KV_HEADS = 64, 128, 32, 2, 4, 2
@@ -30,8 +39,12 @@ def _gguf(
     ftype: LlamaFileType | None = LlamaFileType.MOSTLY_Q8_0,
     tied: bool = False,
     experts: int = 0,
+    vocab: int = VOCAB,
+    tokenizer: bool = False,
 ) -> dict[str, int]:
-    """A tiny Llama GGUF; returns each tensor's bytes as written."""
+    """A tiny Llama GGUF; returns each tensor's bytes as written. ``tokenizer``: the
+    metadata a real Llama 3 file carries besides (token types and scores, merges as many
+    as the tokens, a chat template), one per-layer array and one nested array."""
     rng = np.random.default_rng(0)
     w = GGUFWriter(path, "llama")
     w.add_name("Tiny Llama")
@@ -40,10 +53,18 @@ def _gguf(
     w.add_embedding_length(HIDDEN)
     w.add_feed_forward_length(FFN)
     w.add_head_count(HEADS)
-    w.add_head_count_kv(KV_HEADS)
+    w.add_head_count_kv([KV_HEADS, 1] if tokenizer else KV_HEADS)
     w.add_rope_freq_base(500_000.0)
     w.add_layer_norm_rms_eps(1e-5)
-    w.add_token_list([f"t{i}" for i in range(VOCAB)])
+    w.add_token_list([f"t{i}" for i in range(vocab)])
+    if tokenizer:
+        w.add_tokenizer_model("gpt2")
+        w.add_token_types([TokenType.NORMAL] * vocab)
+        w.add_token_scores([-float(i) for i in range(vocab)])
+        w.add_token_merges([f"t{i} t{i + 1}" for i in range(vocab)])
+        w.add_bos_token_id(1)
+        w.add_chat_template("{% for m in messages %}{{ m.content }}{% endfor %}")
+        w.add_array("general.nested", [[1, 2], [3]])
     if ftype is not None:
         w.add_file_type(ftype)
     if experts:
@@ -61,7 +82,7 @@ def _gguf(
         w.add_tensor(name, data)
         written[name] = data.nbytes
 
-    matrix("token_embd.weight", VOCAB, HIDDEN)
+    matrix("token_embd.weight", vocab, HIDDEN)
     for i in range(LAYERS):
         vector(f"blk.{i}.attn_norm.weight", HIDDEN)
         matrix(f"blk.{i}.attn_q.weight", HIDDEN, HIDDEN)
@@ -85,7 +106,7 @@ def _gguf(
             matrix(f"blk.{i}.ffn_down.weight", HIDDEN, FFN)
     vector("output_norm.weight", HIDDEN)
     if not tied:
-        matrix("output.weight", VOCAB, HIDDEN)
+        matrix("output.weight", vocab, HIDDEN)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
@@ -202,6 +223,137 @@ def test_a_broken_gguf_is_one_line(tmp_path: Path) -> None:
     path.write_bytes(b"GGUF" + b"\xff" * 64)
     with pytest.raises(UsageError, match="not a readable GGUF file"):
         load_source(str(path))
+
+
+def _as_gguf_reads(reader: GGUFReader) -> tuple[dict[str, Any], list[tuple[Any, ...]]]:
+    """What gguf's GGUFReader reads: each scalar, each array's element type and length
+    (and its numbers), each tensor's name, shape, type and bytes."""
+    fields: dict[str, Any] = {}
+    for key, field in reader.fields.items():
+        if key.startswith("GGUF."):  # the reader's own entries for the file's header
+            continue
+        if field.types[0] == GGUFValueType.ARRAY:
+            numbers = field.types[-1] != GGUFValueType.STRING
+            values = field.contents() if numbers else None
+            fields[key] = (field.types[-1], len(field.data), values)
+        else:
+            fields[key] = field.contents()
+    tensors = [
+        (t.name, tuple(int(d) for d in t.shape), t.tensor_type, int(t.n_bytes))
+        for t in reader.tensors
+    ]
+    return fields, tensors
+
+
+def _as_read(header: GgufHeader) -> tuple[dict[str, Any], list[tuple[Any, ...]]]:
+    fields = {
+        k: (v.type, v.count, list(v.values) if v.values is not None else None)
+        if isinstance(v, GgufArray)
+        else v
+        for k, v in header.fields.items()
+    }
+    return fields, [(t.name, t.shape, t.type, t.n_bytes) for t in header.tensors]
+
+
+def test_llama_3_sized_metadata_reads_as_gguf_reads_it(tmp_path: Path) -> None:
+    """A Llama 3 file's metadata (its 128,256 tokens cut to 20,000): every scalar, array
+    length and tensor as gguf's GGUFReader reads them. The tokenizer's arrays are only
+    counted; a per-layer array keeps its numbers; a nested array is stepped over (the
+    reader flattens it, so only its length is compared)."""
+    path = tmp_path / "llama3-like.gguf"
+    written = _gguf(path, vocab=20_000, tokenizer=True)
+    fields, tensors = _as_read(read_gguf_header(path))
+    expected, expected_tensors = _as_gguf_reads(GGUFReader(path))
+    assert fields.pop("general.nested") == (GGUFValueType.ARRAY, 2, None)
+    assert expected.pop("general.nested")[2] == [1, 2, 3]
+    tokenizer = {k for k in expected if k.startswith("tokenizer.") and isinstance(fields[k], tuple)}
+    assert tokenizer == {
+        "tokenizer.ggml.tokens",
+        "tokenizer.ggml.token_type",
+        "tokenizer.ggml.scores",
+        "tokenizer.ggml.merges",
+    }
+    for key in tokenizer:  # counted, never read
+        assert fields[key][2] is None and expected[key][1] == 20_000
+        fields[key] = expected[key] = fields[key][:2]
+    assert fields["llama.attention.head_count_kv"] == (GGUFValueType.INT32, 2, [KV_HEADS, 1])
+    assert fields == expected
+    assert tensors == expected_tensors
+    spec = load_source(str(path))
+    assert (spec.vocab, spec.kv_heads, spec.quant) == (20_000, KV_HEADS, "q8_0")
+    assert spec.stored_bytes == sum(written.values())
+
+
+def _one_line_error(path: Path) -> str:
+    with pytest.raises(UsageError) as info:
+        load_source(str(path))
+    message = info.value.message
+    assert message.startswith(f"{path} is not a readable GGUF file: ") and "\n" not in message
+    return message
+
+
+@pytest.mark.parametrize(
+    ("cut", "said"),
+    [
+        ("everything", "it is empty"),
+        ("inside the version", "it ends inside its header"),
+        ("inside the token list", "it ends inside its header"),
+        ("inside the tensor table", "it ends inside its header"),
+        ("the last byte of tensor data", "tensors end at byte"),  # an unfinished download
+    ],
+)
+def test_a_truncated_gguf_is_one_line(tmp_path: Path, cut: str, said: str) -> None:
+    whole = tmp_path / "whole.gguf"
+    _gguf(whole)
+    raw = whole.read_bytes()
+    reader = GGUFReader(whole)  # where each part starts, by gguf's own reader
+    at = {
+        "everything": 0,
+        "inside the version": 6,
+        "inside the token list": reader.fields["tokenizer.ggml.tokens"].offset + 60,
+        "inside the tensor table": reader.tensors[3].field.offset + 10,
+        "the last byte of tensor data": len(raw) - 1,
+    }[cut]
+    path = tmp_path / "cut.gguf"
+    path.write_bytes(raw[:at])
+    assert said in _one_line_error(path)
+
+
+def test_a_file_without_the_gguf_magic_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "ggml.gguf"
+    _gguf(path)
+    path.write_bytes(b"GGML" + path.read_bytes()[4:])
+    assert "does not start with the GGUF magic" in _one_line_error(path)
+
+
+def test_a_big_endian_gguf_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "be.gguf"
+    w = GGUFWriter(path, "llama", endianess=GGUFEndian.BIG)
+    w.add_block_count(LAYERS)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    assert "big-endian" in _one_line_error(path)
+
+
+def _header(version: int, key: bytes, value_type: int) -> bytes:
+    """A GGUF header as the spec lays it out: magic, u32 version, u64 tensor and key
+    counts, then one key (u64 length, bytes) and its u32 value type."""
+    return (
+        b"GGUF"
+        + struct.pack("<IQQQ", version, 0, 1, len(key))
+        + key
+        + struct.pack("<I", value_type)
+    )
+
+
+def test_an_unknown_value_type_or_version_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "odd.gguf"
+    path.write_bytes(_header(3, b"general.odd", 13) + bytes(8))
+    assert "general.odd has the unknown value type 13" in _one_line_error(path)
+    path.write_bytes(_header(1, b"general.odd", 4) + bytes(8))
+    assert "GGUF version 1 (gpuscout reads versions 2 and 3)" in _one_line_error(path)
 
 
 def test_a_missing_part_of_a_split_gguf(tmp_path: Path) -> None:

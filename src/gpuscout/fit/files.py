@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import mmap
 import os
 import re
 import struct
@@ -18,7 +20,13 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from gguf import GGUFReader, LlamaFileType
+from gguf import (
+    GGML_QUANT_SIZES,
+    GGUF_DEFAULT_ALIGNMENT,
+    GGMLQuantizationType,
+    GGUFValueType,
+    LlamaFileType,
+)
 
 from gpuscout.errors import UsageError
 from gpuscout.fit.families import parse_hf_config, read_hf_config
@@ -308,66 +316,274 @@ _GPT2_KEYS: Final = {
 }
 
 
-def _field(reader: GGUFReader, key: str) -> Any:
-    """A metadata value (a list for an array; the largest entry of a per-layer array)."""
-    field = reader.get_field(key)
-    if field is None:
-        return None
-    value = field.contents()
-    if isinstance(value, list) and value and all(isinstance(v, (int, float)) for v in value):
-        return max(value)
+# The GGUF header is read by hand, in the layout of ggml's docs/gguf.md, with gguf's type
+# codes and block sizes: gguf's GGUFReader parses every element of every metadata array
+# into numpy parts, 15 s for a Llama 3 tokenizer (128,256 tokens, 280,000 merges) of which
+# only the token count is wanted. Here an array is stepped over and its length kept.
+_U32: Final = struct.Struct("<I")
+_U64: Final = struct.Struct("<Q")
+_GGUF_VERSIONS: Final = (2, 3)
+_GGUF_SCALARS: Final = {
+    kind: struct.Struct(f"<{code}")
+    for kind, code in (
+        (GGUFValueType.UINT8, "B"),
+        (GGUFValueType.INT8, "b"),
+        (GGUFValueType.UINT16, "H"),
+        (GGUFValueType.INT16, "h"),
+        (GGUFValueType.UINT32, "I"),
+        (GGUFValueType.INT32, "i"),
+        (GGUFValueType.FLOAT32, "f"),
+        (GGUFValueType.BOOL, "?"),
+        (GGUFValueType.UINT64, "Q"),
+        (GGUFValueType.INT64, "q"),
+        (GGUFValueType.FLOAT64, "d"),
+    )
+}
+_ENDS_EARLY: Final = "it ends inside its header (a truncated file?)"
+
+
+@dataclasses.dataclass(frozen=True)
+class GgufArray:
+    """A metadata array: its element type and length, and its numbers unless they were
+    stepped over (strings, nested arrays and the tokenizer's arrays are)."""
+
+    type: GGUFValueType
+    count: int
+    values: tuple[Any, ...] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class GgufTensor:
+    """One entry of a GGUF file's tensor table (``shape`` fastest dimension first)."""
+
+    name: str
+    shape: tuple[int, ...]
+    type: GGMLQuantizationType
+    n_bytes: int
+
+
+@dataclasses.dataclass(frozen=True)
+class GgufHeader:
+    """A GGUF file's metadata (scalars as Python values, arrays as GgufArray) and its
+    tensor table."""
+
+    fields: Mapping[str, Any]
+    tensors: tuple[GgufTensor, ...]
+
+
+class _Malformed(Exception):
+    """What is wrong with a GGUF file, in words."""
+
+
+class _Cursor:
+    """Little-endian GGUF values read one after another from ``buf``."""
+
+    def __init__(self, buf: mmap.mmap) -> None:
+        self.buf = buf
+        self.pos = 0
+
+    def need(self, n: int) -> None:
+        if n > len(self.buf) - self.pos:
+            raise _Malformed(_ENDS_EARLY)
+
+    def take(self, fmt: struct.Struct) -> Any:
+        value = fmt.unpack_from(self.buf, self.pos)[0]
+        self.pos += fmt.size
+        return value
+
+    def string(self) -> str:
+        n = self.take(_U64)
+        self.need(n)
+        start, self.pos = self.pos, self.pos + n
+        return self.buf[start : self.pos].decode("utf-8")
+
+    def value(self, code: int, key: str) -> Any:
+        kind = _value_type(code, key)
+        if kind == GGUFValueType.STRING:
+            return self.string()
+        if kind == GGUFValueType.ARRAY:
+            return self.array(key)
+        return self.take(_GGUF_SCALARS[kind])
+
+    def array(self, key: str) -> GgufArray:
+        """An array (u32 element type, u64 count, the elements): its numbers kept (a
+        per-layer value) unless it is the tokenizer's, strings and nested arrays stepped
+        over."""
+        kind = _value_type(self.take(_U32), key)
+        count = self.take(_U64)
+        self.need(count)  # every element takes a byte at least
+        if kind == GGUFValueType.STRING:
+            self._skip_strings(count)
+        elif kind == GGUFValueType.ARRAY:
+            for _ in range(count):
+                self.array(key)
+            return GgufArray(kind, count)
+        else:
+            size = _GGUF_SCALARS[kind].size * count
+            self.need(size)
+            if not key.startswith("tokenizer."):
+                fmt = struct.Struct(f"<{count}{_GGUF_SCALARS[kind].format[-1]}")
+                values = fmt.unpack_from(self.buf, self.pos)
+                self.pos += size
+                return GgufArray(kind, count, values)
+            self.pos += size
+        return GgufArray(kind, count)
+
+    def _skip_strings(self, count: int) -> None:
+        buf, pos, length = self.buf, self.pos, _U64.unpack_from
+        for _ in range(count):  # each string: its u64 length, then that many bytes
+            pos += 8 + length(buf, pos)[0]
+        if pos > len(buf):
+            raise _Malformed(_ENDS_EARLY)
+        self.pos = pos
+
+
+def _value_type(code: int, key: str) -> GGUFValueType:
+    try:
+        return GGUFValueType(code)
+    except ValueError:
+        raise _Malformed(f"{key} has the unknown value type {code}") from None
+
+
+def read_gguf_header(path: Path) -> GgufHeader:
+    """The metadata and tensor table of a GGUF file (version 2 or 3, little-endian); the
+    tensor data is not read, only checked to be all there. UsageError, one line, for a
+    file that is not such a GGUF file."""
+    try:
+        with path.open("rb") as fh:
+            if os.fstat(fh.fileno()).st_size == 0:
+                raise _Malformed("it is empty")
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+                return _parse_gguf(_Cursor(buf))
+    except OSError as exc:
+        what = str(exc)
+    except _Malformed as exc:
+        what = str(exc)
+    except (struct.error, OverflowError):
+        what = _ENDS_EARLY
+    except UnicodeDecodeError:
+        what = "a key or string in it is not UTF-8"
+    raise UsageError(f"{path} is not a readable GGUF file: {what}")
+
+
+def _parse_gguf(cur: _Cursor) -> GgufHeader:
+    if cur.buf[:4] != b"GGUF":
+        raise _Malformed("it does not start with the GGUF magic")
+    cur.pos = 4
+    version = cur.take(_U32)
+    if version not in _GGUF_VERSIONS:
+        if int.from_bytes(cur.buf[4:8], "big") in _GGUF_VERSIONS:
+            raise _Malformed("it is big-endian (gpuscout reads little-endian GGUF files)")
+        raise _Malformed(f"GGUF version {version} (gpuscout reads versions 2 and 3)")
+    n_tensors, n_fields = cur.take(_U64), cur.take(_U64)
+    fields: dict[str, Any] = {}
+    for _ in range(n_fields):
+        key = cur.string()
+        if key in fields:
+            raise _Malformed(f"the key {key} appears twice")
+        fields[key] = cur.value(cur.take(_U32), key)
+    tensors: dict[str, tuple[GgufTensor, int]] = {}
+    for _ in range(n_tensors):
+        tensor, offset = _tensor_info(cur)
+        if tensor.name in tensors:
+            raise _Malformed(f"the tensor {tensor.name} appears twice")
+        tensors[tensor.name] = (tensor, offset)
+    _check_data(cur, fields, tensors.values())
+    return GgufHeader(fields, tuple(t for t, _ in tensors.values()))
+
+
+def _tensor_info(cur: _Cursor) -> tuple[GgufTensor, int]:
+    """One tensor's name, dimensions, ggml type and offset into the data."""
+    name = cur.string()
+    n_dims = cur.take(_U32)
+    cur.need(8 * n_dims)
+    shape = tuple(cur.take(_U64) for _ in range(n_dims))
+    code = cur.take(_U32)
+    offset = cur.take(_U64)
+    try:
+        ggml_type = GGMLQuantizationType(code)
+        block, block_bytes = GGML_QUANT_SIZES[ggml_type]
+    except (ValueError, KeyError):
+        raise _Malformed(f"the tensor {name} has the unknown ggml type {code}") from None
+    n_bytes = math.prod(shape) * block_bytes // block
+    return GgufTensor(name, shape, ggml_type, n_bytes), offset
+
+
+def _check_data(
+    cur: _Cursor, fields: Mapping[str, Any], tensors: Iterable[tuple[GgufTensor, int]]
+) -> None:
+    """That the file holds all its tensors' data (which starts at the next multiple of
+    general.alignment after the tensor table)."""
+    align = fields.get("general.alignment", GGUF_DEFAULT_ALIGNMENT)
+    if type(align) is not int or align <= 0 or align & (align - 1):
+        raise _Malformed(f"its general.alignment {align!r} is not a power of two")
+    start = -(-cur.pos // align) * align
+    end = start + max((offset + t.n_bytes for t, offset in tensors), default=0)
+    if end > len(cur.buf):
+        raise _Malformed(
+            f"its tensors end at byte {end:,} but it holds {len(cur.buf):,} "
+            "(a truncated file or an unfinished download?)"
+        )
+
+
+def _field(header: GgufHeader, key: str) -> Any:
+    """A metadata value (the largest entry of a per-layer array of numbers; None for
+    another array)."""
+    value = header.fields.get(key)
+    if isinstance(value, GgufArray):
+        return max(value.values) if value.values else None
     return value
 
 
-def gguf_config(reader: GGUFReader, tensors: Mapping[str, tuple[int, ...]]) -> dict[str, Any]:
+def gguf_config(header: GgufHeader, tensors: Mapping[str, tuple[int, ...]]) -> dict[str, Any]:
     """A Hugging Face config.json-like dict from a GGUF file's metadata (``tensors``:
     each tensor's GGUF shape, fastest dimension first)."""
-    arch = str(_field(reader, "general.architecture") or "")
-    doc: dict[str, Any] = {"_name_or_path": _field(reader, "general.name") or arch}
+    arch = str(_field(header, "general.architecture") or "")
+    doc: dict[str, Any] = {"_name_or_path": _field(header, "general.name") or arch}
     for key, names in _GGUF_KEYS.items():
-        value = _field(reader, f"{arch}.{key}")
+        value = _field(header, f"{arch}.{key}")
         if value is not None:
             doc |= dict.fromkeys(names, value)
-    doc["model_type"] = _model_type(reader, arch, doc)
-    doc["vocab_size"] = _vocab(reader, arch, tensors)
+    doc["model_type"] = _model_type(header, arch, doc)
+    doc["vocab_size"] = _vocab(header, arch, tensors)
     doc["tie_word_embeddings"] = "output.weight" not in tensors
     if "blk.0.attn_q.bias" in tensors:
         doc["attention_bias"] = True
-    doc |= _head_dims(reader, arch, doc)
+    doc |= _head_dims(header, arch, doc)
     if arch == "gpt2":
         doc |= {gpt2: doc[hf] for hf, gpt2 in _GPT2_KEYS.items() if hf in doc}
     return doc
 
 
-def _model_type(reader: GGUFReader, arch: str, doc: Mapping[str, Any]) -> str:
+def _model_type(header: GgufHeader, arch: str, doc: Mapping[str, Any]) -> str:
     if arch == "llama" and doc.get("num_local_experts"):
         return "mixtral"  # llama.cpp writes Mixtral as a llama with experts
-    if arch == "deepseek2" and _field(reader, f"{arch}.expert_gating_func") == 2:
+    if arch == "deepseek2" and _field(header, f"{arch}.expert_gating_func") == 2:
         return "deepseek_v3"  # sigmoid gating: V3 / R1 and their kin
     return _ARCH_MODEL_TYPE.get(arch, arch)
 
 
-def _vocab(reader: GGUFReader, arch: str, tensors: Mapping[str, tuple[int, ...]]) -> int | None:
+def _vocab(header: GgufHeader, arch: str, tensors: Mapping[str, tuple[int, ...]]) -> int | None:
     """The tokenizer's token count, unless the embedding has another number of rows
     (padding): the tensor is what takes memory."""
-    field = reader.get_field("tokenizer.ggml.tokens")
-    count = len(field.data) if field is not None else _field(reader, f"{arch}.vocab_size")
+    tokens = header.fields.get("tokenizer.ggml.tokens")
+    count = tokens.count if isinstance(tokens, GgufArray) else _field(header, f"{arch}.vocab_size")
     rows = tensors.get("token_embd.weight", ())
     if len(rows) == 2 and rows[1] != count:
         return int(rows[1])
     return int(count) if count else None
 
 
-def _head_dims(reader: GGUFReader, arch: str, doc: Mapping[str, Any]) -> dict[str, Any]:
+def _head_dims(header: GgufHeader, arch: str, doc: Mapping[str, Any]) -> dict[str, Any]:
     """head_dim, or MLA's per-head widths (DeepSeek V2/V3): newer files store the absorbed
     key width in key_length and the per-head ones in key_length_mla/value_length_mla."""
-    key = _field(reader, f"{arch}.attention.key_length")
+    key = _field(header, f"{arch}.attention.key_length")
     if not doc.get("kv_lora_rank"):
         return {"head_dim": key} if key else {}
-    rope = _field(reader, f"{arch}.rope.dimension_count") or 0
-    key = _field(reader, f"{arch}.attention.key_length_mla") or key or 0
-    value = _field(reader, f"{arch}.attention.value_length_mla") or _field(
-        reader, f"{arch}.attention.value_length"
+    rope = _field(header, f"{arch}.rope.dimension_count") or 0
+    key = _field(header, f"{arch}.attention.key_length_mla") or key or 0
+    value = _field(header, f"{arch}.attention.value_length_mla") or _field(
+        header, f"{arch}.attention.value_length"
     )
     return {
         "q_lora_rank": doc.get("q_lora_rank"),  # absent: a plain q projection (V2-Lite)
@@ -379,10 +595,10 @@ def _head_dims(reader: GGUFReader, arch: str, doc: Mapping[str, Any]) -> dict[st
     }
 
 
-def _gguf_quant(reader: GGUFReader, sizes: Mapping[str, int], types: Mapping[str, str]) -> str:
+def _gguf_quant(header: GgufHeader, sizes: Mapping[str, int], types: Mapping[str, str]) -> str:
     """The format name of general.file_type (a llama.cpp mix), else of the type that
     holds most of the bytes."""
-    ftype = _field(reader, "general.file_type")
+    ftype = _field(header, "general.file_type")
     if isinstance(ftype, int):
         try:
             name = LlamaFileType(ftype & ~LlamaFileType.GUESSED).name.removeprefix("MOSTLY_")
@@ -413,26 +629,19 @@ def _is_later_split(path: Path) -> bool:
     return bool(m) and m is not None and m.group(1) != "00001"
 
 
-def _open_gguf(path: Path) -> GGUFReader:
-    try:
-        return GGUFReader(path)  # memory-maps the file: tensor data is never read
-    except (OSError, ValueError, KeyError, IndexError) as exc:
-        raise UsageError(f"{path} is not a readable GGUF file: {exc}") from exc
-
-
 def read_gguf(path: Path) -> ModelSpec:
     """A model from a GGUF file's metadata and tensor table (all parts of a split file)."""
     parts = _gguf_parts(path)
-    first = _open_gguf(parts[0])
-    readers = [first, *(_open_gguf(p) for p in parts[1:])]
+    first = read_gguf_header(parts[0])
+    headers = [first, *(read_gguf_header(p) for p in parts[1:])]
     sizes: dict[str, int] = {}
     shapes: dict[str, tuple[int, ...]] = {}
     types: dict[str, str] = {}
-    for reader in readers:
-        for t in reader.tensors:
-            sizes[t.name] = int(t.n_bytes)
-            shapes[t.name] = tuple(int(d) for d in t.shape)
-            types[t.name] = t.tensor_type.name
+    for header in headers:
+        for t in header.tensors:
+            sizes[t.name] = t.n_bytes
+            shapes[t.name] = t.shape
+            types[t.name] = t.type.name
     doc = gguf_config(first, shapes)
     spec = parse_hf_config(doc, str(path))
     spec = dataclasses.replace(spec, source=str(path))
