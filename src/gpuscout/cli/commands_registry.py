@@ -6,12 +6,13 @@ from collections.abc import Callable
 
 import typer
 
-from gpuscout.cli import advise, bench, doctor, fit, gpus, history, profile, report, run
+from gpuscout.cli import advise, bench, doctor, fit, gpus, history, prices, profile, report, run
 
 REGISTRARS: list[Callable[[typer.Typer], None]] = [
     run.register,
     doctor.register,
     gpus.register,
+    prices.register,
     bench.register,
     fit.register,
     profile.register,

@@ -42,6 +42,14 @@ if TYPE_CHECKING:
         bench_workload,
     )
     from gpuscout.jobs.memory_fit import FitOptions, FitOutcome, fit, local_gpus, models
+    from gpuscout.jobs.pricing import (
+        ImportOutcome,
+        PriceListing,
+        PriceRow,
+        PricesOptions,
+        import_prices,
+        prices,
+    )
     from gpuscout.jobs.profiling import ProfileOptions, ProfileOutcome, profile
     from gpuscout.jobs.readiness import DoctorOptions, DoctorOutcome, doctor
     from gpuscout.jobs.stored_runs import (
@@ -79,6 +87,14 @@ _WHERE = {
         "bench_workload",
     ),
     "memory_fit": ("FitOptions", "FitOutcome", "fit", "local_gpus", "models"),
+    "pricing": (
+        "ImportOutcome",
+        "PriceListing",
+        "PriceRow",
+        "PricesOptions",
+        "import_prices",
+        "prices",
+    ),
     "profiling": ("ProfileOptions", "ProfileOutcome", "profile"),
     "readiness": ("DoctorOptions", "DoctorOutcome", "doctor"),
     "stored_runs": (
@@ -112,8 +128,12 @@ __all__ = [
     "FitOptions",
     "FitOutcome",
     "History",
+    "ImportOutcome",
     "MicroOptions",
     "MicroOutcome",
+    "PriceListing",
+    "PriceRow",
+    "PricesOptions",
     "ProfileOptions",
     "ProfileOutcome",
     "Progress",
@@ -139,9 +159,11 @@ __all__ = [
     "fit",
     "history",
     "import_file",
+    "import_prices",
     "import_runs",
     "local_gpus",
     "models",
+    "prices",
     "profile",
     "report",
     "run",
