@@ -85,12 +85,8 @@ def check_measurable(req: FitRequest) -> FitRequest:
         why = "--measure runs attention through scaled_dot_product_attention only"
     elif spec.family in ("moe-decoder", "vit"):
         why = f"--measure has no {spec.family} model to build"
-    elif spec.family == "decoder" and _decoder_problem(spec):
-        why = f"--measure builds Llama-shaped decoders; {spec.id} {_decoder_problem(spec)}"
-    elif spec.sliding_window and (req.effective_seq_len or 0) > spec.sliding_window:
-        why = f"--measure attends to every token; {spec.id} slides a {spec.sliding_window} window"
-    elif spec.family == "encoder" and (spec.mlp != "gelu" or spec.norm != "layernorm"):
-        why = f"--measure builds BERT-shaped encoders; {spec.id} is not one"
+    else:
+        why = _model_problem(req)
     # Every cnn row is a ResNet and every mlp row a stack of widths (the table checks
     # both), which the workloads' builders take as they are.
     if why:
@@ -107,6 +103,18 @@ def cuda_device(device: str) -> str:
             f"--measure runs on one CUDA GPU, not {device!r}", "use --device cuda or cuda:N"
         )
     return f"cuda:{match.group(1) or 0}"
+
+
+def _model_problem(req: FitRequest) -> str | None:
+    """Why the workloads' builders cannot make this model (None: they can)."""
+    spec = req.model
+    if spec.family == "decoder" and _decoder_problem(spec):
+        return f"--measure builds Llama-shaped decoders; {spec.id} {_decoder_problem(spec)}"
+    if spec.sliding_window and (req.effective_seq_len or 0) > spec.sliding_window:
+        return f"--measure attends to every token; {spec.id} slides a {spec.sliding_window} window"
+    if spec.family == "encoder" and (spec.mlp != "gelu" or spec.norm != "layernorm"):
+        return f"--measure builds BERT-shaped encoders; {spec.id} is not one"
+    return None
 
 
 def _decoder_problem(spec: ModelSpec) -> str | None:
