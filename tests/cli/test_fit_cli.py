@@ -235,3 +235,27 @@ def test_fit_works_without_torch() -> None:
         "assert r.exit_code == 0, r.output\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+QLORA_FLAGS = ("advise", "--model", "llama-3-8b", "--lora-rank", "16", "--dtype", "nf4")
+
+
+def test_advise_takes_fits_options_and_asks_the_same_question() -> None:
+    import gpuscout.cli.advise as cli_advise
+
+    app = make_app()
+    cli_advise.register(app)
+    advise = CliRunner().invoke(
+        app,
+        [*QLORA_FLAGS, "--budget", "500", "--json"],
+    )
+    fit = invoke("llama-3-8b", "--lora-rank", "16", "--dtype", "nf4", "--json")
+    assert advise.exit_code == 0 and fit.exit_code == 0, advise.output + fit.output
+    fit_on_4060 = next(
+        g for g in json.loads(fit.output)["gpus"] if g["gpu_id"] == "rtx-4060-ti-16gb"
+    )
+    rows = json.loads(advise.output)["rows"]
+    consumer = next(r for r in rows if r["gpu_id"] == "rtx-4060-ti-16gb")
+    assert f"needs {fit_on_4060['need_bytes'] / 2**30:.1f} of 16 GiB" in consumer["note"]
+    alone = CliRunner().invoke(app, ["advise", "--dtype", "nf4"])
+    assert alone.exit_code == 2 and "go with --model" in alone.output

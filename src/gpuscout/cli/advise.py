@@ -10,6 +10,18 @@ from rich.table import Table
 
 from gpuscout import jobs
 from gpuscout.cli._common import DbOpt, JsonOpt, console, err_console, fail, fail_from, print_json
+from gpuscout.cli._regime import (
+    BatchOpt,
+    CheckpointingOpt,
+    DtypeOpt,
+    EngineOpt,
+    KvDtypeOpt,
+    LoraRankOpt,
+    LoraTargetsOpt,
+    OptimizerOpt,
+    SeqLenOpt,
+    TpOpt,
+)
 from gpuscout.errors import GpuscoutError
 from gpuscout.predict import Advice, CostRow
 from gpuscout.predict.wording import duration, usd
@@ -111,14 +123,40 @@ def advise(
     samples: float | None = typer.Option(
         None, "--samples", help="Samples (images, sequences, tokens) in one run."
     ),
+    batch_size: int | None = BatchOpt,
+    seq_len: int | None = SeqLenOpt,
+    dtype: str | None = DtypeOpt,
+    optimizer: str = OptimizerOpt,
+    lora_rank: int | None = LoraRankOpt,
+    lora_targets: str = LoraTargetsOpt,
+    checkpointing: bool | None = CheckpointingOpt,
+    tp: int = TpOpt,
+    engine: str | None = EngineOpt,
+    kv_dtype: str | None = KvDtypeOpt,
     json_out: bool = JsonOpt,
     db: Path | None = DbOpt,
 ) -> None:
     """Which GPU (if any) to buy or rent, what a run costs, when buying beats renting.
 
-    From this machine's measured runs (or published defaults on a CPU-only machine)."""
+    From this machine's measured runs (or published defaults on a CPU-only machine).
+    With --model, the same options as `gpuscout fit` say how it is trained or run."""
     if train and infer:
         fail("give --train or --infer, not both")
+    regime = jobs.FitOptions(
+        model or "",
+        batch_size=batch_size,
+        seq_len=seq_len,
+        dtype=dtype,
+        optimizer=optimizer,
+        lora_rank=lora_rank,
+        lora_targets=lora_targets,
+        checkpointing=checkpointing,
+        tp=tp,
+        engine=engine,
+        kv_dtype=kv_dtype,
+    )
+    if model is None and regime != jobs.FitOptions(""):
+        fail("--dtype, --lora-rank, --seq-len and the other fit options go with --model")
     options = jobs.AdviseOptions(
         workload=workload,
         run_id=run_id,
@@ -129,6 +167,7 @@ def advise(
         price_kwh=price_kwh,
         deadline_hours=deadline_hours,
         samples=samples,
+        regime=regime if model is not None else None,
     )
     try:
         advice = jobs.advise(db, options)

@@ -22,6 +22,18 @@ from gpuscout.cli._common import (
     print_json,
     say_saved,
 )
+from gpuscout.cli._regime import (
+    BatchOpt,
+    CheckpointingOpt,
+    DtypeOpt,
+    EngineOpt,
+    KvDtypeOpt,
+    LoraRankOpt,
+    LoraTargetsOpt,
+    OptimizerOpt,
+    SeqLenOpt,
+    TpOpt,
+)
 from gpuscout.errors import GpuscoutError
 
 if TYPE_CHECKING:  # types only: fit's modules load when the job runs, not for --help
@@ -34,8 +46,8 @@ HELP = (
     "batch and the longest context. No framework needed; --measure checks it on this GPU."
 )
 MODEL_HELP = (
-    "A model id or name (llama-3-8b, bert-base, resnet50, mlp, ...; see --list), a Hugging "
-    "Face repo id we ship, or a path to a config.json."
+    "A model id or name (llama-3.1-8b, qwen3-8b, bert-base, resnet50, ...; see --list), a "
+    "Hugging Face repo id in the local cache, a config.json (or its folder), or a .gguf file."
 )
 GIB = 1024**3
 # The seams --measure goes through, read at each call so that tests can replace them
@@ -62,50 +74,21 @@ def fit_command(
     train: bool = typer.Option(True, "--train/--infer", help="Training (default) or inference."),
     gpu: list[str] | None = typer.Option(None, "--gpu", help="A catalog GPU (repeatable)."),
     all_gpus: bool = typer.Option(False, "--all-gpus", help="Every GPU in the catalog."),
-    batch_size: int | None = typer.Option(
-        None, "--batch-size", help="Per GPU (default: 1, or the workload's own)."
-    ),
-    seq_len: int | None = typer.Option(
-        None, "--seq-len", help="Tokens per sample (default: the model's; infer: the context)."
-    ),
-    dtype: str | None = typer.Option(
-        None, "--dtype", help="fp32, bf16, fp16, fp8, int8, int4, nf4 (default: the model's)."
-    ),
-    optimizer: str = typer.Option(
-        "adamw", "--optimizer", help="sgd, sgd-momentum, adam, adamw, adam8bit."
-    ),
-    lora_rank: int | None = typer.Option(
-        None, "--lora-rank", help="Train LoRA adapters of this rank (QLoRA with int8/int4/nf4)."
-    ),
-    lora_targets: str = typer.Option(
-        "attention", "--lora-targets", help="attention (q, k, v, o) or all (every linear)."
-    ),
-    checkpointing: bool | None = typer.Option(
-        None,
-        "--checkpointing/--no-checkpointing",
-        help="Activation (gradient) checkpointing per layer (default: on with LoRA, as PEFT).",
-        show_default=False,
-    ),
+    batch_size: int | None = BatchOpt,
+    seq_len: int | None = SeqLenOpt,
+    dtype: str | None = DtypeOpt,
+    optimizer: str = OptimizerOpt,
+    lora_rank: int | None = LoraRankOpt,
+    lora_targets: str = LoraTargetsOpt,
+    checkpointing: bool | None = CheckpointingOpt,
     gpus: int | None = typer.Option(
         None, "--gpus", help="GPUs the job is spread over (default: --tp's, or 1)."
     ),
     zero: int = typer.Option(0, "--zero", help="ZeRO stage 0-3 (3 = FSDP full shard)."),
-    tp: int = typer.Option(1, "--tp", help="Tensor-parallel degree (--tp 2 alone: 2 GPUs)."),
+    tp: int = TpOpt,
     image_size: int | None = typer.Option(None, "--image-size", help="CNN input side (224)."),
-    engine: str | None = typer.Option(
-        None,
-        "--engine",
-        help="Inference engine: transformers, vllm or llama.cpp (= ollama). Default: "
-        "llama.cpp for GGUF, else transformers.",
-        show_default=False,
-    ),
-    kv_dtype: str | None = typer.Option(
-        None,
-        "--kv-dtype",
-        help="KV cache format: bf16, fp16, fp8 (vLLM), q8_0, q4_0 (llama.cpp). "
-        "Default: the engine's.",
-        show_default=False,
-    ),
+    engine: str | None = EngineOpt,
+    kv_dtype: str | None = KvDtypeOpt,
     attention: str = typer.Option(
         "sdpa", "--attention", help="transformers: sdpa (no scores kept) or eager."
     ),

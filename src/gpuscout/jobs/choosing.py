@@ -3,11 +3,14 @@ list), and the advice (stay on the CPU, buy one, or rent one) from what was meas
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 from gpuscout.catalog import CloudPrice, GpuSpec, cloud_prices, find_gpu, gpus_by_segment, load_gpus
 from gpuscout.errors import UsageError
+from gpuscout.fit import FitRequest
+from gpuscout.jobs.memory_fit import FitOptions, request_for
 from gpuscout.jobs.storing import StoreLike, db_label, existing
 from gpuscout.predict import Advice, defaults
 from gpuscout.predict import advise as advise_on
@@ -46,6 +49,7 @@ class AdviseOptions:
     price_kwh: float = defaults.PRICE_KWH_USD
     deadline_hours: float | None = None
     samples: float | None = None
+    regime: FitOptions | None = None  # with ``model``: how it is trained or run, as `fit`
 
 
 def advise(where: StoreLike = None, options: AdviseOptions | None = None) -> Advice:
@@ -63,6 +67,7 @@ def advise(where: StoreLike = None, options: AdviseOptions | None = None) -> Adv
         "price_kwh": o.price_kwh,
         "deadline_hours": o.deadline_hours,
         "samples": o.samples,
+        "fit_request": _fit_request(o),
     }
     with existing(where) as store:
         if store is not None:
@@ -74,3 +79,11 @@ def advise(where: StoreLike = None, options: AdviseOptions | None = None) -> Adv
             "gpuscout advise --model llama-3-8b --infer",
         )
     return advise_on(results=[], **terms)
+
+
+def _fit_request(o: AdviseOptions) -> FitRequest | None:
+    """The same request `gpuscout fit` would make of ``o.model`` in this regime."""
+    if o.regime is None or o.model is None:
+        return None
+    regime = dataclasses.replace(o.regime, model=o.model, mode=o.mode or "train")
+    return request_for(regime)

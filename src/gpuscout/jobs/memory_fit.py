@@ -31,6 +31,7 @@ from gpuscout.fit.measure.driver import (
     measure,
 )
 from gpuscout.fit.on_gpu import max_batch_within
+from gpuscout.fit.request import check_request
 from gpuscout.jobs.listening import Progress
 from gpuscout.jobs.storing import StoreLike, run_fingerprint, save
 from gpuscout.probe.nvml import probe_nvidia
@@ -124,6 +125,11 @@ def fit(
         run_id = _store(where, est, measured, env())
     code = 1 if measured is not None and not measured.complete else 0
     return FitOutcome(spec, est, tuple(fits), measured, code, run_id)
+
+
+def request_for(o: FitOptions) -> FitRequest:
+    """The fit request ``o`` describes: the one question `fit` and `advise --model` ask."""
+    return check_request(_request(load_model(o.model), o))
 
 
 def _request(spec: ModelSpec, o: FitOptions) -> FitRequest:

@@ -110,10 +110,11 @@ def _run_s(c: Calibrated) -> float:
     return facts.run_size(c.basis.workload)[0] / _throughput(c.basis)
 
 
-def _model_job(results: Sequence[Result], model: str, mode: str, samples: float | None) -> Job:
+def _model_job(results: Sequence[Result], request: Any, samples: float | None) -> Job:
     from gpuscout.predict.derived import model_basis
 
-    b, spec = model_basis(model, mode)
+    b, spec = model_basis(request)
+    mode = request.mode
     ceilings = local_ceilings(results)
     c = Calibrated(b, uncalibrated(b, measured_gpu_host_op_s(ceilings)), None, None)
     n, words = float(d.MODEL_RUN[mode][0]), d.MODEL_RUN[mode][1]
@@ -165,16 +166,19 @@ def advise(
     deadline_hours: float | None = None,
     samples: float | None = None,
     gpus: Sequence[GpuSpec] | None = None,
+    fit_request: Any = None,
 ) -> Advice:
     """The verdict for one job (see the module docstring); ``results`` (or a ``store``
-    and ``run_id``, the newest run with workloads by default) are the measurements."""
+    and ``run_id``, the newest run with workloads by default) are the measurements.
+    ``fit_request`` (a gpuscout.fit.FitRequest) says how ``model`` is trained or run:
+    its format, LoRA, checkpointing, sequence, engine; without one, the model's defaults."""
     _check(hours_per_week, price_kwh, budget_usd, deadline_hours, samples, mode)
     if workload is not None and model is not None:
         raise UsageError("give --workload or --model, not both")
     if results is None:
         results, system, run_id = _load(store, run_id, workload, need_workloads=model is None)
     results = list(results)
-    job = _job(results, workload, model, mode, samples)
+    job = _job(results, workload, model, mode, samples, fit_request)
     deadline_s = None if deadline_hours is None else deadline_hours * 3600.0
     specs = list(gpus) if gpus is not None else list(load_gpus())
     options = opt.candidates(job.c, specs, job.samples, deadline_s)
@@ -221,9 +225,12 @@ def _job(
     model: str | None,
     mode: str,
     samples: float | None,
+    fit_request: Any = None,
 ) -> Job:
     if model is not None:
-        return _model_job(results, model, mode, samples)
+        from gpuscout.predict.derived import default_request
+
+        return _model_job(results, fit_request or default_request(model, mode), samples)
     if not has_workloads(results):
         raise UsageError(
             "nothing was measured, so there is nothing of yours to advise on",

@@ -50,6 +50,7 @@ class Basis:
     image_size: int | None = None  # the side of the images it was measured on
     spread: tuple[float, float] = (1.0, 1.0)  # p10 / median, p90 / median of the step
     notes: tuple[str, ...] = ()
+    fit_request: Any = None  # unmeasured models: the gpuscout.fit.FitRequest asked about
     # What the same step moves in bf16 (recorded by fp32 runs of bf16-on-GPU workloads)
     nbytes_bf16: float | None = None
 

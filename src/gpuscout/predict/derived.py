@@ -32,29 +32,46 @@ OPTIMIZER_OPS = 11  # foreach AdamW: one multi-tensor kernel per ATen op of the 
 DEFAULT_SEQ = 2048
 
 
-def model_basis(name: str, mode: str) -> tuple[Basis, Any]:
-    """(Basis, ModelSpec) for ``name`` trained or run (``mode`` "train" / "infer")."""
-    from gpuscout.fit import FitRequest, estimate, load_model
+def default_request(name: str, mode: str) -> Any:
+    """The request for a model asked about with no regime: one sequence of its default
+    length in its usual float format, training with activation checkpointing (how large
+    models are fine-tuned)."""
+    from gpuscout.fit import FitRequest, load_model
 
     spec = load_model(name)
+    seq = spec.tokens_per_sample or spec.default_seq_len or DEFAULT_SEQ
+    dtype = spec.default_dtype if spec.default_dtype in ("fp32", "bf16", "fp16") else "bf16"
+    train = mode == "train"
+    return FitRequest(
+        model=spec, mode=mode, batch_size=1, seq_len=seq, dtype=dtype, checkpointing=train
+    )
+
+
+def model_basis(req: Any) -> tuple[Basis, Any]:
+    """(Basis, ModelSpec) for the fit request ``req`` (a gpuscout.fit.FitRequest): the
+    same model, format, LoRA, checkpointing, sequence and batch `gpuscout fit` reads."""
+    from gpuscout.fit import estimate
+    from gpuscout.fit.request import check_request
+
+    req = check_request(req)
+    spec = req.model
     if not spec.is_transformer:
         raise UsageError(
             f"{spec.id} is a {spec.family}: its FLOPs are not 6 x params x tokens",
             f"measure it: gpuscout bench workload {facts.builder_of(spec.id) or 'NAME'}"
             ", then gpuscout advise --workload NAME",
         )
-    seq = spec.tokens_per_sample or spec.default_seq_len or DEFAULT_SEQ
-    train = mode == "train"
-    batch = 1
-    dtype = spec.default_dtype if spec.default_dtype in ("fp32", "bf16", "fp16") else "bf16"
-    est = estimate(
-        FitRequest(
-            model=spec, mode=mode, batch_size=batch, seq_len=seq, dtype=dtype, checkpointing=train
-        )
-    )
+    mode, train = req.mode, req.mode == "train"
+    seq = req.effective_seq_len or DEFAULT_SEQ
+    batch = req.batch_size
+    dtype = req.dtype
+    est = estimate(req)
     layers = spec.layers or 1
+    # training: forward 2, backward 4 (2 when LoRA leaves the base's weight gradients
+    # out), +2 for the forward checkpointing recomputes; a decode step: forward 2
+    per_token = 2 + (2 if req.lora else 4) + (2 if req.checkpointing else 0) if train else 2
     if train:
-        flops = 8.0 * spec.params * batch * seq
+        flops = float(per_token) * spec.params * batch * seq
         nbytes = (
             2 * est.weights_bytes
             + est.gradients_bytes
@@ -64,7 +81,7 @@ def model_basis(name: str, mode: str) -> tuple[Basis, Any]:
         ops = 3 * OPS_PER_LAYER * layers + OPTIMIZER_OPS
         per_step, unit, family = batch * seq, "tokens/s", "train"
     else:
-        flops = 2.0 * spec.params * batch
+        flops = float(per_token) * spec.params * batch
         nbytes = est.weights_bytes + est.kv_cache_bytes
         ops = OPS_PER_LAYER * layers
         per_step, unit, family = batch, "tokens/s", "decode"
@@ -81,19 +98,30 @@ def model_basis(name: str, mode: str) -> tuple[Basis, Any]:
         flops=flops,
         nbytes=float(nbytes),
         host_ops=float(ops),
-        precision=dtype,
+        precision=dtype if dtype in ("fp32", "bf16", "fp16") else "bf16",
         dtype=dtype,
         family=family,
         batch_size=batch,
         seq_len=seq,
         model=spec.id,
         params=spec.params,
-        checkpointing=train,
+        checkpointing=req.checkpointing,
         compiled=not train,  # served compiled, as gpt-fast and vLLM serve it
+        fit_request=req,
         notes=(
-            f"{spec.name} not measured: {'8' if train else '2'} x params FLOPs per token"
-            + (" (activation checkpointing, one sequence per GPU)" if train else "")
+            f"{spec.name} not measured: {per_token} x params FLOPs per token"
+            + (f" ({_regime(req)}, {batch} x {seq} tokens per GPU step)" if train else "")
             + ", bytes from gpuscout fit's memory terms",
         ),
     )
     return basis, spec
+
+
+def _regime(req: Any) -> str:
+    words = []
+    if req.lora:
+        words.append(f"{'QLoRA' if req.quantized_base else 'LoRA'} rank {req.lora_rank}")
+    words.append(req.dtype)
+    if req.checkpointing:
+        words.append("activation checkpointing")
+    return ", ".join(words)

@@ -7,6 +7,7 @@ inside fit (or fit missing) costs the answer ("n/a"), never the projection.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from gpuscout.catalog import GpuSpec
@@ -24,6 +25,15 @@ def request(b: Basis, precision: str, *, gpus: int = 1, zero: int = 0) -> Any:
     """The FitRequest of ``b`` computed in ``precision`` on ``gpus`` GPUs."""
     from gpuscout.fit import FitRequest, load_model
 
+    if b.fit_request is not None:  # the request `gpuscout fit` would make
+        template = b.fit_request
+        float_format = template.dtype in ("fp32", "bf16", "fp16")
+        return dataclasses.replace(
+            template,
+            dtype=_dtype(precision) if float_format else template.dtype,
+            gpus=max(gpus, template.tp),
+            zero=zero,
+        )
     if b.workload == facts.UNMEASURED:  # an unmeasured model (predict.derived)
         model = load_model(str(b.model))
     else:
