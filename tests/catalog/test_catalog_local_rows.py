@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gpuscout.catalog import GpuSpec, load_gpus
+from gpuscout.catalog import GpuSpec, find_gpu, load_gpus
 
 GPUS = load_gpus()
 LAPTOPS = [g for g in GPUS if g.form_factor == "laptop"]
@@ -78,3 +78,69 @@ def test_laptop_figures(
     assert (gpu.memory_gb, gpu.memory_bandwidth_gbs) == (memory_gb, bandwidth)
     assert gpu.fp32_tflops == pytest.approx(fp32)
     assert gpu.peak_tflops("bf16") == pytest.approx(bf16)
+
+
+APPLE = [g for g in GPUS if g.vendor == "Apple"]
+
+
+def test_every_apple_generation_and_tier_is_there() -> None:
+    names = {g.aliases[0] for g in APPLE}
+    for chip in ("M1", "M2", "M3", "M4"):
+        for tier in ("", " Pro", " Max"):
+            assert f"Apple {chip}{tier}" in names
+    assert {"Apple M1 Ultra", "Apple M2 Ultra", "Apple M3 Ultra"} <= names
+
+
+@pytest.mark.parametrize("gpu", APPLE, ids=[g.id for g in APPLE])
+def test_an_apple_row_is_a_soc_with_its_memory_rule(gpu: GpuSpec) -> None:
+    assert gpu.form_factor == "soc" and gpu.compute_capability is None
+    assert gpu.bf16_tensor_tflops is None  # no tensor units
+    assert "about 75%" in gpu.note and "recommendedMaxWorkingSetSize" in gpu.note
+    assert "x 128 ALUs x 2 x" in gpu.note  # how FP32 was derived
+    if gpu.memory_options_gb:
+        assert gpu.memory_options_gb[-1] == gpu.memory_gb
+        assert list(gpu.memory_options_gb) == sorted(gpu.memory_options_gb)
+
+
+@pytest.mark.parametrize(
+    ("name", "bandwidth", "options"),
+    [
+        # Apple's figures (and Ars Technica's / iMore's tables for the memory options)
+        ("m1", 68.25, (8, 16)),
+        ("m1 max", 400, ()),
+        ("m2 ultra", 800, (64, 128, 192)),
+        ("m3 pro", 150, (18, 36)),
+        ("m3 max", 400, ()),
+        ("m3 ultra", 819, (96, 256, 512)),
+        ("m4", 120, (16, 24, 32)),
+        ("m4 pro", 273, (24, 48, 64)),
+        ("m4 max", 546, ()),
+    ],
+)
+def test_apple_bandwidth_and_memory_options(
+    name: str, bandwidth: float, options: tuple[float, ...]
+) -> None:
+    gpu = find_gpu(name)
+    assert gpu.vendor == "Apple"
+    assert gpu.memory_bandwidth_gbs == bandwidth
+    assert gpu.memory_options_gb == options
+
+
+@pytest.mark.parametrize(
+    ("gpu_id", "fp32"),
+    [
+        ("apple-m1-8c", 2.62),  # 8 x 128 x 2 x 1278 MHz
+        ("apple-m1-ultra-64c", 21.23),  # 64 x 128 x 2 x 1296 MHz
+        ("apple-m2-max-38c", 13.6),  # 38 x 128 x 2 x 1398 MHz
+        ("apple-m3-max-40c", 16.38),  # 40 x 128 x 2 x 1600 MHz
+        ("apple-m4-max-40c", 18.43),  # 40 x 128 x 2 x 1800 MHz
+    ],
+)
+def test_apple_fp32_is_cores_times_alus_times_clock(gpu_id: str, fp32: float) -> None:
+    assert by_id(gpu_id).fp32_tflops == pytest.approx(fp32, abs=0.01)
+
+
+def test_a_128_gb_mac_is_in_the_catalog() -> None:
+    """The 70B-at-home user's Mac: at least one Apple row sells 128 GB or more."""
+    big = [g for g in APPLE if g.memory_gb >= 128]
+    assert {"apple-m1-ultra-64c", "apple-m2-ultra-76c", "apple-m4-max-40c"} <= {g.id for g in big}
