@@ -144,3 +144,47 @@ def test_a_128_gb_mac_is_in_the_catalog() -> None:
     """The 70B-at-home user's Mac: at least one Apple row sells 128 GB or more."""
     big = [g for g in APPLE if g.memory_gb >= 128]
     assert {"apple-m1-ultra-64c", "apple-m2-ultra-76c", "apple-m4-max-40c"} <= {g.id for g in big}
+
+
+@pytest.mark.parametrize(
+    ("name", "gpu_id", "memory_gb", "bandwidth", "price"),
+    [
+        # launch prices and memory as NVIDIA, Intel and AMD announced them
+        ("rtx 5060 ti 16gb", "rtx-5060-ti-16gb", 16, 448, 429),
+        ("rtx 5060 ti 8gb", "rtx-5060-ti-8gb", 8, 448, 379),
+        ("rtx 5060", "rtx-5060", 8, 448, 299),
+        ("arc b580", "arc-b580", 12, 456, 249),
+        ("rx 9070 xt", "rx-9070-xt", 16, 640, 599),
+    ],
+)
+def test_current_desktop_cards(
+    name: str, gpu_id: str, memory_gb: float, bandwidth: float, price: float
+) -> None:
+    gpu = find_gpu(name)
+    assert gpu.id == gpu_id and gpu.form_factor == "pcie"
+    assert (gpu.memory_gb, gpu.memory_bandwidth_gbs, gpu.launch_price_usd) == (
+        memory_gb,
+        bandwidth,
+        price,
+    )
+
+
+def test_the_5060_ti_cards_share_an_nvml_name_and_memory_tells_them_apart() -> None:
+    from gpuscout.catalog import match_local_gpu
+
+    mib = 1024**2
+    name = "NVIDIA GeForce RTX 5060 Ti"
+    assert match_local_gpu(name, 16311 * mib) is by_id("rtx-5060-ti-16gb")
+    assert match_local_gpu(name, 8151 * mib) is by_id("rtx-5060-ti-8gb")
+
+
+def test_intel_is_a_vendor_and_b580_has_no_unsourced_matrix_rate() -> None:
+    b580 = by_id("arc-b580")
+    assert b580.vendor == "Intel" and b580.compute_capability is None
+    assert b580.peak_tflops("fp32") == pytest.approx(13.67)
+    assert b580.peak_tflops("bf16") is None and "not sourced" in b580.note
+
+
+@pytest.mark.parametrize("gpu", [g for g in GPUS if g.vendor == "AMD"], ids=lambda g: g.id)
+def test_every_amd_row_says_pytorch_runs_through_rocm(gpu: GpuSpec) -> None:
+    assert "ROCm" in gpu.note
