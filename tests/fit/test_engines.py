@@ -141,3 +141,10 @@ def test_a_context_past_the_models_limit_is_a_warning() -> None:
         "model was not trained (RoPE scaling changes that)",
     )
     assert estimate(FitRequest(L8, mode="infer", seq_len=8192)).warnings == ()
+
+
+def test_apple_silicon_gives_the_gpu_three_quarters_of_unified_memory() -> None:
+    mac = find_gpu("m3 max")
+    fit = fit_on(FitRequest(L8, mode="infer", seq_len=1024), mac)
+    # Metal's recommendedMaxWorkingSetSize: about 75% of the memory by default
+    assert fit.usable_bytes == round(mac.memory_bytes * 0.75)

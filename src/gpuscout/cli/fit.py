@@ -39,6 +39,7 @@ from gpuscout.errors import GpuscoutError
 if TYPE_CHECKING:  # types only: fit's modules load when the job runs, not for --help
     from gpuscout.fit import FitRequest, GpuFit, MemoryEstimate
     from gpuscout.fit.measure.driver import Measured
+    from gpuscout.predict.llm_speed import LlmSpeed
 
 HELP = (
     "Will it fit? Memory per GPU for training or inference (weights, gradients, optimizer, "
@@ -166,10 +167,11 @@ def fit_command(
                 "gpus": out.gpus,
                 "measured": out.measured,
                 "run_id": out.run_id,
+                "speeds": out.speeds,
             }
         )
     else:
-        render(out.estimate, list(out.gpus), out.measured)
+        render(out.estimate, list(out.gpus), out.measured, out.speeds)
         say_saved(out.run_id)
     if out.exit_code:
         raise typer.Exit(out.exit_code)
@@ -232,7 +234,12 @@ def _what(req: FitRequest) -> str:
     return ", ".join(parts)
 
 
-def render(est: MemoryEstimate, fits: list[GpuFit], measured: Measured | None) -> None:
+def render(
+    est: MemoryEstimate,
+    fits: list[GpuFit],
+    measured: Measured | None,
+    speeds: tuple[LlmSpeed | None, ...] = (),
+) -> None:
     req = est.request
     spec = req.model
     console.print(
@@ -247,8 +254,10 @@ def render(est: MemoryEstimate, fits: list[GpuFit], measured: Measured | None) -
         console.print(f"[yellow]warning: {warning}[/]")
     for note in est.notes:
         console.print(f"[dim]- {note}[/]")
-    console.print(_gpu_table(req, fits))
+    console.print(_gpu_table(req, fits, speeds))
     console.print(f"[dim]{_gpu_table_key(req)}[/]")
+    if any(speeds):
+        console.print(f"[dim]{_speed_key(req)}[/]")
     if measured is not None:
         _render_measured(est, measured)
 
@@ -283,12 +292,15 @@ def _gpu_columns(req: FitRequest) -> tuple[str, ...]:
     return ("gpu", "GiB", "need", "fits", "max batch", "max context")
 
 
-def _gpu_table(req: FitRequest, fits: list[GpuFit]) -> Table:
+def _gpu_table(
+    req: FitRequest, fits: list[GpuFit], speeds: tuple[LlmSpeed | None, ...] = ()
+) -> Table:
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for col in _gpu_columns(req):
+    columns = _gpu_columns(req) + (("decode tok/s", "prefill tok/s") if any(speeds) else ())
+    for col in columns:
         table.add_column(col, justify="left" if col == "gpu" else "right", no_wrap=col == "gpu")
     transformer = req.model.is_transformer
-    for f in fits:
+    for i, f in enumerate(fits):
         yes = "[green]yes[/]" if f.fits else "[red]no[/]"
         context = "" if f.max_seq_len is None and not transformer else _cap(f.max_seq_len)
         cells = {
@@ -304,8 +316,23 @@ def _gpu_table(req: FitRequest, fits: list[GpuFit]) -> Table:
             "max batch": _cap(f.max_batch_size),
             "max context": context,
         }
-        table.add_row(*(cells[c] for c in _gpu_columns(req)))
+        speed = speeds[i] if i < len(speeds) else None
+        cells["decode tok/s"] = f"{speed.decode_tokens_per_s:,.0f}" if speed else ""
+        cells["prefill tok/s"] = f"{speed.prefill_tokens_per_s:,.0f}" if speed else ""
+        table.add_row(*(cells[c] for c in columns))
     return table
+
+
+def _speed_key(req: FitRequest) -> str:
+    key = (
+        "tokens/s: decode at batch 1 and prefill, from each GPU's bandwidth and rates with "
+        "llama.cpp's published efficiencies (docs/predict-published.md)"
+    )
+    if req.engine != "llama.cpp":
+        key += f"; {req.engine}'s own speed is not validated"
+    if req.tp > 1:
+        key += f"; {req.tp} GPUs' bandwidth added, their all-reduces not counted"
+    return key
 
 
 def _gpu_table_key(req: FitRequest) -> str:

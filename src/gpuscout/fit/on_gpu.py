@@ -22,6 +22,9 @@ from gpuscout.fit.request import FitRequest, MemoryEstimate, check_request
 from gpuscout.fit.search import find_max_value
 
 USABLE_FRACTION: Final = 0.985
+# Apple silicon: the GPU may use about 75% of unified memory by default (Metal's
+# recommendedMaxWorkingSetSize; reference part B5, MPS), the rest stays with macOS.
+APPLE_USABLE_FRACTION: Final = 0.75
 MAX_BATCH: Final = 1 << 20  # search cap: beyond it, the answer is "as large as you like"
 MAX_CONTEXT: Final = 1 << 20  # for models without a known context limit
 # When no --gpu is given: a spread people actually choose between (8 to 141 GB).
@@ -72,7 +75,8 @@ def fit_on(req: FitRequest, gpu: GpuSpec, usable_bytes: int | None = None) -> Gp
     """Whether ``req`` fits on ``gpu``; the largest batch at its sequence length and the
     longest context at its batch (the model's own limit at most)."""
     req = check_request(req)
-    usable = usable_bytes if usable_bytes is not None else round(gpu.memory_bytes * USABLE_FRACTION)
+    share = APPLE_USABLE_FRACTION if gpu.vendor == "Apple" else USABLE_FRACTION
+    usable = usable_bytes if usable_bytes is not None else round(gpu.memory_bytes * share)
     if req.mode == "infer" and req.engine == "vllm":
         return vllm_fit(req, gpu, usable)
     if req.mode == "infer" and req.engine == "llama.cpp" and req.model.is_transformer:

@@ -4,6 +4,7 @@ stored beside the prediction as one run."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,7 @@ from gpuscout.fit.on_gpu import max_batch_within
 from gpuscout.fit.request import check_request
 from gpuscout.jobs.listening import Progress
 from gpuscout.jobs.storing import StoreLike, run_fingerprint, save
+from gpuscout.predict.llm_speed import LlmSpeed, gpu_device, predict_llm_speed
 from gpuscout.probe.nvml import probe_nvidia
 from gpuscout.probe.system import with_catalog_ids
 
@@ -83,6 +85,7 @@ class FitOutcome:
     measured: Measured | None  # with ``measure`` only
     exit_code: int  # 1 when a measurement did not complete
     run_id: int | None  # the stored "fit" run, with ``measure`` only
+    speeds: tuple[LlmSpeed | None, ...] = ()  # per GPU: a language model's tokens/s
 
 
 def models() -> tuple[ModelSpec, ...]:
@@ -124,7 +127,32 @@ def fit(
         measured = _measure(est, options, progress, gpus_here, measure_target)
         run_id = _store(where, est, measured, env())
     code = 1 if measured is not None and not measured.complete else 0
-    return FitOutcome(spec, est, tuple(fits), measured, code, run_id)
+    speeds = tuple(speed_on(est.request, f) for f in fits)
+    return FitOutcome(spec, est, tuple(fits), measured, code, run_id, speeds)
+
+
+def speed_on(req: FitRequest, fit: GpuFit) -> LlmSpeed | None:
+    """Decode and prefill tokens/s of a language model's inference on one GPU where it
+    runs (llama.cpp: with the layers that fit; tensor parallel: the GPUs' bandwidth and
+    rates added, the all-reduces not counted); None for training or where it does not run."""
+    spec = req.model
+    runs = fit.fits or (fit.gpu_layers is not None and fit.gpu_layers > 0)
+    if req.mode != "infer" or spec.family not in ("decoder", "moe-decoder") or not runs:
+        return None
+    device = gpu_device(find_gpu(fit.gpu_id))
+    if req.tp > 1:
+        device = dataclasses.replace(
+            device,
+            bandwidth_gbs=device.bandwidth_gbs * req.tp,
+            tflops_16=device.tflops_16 * req.tp,
+            tops_8=None if device.tops_8 is None else device.tops_8 * req.tp,
+            tflops_fp8=None if device.tflops_fp8 is None else device.tflops_fp8 * req.tp,
+        )
+    one = dataclasses.replace(req, tp=1, gpus=1)
+    try:
+        return predict_llm_speed(one, device, gpu_layers=fit.gpu_layers)
+    except (ValueError, ZeroDivisionError):  # a shape the speed model cannot read
+        return None
 
 
 def request_for(o: FitOptions) -> FitRequest:
