@@ -132,12 +132,13 @@ def test_apple_bandwidth_and_memory_options(
         ("apple-m1-8c", 2.62),  # 8 x 128 x 2 x 1278 MHz
         ("apple-m1-ultra-64c", 21.23),  # 64 x 128 x 2 x 1296 MHz
         ("apple-m2-max-38c", 13.6),  # 38 x 128 x 2 x 1398 MHz
-        ("apple-m3-max-40c", 16.38),  # 40 x 128 x 2 x 1600 MHz
-        ("apple-m4-max-40c", 18.43),  # 40 x 128 x 2 x 1800 MHz
+        ("apple-m3-max-40c", 14.3),  # 40 x 128 x 2 x 1398 MHz
+        ("apple-m4-10c", 3.76),  # 10 x 128 x 2 x 1470 MHz
+        ("apple-m4-max-40c", 17.2),  # 40 x 128 x 2 x 1678 MHz
     ],
 )
 def test_apple_fp32_is_cores_times_alus_times_clock(gpu_id: str, fp32: float) -> None:
-    assert by_id(gpu_id).fp32_tflops == pytest.approx(fp32, abs=0.01)
+    assert by_id(gpu_id).fp32_tflops == pytest.approx(fp32, abs=0.02)
 
 
 def test_a_128_gb_mac_is_in_the_catalog() -> None:
