@@ -189,3 +189,16 @@ def test_intel_is_a_vendor_and_b580_has_no_unsourced_matrix_rate() -> None:
 @pytest.mark.parametrize("gpu", [g for g in GPUS if g.vendor == "AMD"], ids=lambda g: g.id)
 def test_every_amd_row_says_pytorch_runs_through_rocm(gpu: GpuSpec) -> None:
     assert "ROCm" in gpu.note
+
+
+def test_cards_leave_out_laptop_gpus_and_apple_silicon() -> None:
+    from gpuscout.catalog import card_gpus, find_gpu, load_gpus
+
+    cards = {g.id for g in card_gpus()}
+    assert find_gpu("rtx 4090").id in cards and find_gpu("h100 sxm").id in cards
+    assert find_gpu("rtx 4090 laptop").id not in cards
+    assert find_gpu("m3 max").id not in cards
+    left_out = {g.id for g in load_gpus()} - cards
+    assert all(
+        g.form_factor == "laptop" or g.vendor == "Apple" for g in load_gpus() if g.id in left_out
+    )

@@ -20,6 +20,7 @@ from gpuscout.catalog.gpu import (
     normalize_precision,
 )
 from gpuscout.catalog.loader import (
+    card_gpus,
     check_segment,
     cloud_prices,
     gpus_by_segment,
@@ -44,6 +45,7 @@ __all__ = [
     "CloudPrice",
     "GpuIndex",
     "GpuSpec",
+    "card_gpus",
     "check_segment",
     "cloud_prices",
     "find_gpu",

@@ -143,6 +143,13 @@ def cloud_prices(gpu_id: str | None = None) -> tuple[CloudPrice, ...]:
     return tuple(sorted(prices, key=lambda p: (p.usd_per_gpu_hour, p.gpu_id, p.provider)))
 
 
+def card_gpus() -> tuple[GpuSpec, ...]:
+    """The GPUs one adds to a machine or rents: every row but laptop GPUs (they come
+    inside a laptop) and Apple silicon (inside a Mac, whose training speed through MPS
+    gpuscout's projections do not model; `gpuscout fit` covers both)."""
+    return tuple(g for g in load_gpus() if g.form_factor != "laptop" and g.vendor != "Apple")
+
+
 def gpus_by_segment(segment: str) -> tuple[GpuSpec, ...]:
     """GPUs of one segment, in catalog order; an unknown segment raises UnknownNameError."""
     return tuple(g for g in load_gpus() if g.segment == check_segment(segment))

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from gpuscout._types import Result
-from gpuscout.catalog import SEGMENTS, GpuSpec, load_gpus
+from gpuscout.catalog import SEGMENTS, GpuSpec, card_gpus
 from gpuscout.errors import UsageError
 from gpuscout.predict import defaults as d
 from gpuscout.predict import facts
@@ -180,7 +180,7 @@ def advise(
     results = list(results)
     job = _job(results, workload, model, mode, samples, fit_request)
     deadline_s = None if deadline_hours is None else deadline_hours * 3600.0
-    specs = list(gpus) if gpus is not None else list(load_gpus())
+    specs = list(gpus) if gpus is not None else list(card_gpus())
     options = opt.candidates(job.c, specs, job.samples, deadline_s)
     rows = _rows(job, options, budget_usd, price_kwh, hours_per_week, deadline_s)
     pick = recommend(rows, deadline_s)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gpuscout._types import Ceiling, Result
-from gpuscout.catalog import GpuSpec, load_gpus, match_local_gpu
+from gpuscout.catalog import GpuSpec, card_gpus, match_local_gpu
 from gpuscout.errors import UsageError
 from gpuscout.predict import defaults as d
 from gpuscout.predict import facts, fitcheck, multi
@@ -272,7 +272,7 @@ def predict_results(
             "no measured workload to project",
             "run `gpuscout run` or `gpuscout bench workload NAME` first",
         )
-    targets = list(gpus) if gpus is not None else list(load_gpus())
+    targets = list(gpus) if gpus is not None else list(card_gpus())
     out: list[Projection] = []
     for c in chosen:
         for spec in targets:
