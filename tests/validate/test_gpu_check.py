@@ -6,6 +6,7 @@ archive written, whatever happened to the steps."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -227,3 +228,25 @@ def test_importing_the_check_loads_no_framework() -> None:
         "gpuscout.validate.summary; assert 'torch' not in sys.modules, 'torch'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_a_signal_whose_raise_was_lost_still_stops_the_check(tmp_path: Path) -> None:
+    """A SIGTERM that lands in logging's at-fork hook while a step is spawned has its
+    exception printed and dropped by Python; the flag it set stops the check anyway."""
+    settings = Settings(out=tmp_path / "out", device="cpu", deadline_s=PACK_S + 60)
+    steps = [sleeper("first", 0), sleeper("second", 0)]
+    check = Check(settings, steps)
+    real_spawn = check.spawn_and_wait
+
+    def spawn_then_lose_a_signal(*args: Any) -> int | None:
+        rc = real_spawn(*args)
+        with contextlib.suppress(Exception):  # what an at-fork hook does with the raise
+            check._on_signal(signal.SIGTERM, None)
+        return rc
+
+    check.spawn_and_wait = spawn_then_lose_a_signal  # type: ignore[method-assign,assignment]
+    assert check.run() == 128 + signal.SIGTERM
+    recs = steps_of(settings.out)
+    assert recs["first"]["status"] == "cut off"
+    assert recs["first"]["reason"] == "the check was stopped by SIGTERM"
+    assert recs["second"]["status"] != "ok"

@@ -87,10 +87,6 @@ def kill_group(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(GRACE_S)
 
 
-def _raise_stopped(signum: int, frame: FrameType | None) -> None:
-    raise Stopped(signal.Signals(signum).name)
-
-
 class Check:
     """One call of the check: ``run()`` runs the steps, then always packs."""
 
@@ -110,6 +106,7 @@ class Check:
         self.proc: subprocess.Popen[bytes] | None = None
         self.running: dict[str, Any] | None = None
         self.stopped_by: str | None = None
+        self.signalled: str | None = None  # a signal seen, even where its raise was lost
         self.records = [self._record(s) for s in self.steps]
 
     # -- records ---------------------------------------------------------------------
@@ -165,7 +162,7 @@ class Check:
         shutil.rmtree(self.work, ignore_errors=True)  # an earlier call's files are not ours
         self.work.mkdir(parents=True)
         self.save()
-        previous = {s: signal.signal(s, _raise_stopped) for s in (signal.SIGTERM, signal.SIGINT)}
+        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
             for step, rec in zip(self.steps, self.records, strict=True):
                 self.run_step(step, rec)
@@ -183,7 +180,18 @@ class Check:
             return 128 + int(signal.Signals[self.stopped_by])
         return 0 if all(r["status"] == "ok" for r in self.records) else 1
 
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        # The flag first: a raise that lands in an at-fork hook (logging's, while a step
+        # is spawned) is printed and dropped, and the loop must still stop.
+        self.signalled = signal.Signals(signum).name
+        raise Stopped(self.signalled)
+
+    def _check_signalled(self) -> None:
+        if self.signalled:
+            raise Stopped(self.signalled)
+
     def run_step(self, step: Step, rec: dict[str, Any]) -> None:
+        self._check_signalled()
         left = self.left_s()
         if left < MIN_STEP_S:
             rec |= {"status": "skipped", "reason": "no time left"}
@@ -201,6 +209,7 @@ class Check:
         out, err = self.work / step.stdout, self.work / step.stderr
         with out.open("wb") as out_file, err.open("wb") as err_file:
             rc = self.spawn_and_wait(argv, step, out_file, err_file, limit)
+        self._check_signalled()  # the step ran to its end after a lost raise: cut off
         self.proc, self.running = None, None
         rec["wall_s"] = round(self.clock() - start, 1)
         rec |= self.outcome(step, rc, why_cut)
@@ -225,6 +234,7 @@ class Check:
         except OSError as exc:
             err.write(f"cannot start {argv[0]}: {exc}\n".encode())
             return 127
+        self._check_signalled()  # a signal during the fork: stop() kills the group
         try:
             rc: int | None = self.proc.wait(limit)
         except subprocess.TimeoutExpired:
