@@ -17,7 +17,7 @@ from typing import Final
 from gpuscout.catalog import GpuSpec, find_gpu
 from gpuscout.errors import UsageError
 from gpuscout.fit.engines import vllm_chunk
-from gpuscout.fit.estimate import ALLOCATOR_MARGIN, estimate, weight_split
+from gpuscout.fit.estimate import ALLOCATOR_MARGIN, WeightSplit, estimate, weight_split
 from gpuscout.fit.request import FitRequest, MemoryEstimate, check_request
 from gpuscout.fit.search import find_max_value
 
@@ -171,9 +171,10 @@ def llamacpp_fit(req: FitRequest, gpu: GpuSpec, usable: int) -> GpuFit:
     The longest context is the one at which every block still fits on the GPU."""
     est = estimate(req)
     layers = req.model.layers or 0
-    on_gpu = req.gpu_layers if req.gpu_layers is not None else _layers_that_fit(est, usable)
-    on_gpu = min(on_gpu, layers)
-    gpu_bytes, host = _offload_split(est, on_gpu)
+    split = weight_split(est.request)
+    given = req.gpu_layers
+    on_gpu = min(given if given is not None else _layers_that_fit(est, split, usable), layers)
+    gpu_bytes, host = _offload_split(est, split, on_gpu)
 
     def ok(r: FitRequest) -> bool:
         return need_bytes(estimate(r)) <= usable
@@ -194,11 +195,10 @@ def llamacpp_fit(req: FitRequest, gpu: GpuSpec, usable: int) -> GpuFit:
     )
 
 
-def _offload_split(est: MemoryEstimate, on_gpu: int) -> tuple[float, float]:
+def _offload_split(est: MemoryEstimate, split: WeightSplit, on_gpu: int) -> tuple[float, float]:
     """(GPU bytes, system RAM bytes) with ``on_gpu`` blocks on the GPU: each block takes
     its weights and its share of the KV cache along; the output layer goes with the
     last block; the compute buffer and the CUDA context stay on the GPU."""
-    split = weight_split(est.request)
     layers = len(split.layers)
     kv_per_layer = est.kv_cache_bytes / max(1, layers)
     all_on = on_gpu >= layers
@@ -209,11 +209,10 @@ def _offload_split(est: MemoryEstimate, on_gpu: int) -> tuple[float, float]:
     return gpu, host
 
 
-def _layers_that_fit(est: MemoryEstimate, usable: int) -> int:
+def _layers_that_fit(est: MemoryEstimate, split: WeightSplit, usable: int) -> int:
     """The most blocks whose weights and KV cache fit beside the fixed GPU costs."""
-    layers = len(weight_split(est.request).layers)
     best = 0
-    for n in range(layers + 1):
-        if _offload_split(est, n)[0] <= usable:
+    for n in range(len(split.layers) + 1):
+        if _offload_split(est, split, n)[0] <= usable:
             best = n
     return best

@@ -574,6 +574,7 @@ def _linear_extra_bytes(spec: ModelSpec, fmt: WeightFormat) -> float:
     return total
 
 
+@functools.lru_cache(maxsize=256)
 def _split_bytes(spec: ModelSpec, fmt: WeightFormat) -> tuple[float, float]:
     """(bytes tensor parallelism splits, bytes every rank keeps), counted from the shape."""
     groups = param_groups(spec)
