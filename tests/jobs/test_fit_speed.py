@@ -42,3 +42,17 @@ def test_tensor_parallel_adds_the_gpus_bandwidth() -> None:
     s1, s2 = speed_on(one, fit_on(one, gpu)), speed_on(two, fit_on(two, gpu))
     assert s1 is not None and s2 is not None
     assert s1.decode_tokens_per_s < s2.decode_tokens_per_s < 2 * s1.decode_tokens_per_s
+
+
+def test_the_default_engine_follows_the_format() -> None:
+    from gpuscout import jobs
+    from gpuscout.jobs.memory_fit import request_for
+
+    def engine(**kw: object) -> str:
+        return request_for(jobs.FitOptions("llama-3.1-8b", mode="infer", **kw)).engine  # type: ignore[arg-type]
+
+    assert engine(dtype="q4_k_m") == "llama.cpp"
+    assert engine(dtype="iq4_xs") == "llama.cpp"
+    assert engine(dtype="qlora") == "transformers"  # nf4-dq: bitsandbytes, not GGUF
+    assert engine(dtype="bf16") == "transformers"
+    assert engine() == "transformers"

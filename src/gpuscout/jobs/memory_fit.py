@@ -11,7 +11,7 @@ from typing import Any
 
 from gpuscout._types import NvmlState
 from gpuscout.catalog import GpuSpec, find_gpu, load_gpus
-from gpuscout.errors import UsageError
+from gpuscout.errors import UnknownNameError, UsageError
 from gpuscout.fit import (
     FitRequest,
     GpuFit,
@@ -32,6 +32,7 @@ from gpuscout.fit.measure.driver import (
     measure,
 )
 from gpuscout.fit.on_gpu import max_batch_within
+from gpuscout.fit.quant import parse_format
 from gpuscout.fit.request import check_request
 from gpuscout.jobs.listening import Progress
 from gpuscout.jobs.storing import StoreLike, run_fingerprint, save
@@ -189,8 +190,13 @@ def _request(spec: ModelSpec, o: FitOptions) -> FitRequest:
 
 def _default_engine(spec: ModelSpec, o: FitOptions) -> str:
     """llama.cpp for a GGUF model or format (what runs those), else transformers."""
-    fmt = (o.dtype or spec.quant or "").lower()
-    gguf = fmt.startswith(("q", "iq", "tq")) and o.mode == "infer"
+    name = o.dtype or spec.quant
+    if o.mode != "infer" or name is None:
+        return "transformers"
+    try:
+        gguf = parse_format(name).kind == "gguf"
+    except UnknownNameError:  # the request's own check says so, in one line
+        return "transformers"
     return "llama.cpp" if gguf else "transformers"
 
 
